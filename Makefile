@@ -1,0 +1,77 @@
+# Trade Warehouse: every target that needs Python runs `setup` first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+export TRADE_DATA_DIR ?= $(CURDIR)/data
+export GX_ANALYTICS_ENABLED ?= False
+export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
+
+.PHONY: setup run test lint up down backfill status rollback lock emulator clean
+
+## setup: create .venv with the locked dependency set (seconds when nothing changed)
+setup: $(STAMP) $(AIRFLOW_HOME)/.migrated
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+$(AIRFLOW_HOME)/.migrated: $(STAMP)
+	$(BIN)/python -c "from trade_warehouse.airflow_env import ensure_airflow; ensure_airflow()"
+
+## run: offline demo: emulator + full pipeline through Airflow for 2011-01..2017-12
+run: setup
+	$(BIN)/python -m trade_warehouse run
+
+## test: the whole test suite (unit, integration, DAG, end-to-end)
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check trade_warehouse dags tests
+
+## backfill: make backfill FROM=2016-01 TO=2016-03 (from CENSUS_API_BASE_URL, or the emulator when unset)
+backfill: setup
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM TO=YYYY-MM"; exit 2; }
+	$(BIN)/python -m trade_warehouse backfill --from $(FROM) --to $(TO)
+
+status: setup
+	$(BIN)/python -m trade_warehouse status
+
+rollback: setup
+	$(BIN)/python -m trade_warehouse rollback
+
+## up / down: Airflow standalone on 127.0.0.1:8080 with this project's DAGs
+up: setup
+	@AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 nohup $(BIN)/airflow standalone > $(AIRFLOW_HOME)/standalone.log 2>&1 & echo $$! > $(AIRFLOW_HOME)/standalone.pid
+	@for i in $$(seq 1 90); do curl -fs http://127.0.0.1:8080/api/v2/version >/dev/null 2>&1 && break; sleep 2; done
+	@curl -fs http://127.0.0.1:8080/api/v2/version >/dev/null || { echo "Airflow did not come up; see $(AIRFLOW_HOME)/standalone.log"; exit 1; }
+	@echo "Airflow UI: http://127.0.0.1:8080"
+	@echo "login: admin / $$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("admin",""))' $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated 2>/dev/null || echo 'see $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated')"
+
+down:
+	@if [ -f $(AIRFLOW_HOME)/standalone.pid ]; then \
+	  pid=$$(cat $(AIRFLOW_HOME)/standalone.pid); \
+	  pkill -TERM -P $$pid 2>/dev/null; kill -TERM $$pid 2>/dev/null; \
+	  for i in $$(seq 1 20); do kill -0 $$pid 2>/dev/null || break; sleep 1; done; \
+	  pkill -KILL -P $$pid 2>/dev/null; kill -KILL $$pid 2>/dev/null; \
+	  rm -f $(AIRFLOW_HOME)/standalone.pid; echo "Airflow stopped"; \
+	else echo "Airflow is not running (no $(AIRFLOW_HOME)/standalone.pid)"; fi
+
+## emulator: run the Census API emulator in the foreground (prints its base URL)
+emulator: setup
+	$(BIN)/python -m trade_warehouse.emulator --port $${PORT:-8089}
+
+## lock: re-resolve requirements.in into requirements.lock
+lock:
+	$(BIN)/uv pip compile --python-version 3.11 --quiet requirements.in -o requirements.lock
+
+clean:
+	rm -rf data .airflow dbt_project/target
