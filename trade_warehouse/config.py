@@ -1,0 +1,94 @@
+"""Runtime settings, read from the environment (the operating contract in PRODUCT.md).
+
+Settings are resolved when a function asks for them, never at import time, so that DAG
+parsing does no I/O and tests can point the pipeline at temporary directories.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+
+DEFAULT_BASE_URL = "https://api.census.gov/data/timeseries/intltrade"
+HS_LEVELS = ("HS2", "HS4", "HS6", "HS10")
+FLOWS = ("exports", "imports")
+WRITER_POOL = "duckdb_writer"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the pipeline cannot work with (terminal: fix the setting)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the data lives and which source and commodity level to use."""
+
+    base_url: str
+    api_key: str | None
+    data_dir: Path
+    hs_level: str
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing" / "census"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse" / "trade.duckdb"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.data_dir / "serving"
+
+    @property
+    def serving_path(self) -> Path:
+        return self.serving_dir / "trade.duckdb"
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.serving_dir / "parquet"
+
+    @property
+    def report_path(self) -> Path:
+        return self.serving_dir / "report" / "index.html"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.serving_dir / "snapshots"
+
+    @property
+    def docs_dir(self) -> Path:
+        return self.data_dir / "docs"
+
+
+def hs_level_digits(hs_level: str) -> int:
+    """Number of digits of a commodity code at ``hs_level`` (``HS6`` -> 6)."""
+    level = hs_level.upper()
+    if level not in HS_LEVELS:
+        raise ConfigError(
+            f"TRADE_HS_LEVEL={hs_level!r} is not a Census commodity level; use one of {', '.join(HS_LEVELS)}"
+        )
+    return int(level[2:])
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (default: the process environment) and check them."""
+    env = os.environ if env is None else env
+    base_url = (env.get("CENSUS_API_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"CENSUS_API_BASE_URL must be an http(s) URL, got {base_url!r}")
+    hs_level = (env.get("TRADE_HS_LEVEL") or "HS6").upper()
+    hs_level_digits(hs_level)
+    data_dir = Path(env.get("TRADE_DATA_DIR") or "./data").expanduser().resolve()
+    return Settings(
+        base_url=base_url,
+        api_key=env.get("CENSUS_API_KEY") or None,
+        data_dir=data_dir,
+        hs_level=hs_level,
+    )
