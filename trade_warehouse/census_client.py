@@ -1,0 +1,335 @@
+"""The Census international trade API client: the one component that owns the protocol.
+
+Why it is strict: the real API answers a missing key with a redirect to an HTML page,
+an unreleased month with an empty 204, a heavy query with a 500 after minutes, and
+every value as a string. Each of those must become either rows, "no rows", a retry, or
+a terminal error that says what to do; never a half-parsed month.
+
+The API key travels only in the query string of the outgoing request. Every URL,
+message and exception this module produces is passed through :func:`redact` first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import httpx
+
+from trade_warehouse import __version__
+
+CLIENT_VERSION = f"trade-warehouse/{__version__}"
+EMULATOR_HEADER = "X-Census-Emulator"
+
+COMMODITY_VAR = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
+VALUE_VARS = {"exports": ("ALL_VAL_MO",), "imports": ("GEN_VAL_MO", "CON_VAL_MO")}
+EXPORT_CHAPTERS = [f"{c:02d}" for c in range(1, 99) if c != 77]
+IMPORT_CHAPTERS = [f"{c:02d}" for c in range(1, 100) if c != 77]
+
+
+class CensusError(Exception):
+    """Base class; ``transient`` says whether a retry can help."""
+
+    transient = False
+
+
+class TransientCensusError(CensusError):
+    """5xx, 429, time-outs and dropped connections: retried with backoff."""
+
+    transient = True
+
+
+class CensusAuthError(CensusError):
+    """Missing or invalid API key (302 to an HTML page, or ``X-DataWebAPI-KeyError``)."""
+
+
+class CensusRequestError(CensusError):
+    """The API rejected the request (400): the server's message is quoted."""
+
+
+class CensusResponseError(CensusError):
+    """The response is not the JSON table the request asked for."""
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Replace the API key, wherever it appears, with ``***``."""
+    if not secret:
+        return text
+    return text.replace(secret, "***")
+
+
+class _RedactKeys(logging.Filter):
+    """Scrubs registered API keys from records of the HTTP libraries' loggers.
+
+    httpx logs every request URL at INFO, and the Census key travels in the URL.
+    """
+
+    keys: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.keys:
+            message = record.getMessage()
+            for key in self.keys:
+                message = message.replace(key, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+_REDACT_FILTER = _RedactKeys()
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_REDACT_FILTER)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One Census query: a flow, ordered ``get`` variables and ordered predicates."""
+
+    flow: str
+    get: tuple[str, ...]
+    predicates: tuple[tuple[str, str], ...]
+    kind: str  # "detail" (partner x commodity) or "totals" (partner totals incl. groupings)
+    part: str = "all"  # "all", or the commodity prefix of a split request
+
+    def query_string(self, api_key: str | None) -> str:
+        pairs: list[tuple[str, str]] = [("get", ",".join(self.get))]
+        pairs += list(self.predicates)
+        if api_key:
+            pairs.append(("key", api_key))
+        return urlencode(pairs)
+
+    def describe(self) -> str:
+        """The request as written to manifests and logs: never with the key."""
+        return f"{self.flow}/hs?{self.query_string(None)}"
+
+
+@dataclass
+class Response:
+    request: Request
+    status: int
+    body: bytes
+    source: str  # "census" or "census-emulator"
+    fetched_at: str
+    elapsed_s: float
+    attempts: int
+    header: list[str] = field(default_factory=list)
+    row_count: int = 0
+
+
+def detail_request(flow: str, month: str, hs_level: str, prefix: str | None = None) -> Request:
+    """Partner x commodity values of one month at ``hs_level`` (individual partners + world total)."""
+    commodity = COMMODITY_VAR[flow]
+    get = ("CTY_CODE", "CTY_NAME", commodity, f"{commodity}_LDESC", *VALUE_VARS[flow])
+    predicates: list[tuple[str, str]] = [("COMM_LVL", hs_level), ("SUMMARY_LVL", "DET")]
+    if prefix:
+        predicates.append((commodity, f"{prefix}*"))
+    predicates.append(("time", month))
+    return Request(flow, get, tuple(predicates), "detail", prefix or "all")
+
+
+def totals_request(flow: str, month: str) -> Request:
+    """Every partner's, grouping's and the world's total over all commodities for one month."""
+    get = ("CTY_CODE", "CTY_NAME", "SUMMARY_LVL", *VALUE_VARS[flow])
+    return Request(flow, get, (("time", month),), "totals")
+
+
+def expected_columns(request: Request) -> list[str]:
+    """The header the API returns: ``get`` then each predicate, duplicates kept."""
+    return list(request.get) + [name for name, _ in request.predicates]
+
+
+_INTEGER = re.compile(r"^-?\d+$")
+
+
+def parse_table(body: bytes, request: Request, month: str) -> tuple[list[str], list[list[str]]]:
+    """Strictly parse a Census JSON table; return the de-duplicated header and rows.
+
+    Checks: a JSON array of string arrays; the header has exactly the requested columns
+    (a predicate also in ``get`` comes back twice and is de-duplicated); value columns hold
+    integer strings; ``time`` is the requested month. Errors name the row and the field.
+    """
+    try:
+        table = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        snippet = body[:80].decode("utf-8", "replace")
+        raise CensusResponseError(
+            f"{request.describe()}: body is not JSON ({error.__class__.__name__}: {error}); starts with {snippet!r}"
+        ) from None
+    if not isinstance(table, list) or not table or not all(isinstance(r, list) for r in table):
+        raise CensusResponseError(f"{request.describe()}: expected a JSON array of arrays with a header row")
+    header = table[0]
+    expected = expected_columns(request)
+    if header != expected:
+        missing = [c for c in dict.fromkeys(expected) if c not in header]
+        unexpected = [c for c in dict.fromkeys(header) if c not in expected]
+        raise CensusResponseError(
+            f"{request.describe()}: header {header} does not match the request; "
+            f"missing columns: {missing or 'none'}; unexpected columns: {unexpected or 'none'}"
+        )
+    first_index = {}
+    for index, name in enumerate(header):
+        first_index.setdefault(name, index)
+    names = list(first_index)
+    rows: list[list[str]] = []
+    value_positions = [first_index[v] for v in VALUE_VARS[request.flow]]
+    time_position = first_index["time"]
+    for number, row in enumerate(table[1:], start=1):
+        if len(row) != len(header):
+            raise CensusResponseError(
+                f"{request.describe()}: row {number} has {len(row)} fields, the header has {len(header)}"
+            )
+        if not all(isinstance(v, str) for v in row):
+            raise CensusResponseError(f"{request.describe()}: row {number} has a non-string value: {row}")
+        for position in value_positions:
+            if not _INTEGER.match(row[position]):
+                raise CensusResponseError(
+                    f"{request.describe()}: row {number} field {header[position]} = {row[position]!r} "
+                    "is not an integer string"
+                )
+        if row[time_position] != month:
+            raise CensusResponseError(
+                f"{request.describe()}: row {number} field time = {row[time_position]!r}, but {month} was requested"
+            )
+        rows.append([row[first_index[name]] for name in names])
+    return names, rows
+
+
+class CensusClient:
+    """Fetches Census tables with retries on transient faults only.
+
+    ``sleep`` and ``jitter`` are injectable so tests can run the retry logic without waiting.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout_s: float = 180.0,
+        max_attempts: int = 5,
+        backoff_s: float = 1.0,
+        pacing_s: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        if api_key:
+            _RedactKeys.keys.add(api_key)
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.pacing_s = pacing_s
+        self._sleep = sleep
+        self._jitter = jitter
+        self._http = httpx.Client(timeout=timeout_s, follow_redirects=False, headers={"User-Agent": CLIENT_VERSION})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CensusClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._api_key)
+
+    def fetch(self, request: Request, month: str) -> Response:
+        """Send ``request``; retry transient faults; return the raw body and parsed shape."""
+        url = f"{self.base_url}/{request.flow}/hs?{request.query_string(self._api_key)}"
+        attempt = 0
+        started = time.monotonic()
+        while True:
+            attempt += 1
+            if self.pacing_s:
+                self._sleep(self.pacing_s)
+            try:
+                response = self._send_once(url, request)
+            except TransientCensusError as error:
+                if attempt >= self.max_attempts:
+                    raise TransientCensusError(f"{error} (gave up after {attempt} attempts)") from None
+                self._sleep(self._backoff(attempt, getattr(error, "retry_after", None)))
+                continue
+            response_obj = Response(
+                request=request,
+                status=response.status_code,
+                body=response.content if response.status_code == 200 else b"",
+                source="census-emulator" if EMULATOR_HEADER in response.headers else "census",
+                fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                elapsed_s=round(time.monotonic() - started, 3),
+                attempts=attempt,
+            )
+            if response.status_code == 200:
+                header, rows = parse_table(response.content, request, month)
+                response_obj.header = header
+                response_obj.row_count = len(rows)
+            return response_obj
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        return self.backoff_s * (2 ** (attempt - 1)) * (0.5 + self._jitter())
+
+    def _send_once(self, url: str, request: Request) -> httpx.Response:
+        where = request.describe()
+        try:
+            response = self._http.get(url)
+        except httpx.TimeoutException as error:
+            raise TransientCensusError(f"{where}: timed out ({error.__class__.__name__})") from None
+        except httpx.TransportError as error:
+            raise TransientCensusError(f"{where}: connection failed ({self._redact(str(error))})") from None
+        status = response.status_code
+        if 300 <= status < 400 or response.headers.get("X-DataWebAPI-KeyError"):
+            location = response.headers.get("Location", "")
+            problem = "missing" if "missing_key" in location or not self._api_key else "invalid"
+            raise CensusAuthError(
+                f"{where}: the Census API rejected the request because the API key is {problem} "
+                f"(HTTP {status}, redirect to {location or 'n/a'}). Request a key at "
+                "https://api.census.gov/data/key_signup.html, activate it from the e-mail, and set "
+                "CENSUS_API_KEY or the password of the Airflow connection 'census_api'."
+            )
+        if status == 204:
+            return response
+        if status == 429:
+            error = TransientCensusError(f"{where}: HTTP 429 Too Many Requests")
+            retry_after = response.headers.get("Retry-After")
+            error.retry_after = float(retry_after) if retry_after and retry_after.isdigit() else None  # type: ignore[attr-defined]
+            raise error
+        if status >= 500:
+            raise TransientCensusError(f"{where}: HTTP {status} {self._redact(response.text[:200]).strip()}")
+        if status == 400:
+            raise CensusRequestError(f"{where}: HTTP 400, the API says: {self._redact(response.text[:500]).strip()!r}")
+        if status != 200:
+            raise CensusRequestError(f"{where}: unexpected HTTP {status}: {self._redact(response.text[:200]).strip()!r}")
+        content_type = response.headers.get("Content-Type", "")
+        if "json" not in content_type:
+            raise CensusResponseError(
+                f"{where}: expected application/json, got {content_type or 'no content type'!r}; "
+                f"body starts with {self._redact(response.text[:80])!r}"
+            )
+        return response
+
+    def fetch_detail(self, flow: str, month: str, hs_level: str) -> list[Response]:
+        """The month's partner x commodity table; split by HS chapter if the server gives up.
+
+        A whole-month request at HS6/HS10 can exceed what the real server computes in time
+        (HTTP 500 after minutes). Then each chapter is requested on its own and the parts
+        are landed separately, each named by its prefix in the manifest.
+        """
+        try:
+            return [self.fetch(detail_request(flow, month, hs_level), month)]
+        except TransientCensusError:
+            if hs_level == "HS2":
+                raise
+        chapters = EXPORT_CHAPTERS if flow == "exports" else IMPORT_CHAPTERS
+        return [self.fetch(detail_request(flow, month, hs_level, chapter), month) for chapter in chapters]
+
+    def fetch_totals(self, flow: str, month: str) -> Response:
+        return self.fetch(totals_request(flow, month), month)
