@@ -1,0 +1,223 @@
+"""The stages of one pipeline run, as plain functions the Airflow tasks call.
+
+Each stage takes the settings and small, JSON-serialisable arguments and returns a small
+summary (it becomes XCom): the bulk data move through landed files and DuckDB, never
+through XCom or Python rows. A month that fails in one stage is reported and skipped by
+the next stages; the other months go on (see :func:`raise_for_failures`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from trade_warehouse.census_client import CensusClient, CensusError
+from trade_warehouse.config import FLOWS, Settings
+from trade_warehouse.landing import LandedFile, land_response, latest_landed
+from trade_warehouse.months import month_range, parse_month
+
+log = logging.getLogger(__name__)
+
+
+class PipelineError(RuntimeError):
+    """A run finished with failed months; the message lists each month and why."""
+
+
+def resolve_window(params: dict) -> list[str]:
+    """The months a run covers, from the run's params (``month`` or ``start_month``/``end_month``)."""
+    month = params.get("month")
+    if month:
+        parse_month(month, "month")
+        return [month]
+    start, end = params.get("start_month"), params.get("end_month")
+    if not start or not end:
+        raise ValueError("give either month=YYYY-MM or both start_month and end_month (YYYY-MM)")
+    return month_range(start, end)
+
+
+def census_credentials(settings: Settings) -> tuple[str, str | None]:
+    """Base URL and key: the Airflow connection ``census_api`` wins over the environment."""
+    base_url, api_key = settings.base_url, settings.api_key
+    try:
+        from airflow.sdk import Connection
+
+        connection = Connection.get("census_api")
+    except Exception:  # no Airflow runtime or no such connection: the environment decides
+        connection = None
+    if connection is not None:
+        if connection.host:
+            host = connection.host
+            base_url = host if host.startswith("http") else f"https://{host}"
+        api_key = connection.password or api_key
+    if api_key:
+        try:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(api_key)
+        except ImportError:
+            pass
+    return base_url.rstrip("/"), api_key
+
+
+def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS,
+            concurrency: int = 2, pacing_s: float = 0.0) -> dict:
+    """Fetch and land every flow x month; failures are collected per month, not raised."""
+    base_url, api_key = census_credentials(settings)
+    landed: list[dict] = []
+    failures: list[dict] = []
+    unreleased: list[str] = []
+    started = time.monotonic()
+    with CensusClient(base_url, api_key, pacing_s=pacing_s) as client:
+
+        def one(job: tuple[str, str]) -> None:
+            flow, month = job
+            try:
+                detail = client.fetch_detail(flow, month, settings.hs_level)
+                totals = client.fetch_totals(flow, month)
+            except CensusError as error:
+                failures.append({"flow": flow, "month": month, "stage": "extract", "error": str(error),
+                                 "transient": error.transient})
+                return
+            if all(r.status == 204 for r in detail) and totals.status == 204:
+                unreleased.append(f"{flow} {month}")
+                return
+            files = [land_response(settings.landing_dir, settings.hs_level, month, r) for r in [*detail, totals]]
+            landed.append({"flow": flow, "month": month, "files": [asdict(f) for f in files if f],
+                           "requests": sum(r.attempts for r in [*detail, totals])})
+
+        jobs = [(flow, month) for month in months for flow in flows]
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            list(pool.map(one, jobs))
+    landed.sort(key=lambda item: (item["month"], item["flow"]))
+    summary = {
+        "landed": [{"flow": i["flow"], "month": i["month"]} for i in landed],
+        "unreleased": sorted(unreleased),
+        "failures": failures,
+        "bytes": sum(f["bytes"] for i in landed for f in i["files"]),
+        "requests": sum(i["requests"] for i in landed),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    log.info("extracted %d flow-months (%d bytes) in %ss; %d unreleased, %d failed", len(landed),
+             summary["bytes"], summary["seconds"], len(unreleased), len(failures))
+    return summary
+
+
+def load_and_validate(settings: Settings, targets: list[dict], run_id: str, force: bool = False) -> dict:
+    """Load each landed flow-month through the GX gate into the raw tables.
+
+    A month whose landed content equals the loaded version is skipped (unless ``force``);
+    a month that fails validation keeps its previous version and is reported.
+    """
+    from trade_warehouse import warehouse
+
+    loaded, skipped, failures = [], [], []
+    with warehouse.connect(settings.warehouse_path) as con:
+        for target in targets:
+            flow, month = target["flow"], target["month"]
+            files = latest_landed(settings.landing_dir, flow, settings.hs_level, month)
+            if not files or not any(f.kind == "detail" for f in files) or not any(f.kind == "totals" for f in files):
+                failures.append({"flow": flow, "month": month, "stage": "load",
+                                 "error": "no complete landed extraction (detail and totals) for this month"})
+                continue
+            fingerprint = warehouse.content_fingerprint(files)
+            current = warehouse.current_load(con, flow, settings.hs_level, month)
+            if current and current[1] == fingerprint and not force:
+                skipped.append({"flow": flow, "month": month})
+                continue
+            outcome = _load_one(con, settings, files, run_id, fingerprint)
+            (loaded if outcome["status"] == "loaded" else failures).append(outcome)
+    return {"loaded": loaded, "skipped": skipped, "failures": failures}
+
+
+def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fingerprint: str) -> dict:
+    from trade_warehouse import validation, warehouse
+
+    first = files[0]
+    load_id = str(uuid.uuid4())
+    started = datetime.now(UTC).replace(tzinfo=None)
+    audit = {
+        "load_id": load_id, "run_id": run_id, "flow": first.flow, "hs_level": first.hs_level,
+        "month": f"{first.month}-01", "content_sha256": fingerprint,
+        "files": warehouse.as_json([{"path": f.path, "sha256": f.sha256, "part": f.part} for f in files]),
+        "started_at": started,
+    }
+    result = {"flow": first.flow, "month": first.month, "load_id": load_id}
+    staged = None
+    try:
+        staged = warehouse.stage_month(con, files, load_id)
+        trailing = warehouse.trailing_row_counts(con, first.flow, first.hs_level, first.month)
+        outcome = validation.validate_month(con, staged, trailing)
+        for suite in outcome.results:
+            warehouse.insert_validation_audit(con, {
+                "load_id": load_id, "run_id": run_id, "flow": first.flow, "hs_level": first.hs_level,
+                "month": f"{first.month}-01", "suite": suite.suite, "success": suite.success,
+                "evaluated": suite.evaluated, "failed": len(suite.failed),
+                "failed_expectations": ", ".join(f["expectation"] for f in suite.failed),
+                "details": warehouse.as_json(suite.failed),
+            })
+        finished = datetime.now(UTC).replace(tzinfo=None)
+        audit.update(source=staged.source, detail_rows=staged.detail_rows, totals_rows=staged.totals_rows,
+                     finished_at=finished, duration_s=(finished - started).total_seconds())
+        if outcome.success:
+            warehouse.replace_month(con, staged, {**audit, "status": "loaded"})
+            result.update(status="loaded", rows=staged.detail_rows)
+        else:
+            summary = outcome.summary()
+            warehouse.insert_load_audit(con, {**audit, "status": "failed_validation", "error": summary})
+            result.update(status="failed_validation", stage="validate", error=summary)
+    except Exception as error:  # recorded, reported, and the other months go on
+        finished = datetime.now(UTC).replace(tzinfo=None)
+        message = f"{error.__class__.__name__}: {error}"
+        warehouse.insert_load_audit(con, {**audit, "status": "failed", "error": message, "finished_at": finished,
+                                          "duration_s": (finished - started).total_seconds()})
+        result.update(status="failed", stage="load", error=message)
+    finally:
+        if staged is not None:
+            warehouse.drop_stage(con, staged)
+    return result
+
+
+def raise_for_failures(*summaries: dict) -> None:
+    """End the run failed, naming every failed month, after the good months were published."""
+    failures = [f for s in summaries if s for f in s.get("failures", [])]
+    if failures:
+        lines = [f"{len(failures)} flow-month(s) failed:"]
+        lines += [f"  {f['flow']} {f['month']} at {f.get('stage', '?')}: {f['error']}" for f in failures]
+        raise PipelineError("\n".join(lines))
+
+
+def landed_targets(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS) -> dict:
+    """The extract summary for a reload from the landing zone (no API calls)."""
+    landed, failures = [], []
+    for month in months:
+        for flow in flows:
+            if latest_landed(settings.landing_dir, flow, settings.hs_level, month):
+                landed.append({"flow": flow, "month": month})
+            else:
+                failures.append({"flow": flow, "month": month, "stage": "extract",
+                                 "error": "nothing landed for this month; run without from_landing first"})
+    return {"landed": landed, "unreleased": [], "failures": failures, "bytes": 0, "requests": 0, "seconds": 0}
+
+
+def transform_and_publish(settings: Settings, run_id: str, force: bool = False) -> dict:
+    """dbt build and publish, unless the loaded data and the dbt project are unchanged."""
+    from trade_warehouse import publish, transform
+
+    if not publish.has_loaded_months(settings):
+        log.warning("no month has been loaded yet: nothing to build or publish")
+        return {"published": False, "reason": "no loaded months"}
+    fingerprint = publish.build_fingerprint(settings)
+    if not force and settings.serving_path.exists() and publish.last_published_fingerprint(settings) == fingerprint:
+        log.info("nothing changed since the last publish: no dbt build, no publish")
+        return {"published": False, "reason": "unchanged"}
+    started = time.monotonic()
+    transform.build(settings)
+    built = time.monotonic()
+    result = publish.publish(settings, run_id, fingerprint)
+    result.update(published=True, dbt_seconds=round(built - started, 1),
+                  publish_seconds=round(time.monotonic() - built, 1))
+    return result

@@ -1,0 +1,191 @@
+"""Publish step of write-audit-publish: serve a checked snapshot of the marts.
+
+The marts are copied out of the writer's warehouse into a new DuckDB file, checked
+against the mart contract, and moved over ``serving/trade.duckdb`` with an atomic
+rename. A BI tool with the old file open keeps reading the old snapshot; a new
+connection sees the new one; nobody ever sees a mix, and the writer never waits on a
+reader. The previous snapshots are kept in ``serving/snapshots/`` for ``make rollback``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from trade_warehouse import transform, warehouse
+from trade_warehouse.config import Settings
+
+# The mart contract (PRODUCT.md): table -> columns BI tools rely on.
+MART_CONTRACT: dict[str, list[str]] = {
+    "trade_balance_monthly": [
+        "month", "partner_code", "partner_name", "partner_iso2", "exports_usd", "imports_usd", "balance_usd",
+        "exports_ytd_usd", "imports_ytd_usd", "balance_ytd_usd", "balance_12m_usd", "balance_yoy_change_usd",
+    ],
+    "trade_balance_annual": [
+        "year", "partner_code", "partner_name", "partner_iso2", "exports_usd", "imports_usd", "balance_usd",
+        "months_covered", "deficit_rank",
+    ],
+    "trade_balance_groups_monthly": ["month", "group_code", "group_name", "exports_usd", "imports_usd", "balance_usd"],
+    "commodity_trade_monthly": [
+        "month", "partner_code", "partner_name", "hs_level", "hs_code", "hs_description", "hs_chapter",
+        "exports_usd", "imports_usd", "balance_usd",
+    ],
+    "commodity_balance_annual": [
+        "year", "partner_code", "hs_code", "hs_description", "exports_usd", "imports_usd", "balance_usd",
+        "share_of_partner_balance", "rank_in_partner",
+    ],
+}
+DIMENSIONS = ["dim_partner", "dim_commodity", "dim_month"]
+KEEP_SNAPSHOTS = 3
+
+
+class PublishError(RuntimeError):
+    """The candidate snapshot broke the mart contract; the serving file was left alone."""
+
+
+def build_fingerprint(settings: Settings) -> str:
+    """What a publish would contain: the loaded month versions and the dbt project."""
+    with warehouse.connect(settings.warehouse_path) as con:
+        loads = con.execute(
+            """
+            select string_agg(flow || ':' || month || ':' || load_id, ',' order by flow, month)
+            from (
+                select flow, month, load_id,
+                       row_number() over (partition by flow, hs_level, month order by finished_at desc) as rn
+                from audit.loads where status = 'loaded' and hs_level = ?
+            ) where rn = 1
+            """,
+            [settings.hs_level],
+        ).fetchone()[0]
+    return hashlib.sha256(f"{loads}|{transform.project_fingerprint()}".encode()).hexdigest()
+
+
+def has_loaded_months(settings: Settings) -> bool:
+    with warehouse.connect(settings.warehouse_path) as con:
+        return con.execute("select count(*) from audit.loads where status = 'loaded'").fetchone()[0] > 0
+
+
+def last_published_fingerprint(settings: Settings) -> str | None:
+    with warehouse.connect(settings.warehouse_path) as con:
+        row = con.execute(
+            "select fingerprint from audit.publishes where status = 'published' order by published_at desc limit 1"
+        ).fetchone()
+    return row[0] if row else None
+
+
+def check_contract(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, int]:
+    """Every contract table exists with its columns and rows; returns the row counts."""
+    counts = {}
+    problems = []
+    for table, columns in MART_CONTRACT.items():
+        found = {
+            r[0]
+            for r in con.execute(
+                "select column_name from duckdb_columns() where database_name = ? and schema_name = 'marts' "
+                "and table_name = ?",
+                [schema, table],
+            ).fetchall()
+        }
+        if not found:
+            problems.append(f"{table}: missing")
+            continue
+        missing = [c for c in columns if c not in found]
+        if missing:
+            problems.append(f"{table}: missing columns {missing}")
+        counts[table] = con.execute(f"select count(*) from {schema}.marts.{table}").fetchone()[0]
+        if counts[table] == 0:
+            problems.append(f"{table}: no rows")
+    if problems:
+        raise PublishError("snapshot breaks the mart contract: " + "; ".join(problems))
+    return counts
+
+
+def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
+    """Build, check and atomically swap in a new serving snapshot, plus Parquet exports."""
+    serving = settings.serving_path
+    serving.parent.mkdir(parents=True, exist_ok=True)
+    publish_id = str(uuid.uuid4())
+    candidate = serving.parent / f".candidate-{publish_id}.duckdb"
+    parquet_staging = settings.parquet_dir.parent / f".parquet-{publish_id}"
+    try:
+        with warehouse.connect(settings.warehouse_path) as con:
+            con.execute(f"attach '{candidate}' as candidate")
+            con.execute("create schema candidate.marts")
+            for table in [*MART_CONTRACT, *DIMENSIONS]:
+                con.execute(f"create table candidate.marts.{table} as select * from marts.{table}")
+            counts = check_contract(con, "candidate")
+            months = con.execute(
+                "select count(*), min(month), max(month) from candidate.marts.dim_month"
+            ).fetchone()
+            checksum = con.execute(
+                "select sum(exports_usd)::varchar || '/' || sum(imports_usd)::varchar "
+                "from candidate.marts.trade_balance_monthly"
+            ).fetchone()[0]
+            con.execute("detach candidate")
+            for table in MART_CONTRACT:
+                target = parquet_staging / table
+                target.mkdir(parents=True)
+                con.execute(f"copy (select * from marts.{table}) to '{target / 'data.parquet'}' (format parquet)")
+        _keep_previous(settings)
+        os.replace(candidate, serving)
+        _swap_parquet(settings.parquet_dir, parquet_staging)
+        record = {
+            "publish_id": publish_id, "run_id": run_id,
+            "published_at": datetime.now(UTC).replace(tzinfo=None), "fingerprint": fingerprint,
+            "months": months[0], "first_month": months[1], "last_month": months[2],
+            "row_counts": json.dumps(counts, sort_keys=True), "checksum": checksum,
+            "serving_path": str(serving), "status": "published",
+        }
+        with warehouse.connect(settings.warehouse_path) as con:
+            warehouse.insert_publish_audit(con, record)
+        return {"publish_id": publish_id, "row_counts": counts, "months": months[0], "serving_path": str(serving)}
+    finally:
+        candidate.unlink(missing_ok=True)
+        shutil.rmtree(parquet_staging, ignore_errors=True)
+
+
+def _keep_previous(settings: Settings) -> None:
+    """Hard-link the current snapshot into snapshots/ and prune to the newest few."""
+    if not settings.serving_path.exists():
+        return
+    settings.snapshots_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = settings.snapshots_dir / f"trade-{stamp}.duckdb"
+    try:
+        os.link(settings.serving_path, target)
+    except OSError:
+        shutil.copy2(settings.serving_path, target)
+    snapshots = sorted(settings.snapshots_dir.glob("trade-*.duckdb"))
+    for old in snapshots[:-KEEP_SNAPSHOTS]:
+        old.unlink(missing_ok=True)
+
+
+def _swap_parquet(final: Path, staging: Path) -> None:
+    final.mkdir(parents=True, exist_ok=True)
+    for table_dir in staging.iterdir():
+        target = final / table_dir.name
+        old = final / f".old-{table_dir.name}-{uuid.uuid4().hex[:8]}"
+        if target.exists():
+            os.replace(target, old)
+        os.replace(table_dir, target)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def rollback(settings: Settings) -> Path:
+    """Put the newest kept snapshot back in service (atomic rename of a copy)."""
+    snapshots = sorted(settings.snapshots_dir.glob("trade-*.duckdb"))
+    if not snapshots:
+        raise PublishError(f"no previous snapshot in {settings.snapshots_dir} to roll back to")
+    previous = snapshots[-1]
+    staging = settings.serving_path.parent / f".rollback-{uuid.uuid4().hex}.duckdb"
+    shutil.copy2(previous, staging)
+    os.replace(staging, settings.serving_path)
+    previous.unlink()
+    return previous

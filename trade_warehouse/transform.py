@@ -1,0 +1,65 @@
+"""Run dbt (build: seeds, models, tests and unit tests) against the writer's warehouse.
+
+dbt runs in its own process: dbt-duckdb keeps file locks inside a long-lived process
+(dbt-duckdb issue 616), and a subprocess releases them when it exits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from trade_warehouse.config import DBT_PROJECT_DIR, Settings
+
+
+class TransformError(RuntimeError):
+    """dbt build failed; the message carries the failing nodes from dbt's output."""
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        TRADE_WAREHOUSE_PATH=str(settings.warehouse_path),
+        TRADE_HS_LEVEL=settings.hs_level,
+        DBT_PROFILES_DIR=str(DBT_PROJECT_DIR),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DBT_USE_COLORS="false",
+    )
+    return env
+
+
+def run_dbt(settings: Settings, *args: str) -> str:
+    """Run one dbt command in the project; return its output or raise with the failures."""
+    dbt_dir = settings.data_dir / "dbt"
+    executable = Path(sys.executable).with_name("dbt")
+    command = [
+        str(executable), *args,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(dbt_dir / "target"),
+        "--log-path", str(dbt_dir / "logs"),
+    ]
+    completed = subprocess.run(command, env=dbt_env(settings), capture_output=True, text=True, check=False)
+    output = completed.stdout + completed.stderr
+    if completed.returncode != 0:
+        failing = [line for line in output.splitlines() if "FAIL" in line or "ERROR" in line or "Error" in line]
+        tail = "\n".join(failing[-25:]) or "\n".join(output.splitlines()[-25:])
+        raise TransformError(f"dbt {' '.join(args)} failed (exit {completed.returncode}):\n{tail}")
+    return output
+
+
+def build(settings: Settings) -> str:
+    """``dbt build``: seeds, every model, every data test and unit test, in DAG order."""
+    return run_dbt(settings, "build")
+
+
+def project_fingerprint() -> str:
+    """Hash of the dbt project's sources: a changed model forces a rebuild."""
+    digest = hashlib.sha256()
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        if path.is_file() and path.suffix in (".sql", ".yml", ".csv") and "target" not in path.parts:
+            digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
