@@ -1,0 +1,148 @@
+"""The Census client against the emulator's fault injection, over real loopback HTTP."""
+
+import gzip
+import json
+import logging
+
+import pytest
+
+from trade_warehouse.census_client import (
+    CensusAuthError,
+    CensusClient,
+    CensusRequestError,
+    CensusResponseError,
+    Request,
+    TransientCensusError,
+)
+from trade_warehouse.emulator import DEMO_API_KEY
+from trade_warehouse.landing import land_response, latest_landed
+from trade_warehouse.pipeline import extract
+
+pytestmark = pytest.mark.integration
+
+
+def client(emulator, key=DEMO_API_KEY, **kwargs) -> CensusClient:
+    waits: list[float] = []
+    c = CensusClient(emulator.base_url, key, sleep=waits.append, jitter=lambda: 0.5, **kwargs)
+    c.waits = waits  # type: ignore[attr-defined]
+    return c
+
+
+def test_transient_500_is_retried_with_backoff(emulator):
+    emulator.set_faults(fail_next=2)
+    with client(emulator) as c:
+        response = c.fetch_totals("exports", "2017-01")
+    assert response.status == 200 and response.attempts == 3 and response.row_count > 200
+    assert c.waits == [1.0, 2.0]  # exponential: backoff * 2**(attempt-1) * (0.5 + jitter)
+
+
+def test_429_waits_for_retry_after(emulator):
+    emulator.set_faults(status_429=1)
+    with client(emulator) as c:
+        response = c.fetch_totals("imports", "2017-01")
+    assert response.attempts == 2 and c.waits == [1.0]
+
+
+def test_retries_are_bounded(emulator):
+    emulator.set_faults(fail_next=10)
+    with client(emulator, max_attempts=3) as c, pytest.raises(TransientCensusError, match="gave up after 3 attempts"):
+        c.fetch_totals("exports", "2017-01")
+
+
+def test_heavy_month_is_split_by_chapter(emulator):
+    emulator.state.row_budget = 1500  # a whole month of HS6 is more than this; one chapter is not
+    with client(emulator) as c:
+        parts = c.fetch_detail("exports", "2017-01", "HS6")
+    assert len(parts) > 90 and {p.request.part for p in parts} >= {"01", "87"}
+    emulator.state.row_budget = 10_000_000
+    with client(emulator) as c:
+        whole = c.fetch_detail("exports", "2017-01", "HS6")[0]
+    assert sum(p.row_count for p in parts) == whole.row_count
+
+
+@pytest.mark.parametrize("key", [None, "not-a-valid-key"])
+def test_bad_key_is_terminal_and_not_followed(emulator, key):
+    with client(emulator, key=key) as c, pytest.raises(CensusAuthError, match="key_signup") as raised:
+        c.fetch_totals("exports", "2017-01")
+    assert emulator.requests() == 0  # rejected before any data query ran, no retries
+    assert "not-a-valid-key" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("faults", "error", "message"),
+    [
+        ({"html_200": True}, CensusResponseError, "expected application/json"),
+        ({"truncate_json": True}, CensusResponseError, "not JSON"),
+        ({"drop_column": "CTY_NAME"}, CensusResponseError, r"missing columns: \['CTY_NAME'\]"),
+        ({"wrong_month": "2016-12"}, CensusResponseError, "field time = '2016-12', but 2017-01 was requested"),
+    ],
+)
+def test_malformed_responses_are_terminal_and_named(emulator, faults, error, message):
+    emulator.set_faults(**faults)
+    with client(emulator) as c, pytest.raises(error, match=message):
+        c.fetch_totals("exports", "2017-01")
+    assert emulator.requests() == 1
+
+
+def test_400_quotes_the_server(emulator):
+    request = Request("exports", ("CTY_CODE", "NOPE"), (("time", "2017-01"),), "totals")
+    with client(emulator) as c, pytest.raises(CensusRequestError, match="unknown variable 'NOPE'"):
+        c.fetch(request, "2017-01")
+
+
+def test_unreleased_month_is_no_rows_not_an_error(emulator, settings):
+    summary = extract(settings, ["2017-06", "2017-07"])
+    assert summary["unreleased"] == ["exports 2017-07", "imports 2017-07"]
+    assert not summary["failures"]
+    assert {(i["flow"], i["month"]) for i in summary["landed"]} == {("exports", "2017-06"), ("imports", "2017-06")}
+
+
+def test_landing_is_unchanged_atomic_and_keyless(emulator, settings):
+    with client(emulator) as c:
+        response = c.fetch_totals("imports", "2017-03")
+    landed = land_response(settings.landing_dir, "HS6", "2017-03", response)
+    again = land_response(settings.landing_dir, "HS6", "2017-03", response)
+    assert landed.path == again.path  # same bytes, same content-addressed file
+    with gzip.open(landed.path, "rb") as handle:
+        assert handle.read() == response.body
+    assert landed.source == "census-emulator" and landed.sha256 and landed.row_count == response.row_count
+    month_dir = settings.landing_dir / "imports" / "HS6" / "2017-03"
+    assert [p.name for p in month_dir.iterdir() if p.name.startswith(".")] == []
+    assert len((month_dir / "manifest.jsonl").read_text().splitlines()) == 2
+    assert latest_landed(settings.landing_dir, "imports", "HS6", "2017-03")[0].path == landed.path
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_api_key_never_reaches_logs_manifests_or_errors(emulator, settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    emulator.set_faults(fail_next=1)
+    summary = extract(settings, ["2017-01"])
+    assert summary["landed"]
+    emulator.set_faults(truncate_json=True)
+    failed = extract(settings, ["2017-02"])
+    assert failed["failures"]
+    # httpx logs every request URL (with the key) at INFO: the client's filter must scrub it
+    http_log = Collect()
+    httpx_logger = logging.getLogger("httpx")
+    httpx_logger.addHandler(http_log)
+    httpx_logger.setLevel(logging.INFO)
+    httpx_logger.disabled = False  # Airflow's logging setup may have disabled it
+    emulator.set_faults()
+    try:
+        with client(emulator) as c:
+            c.fetch_totals("exports", "2017-03")
+    finally:
+        httpx_logger.removeHandler(http_log)
+    texts = [caplog.text, "\n".join(http_log.lines), json.dumps(summary), json.dumps(failed)]
+    texts += [p.read_text() for p in settings.landing_dir.rglob("manifest.jsonl")]
+    for text in texts:
+        assert DEMO_API_KEY not in text
+    assert "HTTP Request: GET" in texts[1] and "key=***" in texts[1]

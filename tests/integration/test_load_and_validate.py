@@ -1,0 +1,111 @@
+"""Landed months become raw tables through the GX gate; re-loads are idempotent."""
+
+import duckdb
+import pytest
+
+from trade_warehouse import warehouse
+from trade_warehouse.pipeline import extract, load_and_validate
+
+pytestmark = pytest.mark.integration
+
+
+def raw_counts(settings) -> dict:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return {
+            table: con.execute(f"select count(*), sum({value}) from {table}").fetchone()
+            for table, value in (
+                ("raw.census_exports_hs", "all_value_usd"),
+                ("raw.census_imports_hs", "gen_value_usd"),
+                ("raw.census_exports_totals", "all_value_usd"),
+                ("raw.census_imports_totals", "gen_value_usd"),
+            )
+        }
+    finally:
+        con.close()
+
+
+def audit(settings, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_load_is_typed_gated_and_idempotent(emulator, settings):
+    months = ["2017-01", "2017-02"]
+    landed = extract(settings, months)["landed"]
+    first = load_and_validate(settings, landed, "run-1")
+    assert len(first["loaded"]) == 4 and not first["failures"]
+    counts = raw_counts(settings)
+    assert all(n > 0 for n, _ in counts.values())
+
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    types = dict(con.execute(
+        "select column_name, data_type from duckdb_columns() where table_name = 'census_exports_hs'"
+    ).fetchall())
+    leading_zero = con.execute("select count(*) from raw.census_exports_hs where hs_code like '0%'").fetchone()[0]
+    distinct_loads = con.execute("select count(distinct load_id) from raw.census_imports_hs").fetchone()[0]
+    con.close()
+    assert types["all_value_usd"] == "BIGINT" and types["month"] == "DATE" and types["hs_code"] == "VARCHAR"
+    assert leading_zero > 0 and distinct_loads == 2
+
+    # same landed bytes: nothing is reloaded, nothing changes
+    second = load_and_validate(settings, extract(settings, months)["landed"], "run-2")
+    assert len(second["skipped"]) == 4 and not second["loaded"]
+    assert raw_counts(settings) == counts
+
+    # forced reload replaces the months: same rows, new load ids, an audit row per attempt
+    third = load_and_validate(settings, landed, "run-3", force=True)
+    assert len(third["loaded"]) == 4
+    assert raw_counts(settings) == counts
+    rows = audit(settings, "select run_id, count(*) from audit.loads where status = 'loaded' group by 1 order by 1")
+    assert rows == [("run-1", 4), ("run-3", 4)]
+    suites = audit(settings, "select distinct suite from audit.validations order by 1")
+    assert [s for (s,) in suites] == [
+        "census_exports_month", "census_imports_month", "census_month_reconciliation", "census_month_totals"
+    ]
+
+
+def test_failed_validation_keeps_previous_version_and_other_months_load(emulator, settings):
+    good = extract(settings, ["2017-03"])["landed"]
+    load_and_validate(settings, good, "run-good")
+    before = raw_counts(settings)
+
+    emulator.set_faults(duplicate_rows=True)  # a repeated row breaks the grain and the reconciliation
+    bad = extract(settings, ["2017-03"])
+    emulator.set_faults()
+    other = extract(settings, ["2017-04"])
+    result = load_and_validate(settings, bad["landed"] + other["landed"], "run-bad")
+
+    assert {(f["flow"], f["month"]) for f in result["failures"]} == {("exports", "2017-03"), ("imports", "2017-03")}
+    message = result["failures"][0]["error"]
+    assert "expect_compound_columns_to_be_unique" in message and "observed" in message
+    assert {(x["flow"], x["month"]) for x in result["loaded"]} == {("exports", "2017-04"), ("imports", "2017-04")}
+    after = raw_counts(settings)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    march = con.execute("select count(*) from raw.census_exports_hs where month = '2017-03-01'").fetchone()[0]
+    con.close()
+    assert march == before["raw.census_exports_hs"][0]  # previous version of March still in place
+    assert after["raw.census_exports_hs"][0] > before["raw.census_exports_hs"][0]  # April added
+    failed = audit(settings, "select status, error from audit.loads where run_id = 'run-bad' and status <> 'loaded'")
+    assert {s for s, _ in failed} == {"failed_validation"}
+    validations = audit(settings, "select suite, failed_expectations from audit.validations "
+                                  "where run_id = 'run-bad' and not success order by suite")
+    assert any("expect_compound_columns_to_be_unique" in f for _, f in validations)
+    # the landed file of the failed month stays for inspection
+    assert any(p.name.startswith("detail") for p in (settings.landing_dir / "exports" / "HS6" / "2017-03").iterdir())
+
+
+def test_row_count_band_catches_a_collapse(emulator, settings):
+    with warehouse.connect(settings.warehouse_path) as con:
+        for month in ("2016-10", "2016-11", "2016-12"):
+            warehouse.insert_load_audit(con, {
+                "load_id": f"fake-{month}", "flow": "exports", "hs_level": "HS6", "month": f"{month}-01",
+                "status": "loaded", "detail_rows": 1_000_000, "finished_at": "2017-01-01 00:00:00",
+            })
+    result = load_and_validate(settings, extract(settings, ["2017-01"])["landed"], "run-band")
+    failures = {f["flow"]: f["error"] for f in result["failures"]}
+    assert "exports" in failures and "expect_table_row_count_to_be_between" in failures["exports"]
+    assert "imports" not in failures

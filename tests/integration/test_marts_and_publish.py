@@ -1,0 +1,69 @@
+"""dbt build over loaded months, the mart contract, publish and rollback."""
+
+import duckdb
+import pytest
+
+from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.publish import MART_CONTRACT, rollback
+
+pytestmark = pytest.mark.integration
+
+
+def query(path, sql, params=None):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_build_publish_contract_and_rollback(emulator, settings):
+    months = ["2016-01", "2016-02", "2016-03", "2017-01", "2017-02", "2017-03"]
+    load_and_validate(settings, extract(settings, months)["landed"], "run-1")
+    first = transform_and_publish(settings, "run-1")
+    assert first["published"] and set(first["row_counts"]) == set(MART_CONTRACT)
+    serving = settings.serving_path
+
+    for table, columns in MART_CONTRACT.items():
+        found = [c for (c,) in query(serving, "select column_name from duckdb_columns() "
+                                              "where schema_name = 'marts' and table_name = ?", [table])]
+        assert set(columns) <= set(found), table
+        assert query(serving, f"select count(*) from marts.{table}")[0][0] > 0
+
+    types = dict(query(serving, "select column_name, data_type from duckdb_columns() "
+                                "where schema_name = 'marts' and table_name = 'trade_balance_monthly'"))
+    assert types["month"] == "DATE" and types["exports_usd"] == "BIGINT" and types["balance_12m_usd"] == "BIGINT"
+
+    # partners sum exactly to the emulator's world total, month by month
+    mismatches = query(serving, """
+        select w.month from marts.trade_balance_groups_monthly w
+        join (select month, sum(exports_usd) e, sum(imports_usd) i from marts.trade_balance_monthly group by 1) p
+          using (month)
+        where w.group_code = '-' and (w.exports_usd <> p.e or w.imports_usd <> p.i)""")
+    assert mismatches == []
+    assert query(serving, "select count(*) from marts.trade_balance_monthly "
+                          "where partner_code = '-' or partner_code like '0%' or partner_code like '%X'")[0][0] == 0
+    # YoY only where the month a year earlier is loaded; 12-month balance never (only 6 months)
+    assert query(serving, "select count(*) from marts.trade_balance_monthly "
+                          "where year(month) = 2016 and balance_yoy_change_usd is not null")[0][0] == 0
+    assert query(serving, "select count(*) from marts.trade_balance_monthly "
+                          "where year(month) = 2017 and balance_yoy_change_usd is not null")[0][0] > 0
+    assert query(serving, "select count(*) from marts.trade_balance_monthly where balance_12m_usd is not null")[0][0] == 0
+    # cars drive the Japan deficit
+    top = query(serving, "select hs_code from marts.commodity_balance_annual "
+                         "where partner_code = '5880' and year = 2017 and rank_in_partner = 1")
+    assert top == [("8703",)]
+
+    # nothing changed: no dbt build, no publish
+    assert transform_and_publish(settings, "run-2") == {"published": False, "reason": "unchanged"}
+
+    # a new month publishes a new snapshot; rollback restores the previous one
+    load_and_validate(settings, extract(settings, ["2017-04"])["landed"], "run-3")
+    assert transform_and_publish(settings, "run-3")["published"]
+    assert query(serving, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-04-01"
+    rollback(settings)
+    assert query(serving, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-03-01"
+    parquet = settings.parquet_dir / "trade_balance_annual" / "data.parquet"
+    assert duckdb.sql(f"select count(*) from '{parquet}'").fetchone()[0] > 0
+    publishes = query(settings.warehouse_path, "select count(*) from audit.publishes where status = 'published'")
+    assert publishes == [(2,)]

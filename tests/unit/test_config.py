@@ -1,0 +1,20 @@
+import pytest
+
+from trade_warehouse.config import DEFAULT_BASE_URL, ConfigError, load_settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_follow_the_operating_contract(tmp_path):
+    settings = load_settings({"TRADE_DATA_DIR": str(tmp_path)})
+    assert settings.base_url == DEFAULT_BASE_URL
+    assert settings.hs_level == "HS6"
+    assert settings.serving_path == tmp_path / "serving" / "trade.duckdb"
+    assert settings.api_key is None
+
+
+def test_bad_settings_say_which_and_why():
+    with pytest.raises(ConfigError, match="TRADE_HS_LEVEL='HS5'"):
+        load_settings({"TRADE_HS_LEVEL": "HS5"})
+    with pytest.raises(ConfigError, match="CENSUS_API_BASE_URL must be an http"):
+        load_settings({"CENSUS_API_BASE_URL": "ftp://example"})
