@@ -25,6 +25,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 $(AIRFLOW_HOME)/.migrated: $(STAMP)
 	$(BIN)/python -c "from trade_warehouse.airflow_env import ensure_airflow; ensure_airflow()"
+	@touch $@
 
 ## run: offline demo: emulator + full pipeline through Airflow for 2011-01..2017-12
 run: setup
@@ -50,8 +51,12 @@ rollback: setup
 
 ## up / down: Airflow standalone on 127.0.0.1:8080 with this project's DAGs
 up: setup
-	@AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 nohup $(BIN)/airflow standalone > $(AIRFLOW_HOME)/standalone.log 2>&1 & echo $$! > $(AIRFLOW_HOME)/standalone.pid
-	@for i in $$(seq 1 90); do curl -fs http://127.0.0.1:8080/api/v2/version >/dev/null 2>&1 && break; sleep 2; done
+	@if [ -f $(AIRFLOW_HOME)/standalone.pid ] && kill -0 $$(cat $(AIRFLOW_HOME)/standalone.pid) 2>/dev/null; then \
+	  echo "Airflow is already running (pid $$(cat $(AIRFLOW_HOME)/standalone.pid)); make down first"; exit 1; fi
+	@PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
+	  setsid nohup $(BIN)/airflow standalone > $(AIRFLOW_HOME)/standalone.log 2>&1 & echo $$! > $(AIRFLOW_HOME)/standalone.pid
+	@for i in $$(seq 1 90); do curl -fs http://127.0.0.1:8080/api/v2/version >/dev/null 2>&1 && break; \
+	  kill -0 $$(cat $(AIRFLOW_HOME)/standalone.pid) 2>/dev/null || break; sleep 2; done
 	@curl -fs http://127.0.0.1:8080/api/v2/version >/dev/null || { echo "Airflow did not come up; see $(AIRFLOW_HOME)/standalone.log"; exit 1; }
 	@echo "Airflow UI: http://127.0.0.1:8080"
 	@echo "login: admin / $$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("admin",""))' $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated 2>/dev/null || echo 'see $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated')"
@@ -59,9 +64,9 @@ up: setup
 down:
 	@if [ -f $(AIRFLOW_HOME)/standalone.pid ]; then \
 	  pid=$$(cat $(AIRFLOW_HOME)/standalone.pid); \
-	  pkill -TERM -P $$pid 2>/dev/null; kill -TERM $$pid 2>/dev/null; \
-	  for i in $$(seq 1 20); do kill -0 $$pid 2>/dev/null || break; sleep 1; done; \
-	  pkill -KILL -P $$pid 2>/dev/null; kill -KILL $$pid 2>/dev/null; \
+	  kill -TERM -- -$$pid 2>/dev/null; \
+	  for i in $$(seq 1 30); do pgrep -g $$pid >/dev/null 2>&1 || break; sleep 1; done; \
+	  kill -KILL -- -$$pid 2>/dev/null; \
 	  rm -f $(AIRFLOW_HOME)/standalone.pid; echo "Airflow stopped"; \
 	else echo "Airflow is not running (no $(AIRFLOW_HOME)/standalone.pid)"; fi
 

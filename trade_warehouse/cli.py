@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,9 @@ def run_pipeline(conf: dict, env: dict[str, str], label: str) -> int:
     if code != 0:
         failed = [t["task_id"] for t in result.get("tasks", []) if t["state"].endswith("failed")]
         stages = ", ".join(STAGES.get(t, t) for t in failed) or "airflow (see log)"
+        if failed == ["finish"]:  # the pipeline ran; some months failed in a stage
+            month_stages = sorted(set(re.findall(r"^  \S+ \d{4}-\d{2} at (\w+):", log_path.read_text(), re.M)))
+            stages = ", ".join(month_stages) or stages
         print(f"\n{label} FAILED at stage: {stages} (after {elapsed:.0f}s)", file=sys.stderr)
         print(_error_lines(log_path), file=sys.stderr)
         print(f"full log: {log_path}", file=sys.stderr)

@@ -9,13 +9,14 @@ the next stages; the other months go on (see :func:`raise_for_failures`).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from trade_warehouse.census_client import CensusClient, CensusError
+from trade_warehouse.census_client import CensusAuthError, CensusClient, CensusError
 from trade_warehouse.config import FLOWS, Settings
 from trade_warehouse.landing import LandedFile, land_response, latest_landed
 from trade_warehouse.months import month_range, parse_month
@@ -71,14 +72,21 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
     failures: list[dict] = []
     unreleased: list[str] = []
     started = time.monotonic()
+    key_rejected = threading.Event()  # a bad key fails every request: stop at the first
     with CensusClient(base_url, api_key, pacing_s=pacing_s) as client:
 
         def one(job: tuple[str, str]) -> None:
             flow, month = job
+            if key_rejected.is_set():
+                failures.append({"flow": flow, "month": month, "stage": "extract", "transient": False,
+                                 "error": "not requested: the API rejected the key (see the first failure)"})
+                return
             try:
                 detail = client.fetch_detail(flow, month, settings.hs_level)
                 totals = client.fetch_totals(flow, month)
             except CensusError as error:
+                if isinstance(error, CensusAuthError):
+                    key_rejected.set()
                 failures.append({"flow": flow, "month": month, "stage": "extract", "error": str(error),
                                  "transient": error.transient})
                 return
@@ -185,6 +193,7 @@ def raise_for_failures(*summaries: dict) -> None:
     """End the run failed, naming every failed month, after the good months were published."""
     failures = [f for s in summaries if s for f in s.get("failures", [])]
     if failures:
+        failures.sort(key=lambda f: (f.get("error", "").startswith("not requested"), f["month"], f["flow"]))
         lines = [f"{len(failures)} flow-month(s) failed:"]
         lines += [f"  {f['flow']} {f['month']} at {f.get('stage', '?')}: {f['error']}" for f in failures]
         raise PipelineError("\n".join(lines))
