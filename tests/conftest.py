@@ -19,7 +19,7 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME /
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags")
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
-for name in ("CENSUS_API_BASE_URL", "CENSUS_API_KEY", "TRADE_DATA_DIR", "TRADE_HS_LEVEL"):
+for name in ("CENSUS_API_BASE_URL", "CENSUS_API_KEY", "TRADE_DATA_DIR", "TRADE_HS_LEVEL", "CENSUS_API_PACING_S"):
     os.environ.pop(name, None)
 
 from trade_warehouse.config import Settings  # noqa: E402
@@ -66,7 +66,9 @@ def settings(tmp_path: Path, emulator: RunningEmulator, monkeypatch: pytest.Monk
     monkeypatch.setenv("TRADE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CENSUS_API_BASE_URL", emulator.base_url)
     monkeypatch.setenv("CENSUS_API_KEY", DEMO_API_KEY)
-    return Settings(base_url=emulator.base_url, api_key=DEMO_API_KEY, data_dir=tmp_path / "data", hs_level="HS6")
+    monkeypatch.setenv("CENSUS_API_PACING_S", "0")
+    return Settings(base_url=emulator.base_url, api_key=DEMO_API_KEY, data_dir=tmp_path / "data", hs_level="HS6",
+                    pacing_s=0.0)
 
 
 @pytest.fixture(scope="session")

@@ -241,8 +241,9 @@ class CensusClient:
     def _redact(self, text: str) -> str:
         return redact(text, self._api_key)
 
-    def fetch(self, request: Request, month: str) -> Response:
+    def fetch(self, request: Request, month: str, max_attempts: int | None = None) -> Response:
         """Send ``request``; retry transient faults; return the raw body and parsed shape."""
+        attempts_allowed = max_attempts or self.max_attempts
         url = f"{self.base_url}/{request.flow}/hs?{request.query_string(self._api_key)}"
         attempt = 0
         started = time.monotonic()
@@ -253,7 +254,7 @@ class CensusClient:
             try:
                 response = self._send_once(url, request)
             except TransientCensusError as error:
-                if attempt >= self.max_attempts:
+                if attempt >= attempts_allowed:
                     raise TransientCensusError(f"{error} (gave up after {attempt} attempts)") from None
                 self._sleep(self._backoff(attempt, getattr(error, "retry_after", None)))
                 continue
@@ -317,19 +318,37 @@ class CensusClient:
         return response
 
     def fetch_detail(self, flow: str, month: str, hs_level: str) -> list[Response]:
-        """The month's partner x commodity table; split by HS chapter if the server gives up.
+        """The month's partner x commodity table; split by commodity prefix if the server gives up.
 
         A whole-month request at HS6/HS10 can exceed what the real server computes in time
-        (HTTP 500 after minutes). Then each chapter is requested on its own and the parts
-        are landed separately, each named by its prefix in the manifest.
+        (HTTP 500 after minutes). Then each HS chapter is requested on its own, and a chapter
+        that still fails is split again by the next digit (``87*`` -> ``870*`` .. ``879*``),
+        down to the full code length. Each part is landed separately, named by its prefix.
         """
         try:
-            return [self.fetch(detail_request(flow, month, hs_level), month)]
+            # a heavy whole month fails again and again: give up early and split instead
+            whole_attempts = self.max_attempts if hs_level == "HS2" else min(2, self.max_attempts)
+            return [self.fetch(detail_request(flow, month, hs_level), month, max_attempts=whole_attempts)]
         except TransientCensusError:
             if hs_level == "HS2":
                 raise
         chapters = EXPORT_CHAPTERS if flow == "exports" else IMPORT_CHAPTERS
-        return [self.fetch(detail_request(flow, month, hs_level, chapter), month) for chapter in chapters]
+        digits = int(hs_level[2:])
+        parts: list[Response] = []
+        for chapter in chapters:
+            parts += self._fetch_prefix(flow, month, hs_level, chapter, digits)
+        return parts
+
+    def _fetch_prefix(self, flow: str, month: str, hs_level: str, prefix: str, digits: int) -> list[Response]:
+        try:
+            return [self.fetch(detail_request(flow, month, hs_level, prefix), month)]
+        except TransientCensusError:
+            if len(prefix) + 1 >= digits:
+                raise
+        parts: list[Response] = []
+        for digit in "0123456789":
+            parts += self._fetch_prefix(flow, month, hs_level, prefix + digit, digits)
+        return parts
 
     def fetch_totals(self, flow: str, month: str) -> Response:
         return self.fetch(totals_request(flow, month), month)

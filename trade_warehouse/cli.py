@@ -30,10 +30,10 @@ STAGES = {"plan": "plan", "extract": "extract", "load": "load + validate",
 
 
 @contextmanager
-def emulator(scale: str) -> Iterator[str]:
+def emulator(scale: str, *extra: str) -> Iterator[str]:
     """Start the Census API emulator on a free loopback port; yield its base URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "trade_warehouse.emulator", "--port", "0", "--scale", scale],
+        [sys.executable, "-m", "trade_warehouse.emulator", "--port", "0", "--scale", scale, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -114,7 +114,7 @@ def command_run(args: argparse.Namespace) -> int:
     months = month_range(args.start, args.end)
     ensure_airflow()
     with emulator(args.scale) as base_url:
-        env.update(CENSUS_API_BASE_URL=base_url, CENSUS_API_KEY=DEMO_API_KEY)
+        env.update(CENSUS_API_BASE_URL=base_url, CENSUS_API_KEY=DEMO_API_KEY, CENSUS_API_PACING_S="0")
         code = run_pipeline({"start_month": args.start, "end_month": args.end}, env, "run")
     if code == 0:
         print_summary(env, int(months[-1][:4]) if months[-1].endswith("-12") else int(months[-1][:4]) - 1)
@@ -125,14 +125,35 @@ def command_backfill(args: argparse.Namespace) -> int:
     env = airflow_environment()
     month_range(args.start, args.end)
     ensure_airflow()
-    conf = {"start_month": args.start, "end_month": args.end, "force": args.force}
+    conf = {"start_month": args.start, "end_month": args.end, "force": args.force, "from_landing": args.from_landing}
     if env.get("CENSUS_API_BASE_URL"):
         print(f"backfill: source {env['CENSUS_API_BASE_URL']}")
         return run_pipeline(conf, env, "backfill")
     with emulator(args.scale) as base_url:
         print("backfill: CENSUS_API_BASE_URL is unset, using a local Census API emulator (synthetic data)")
-        env.update(CENSUS_API_BASE_URL=base_url, CENSUS_API_KEY=env.get("CENSUS_API_KEY") or DEMO_API_KEY)
+        env.update(CENSUS_API_BASE_URL=base_url, CENSUS_API_KEY=env.get("CENSUS_API_KEY") or DEMO_API_KEY,
+                   CENSUS_API_PACING_S="0")
         return run_pipeline(conf, env, "backfill")
+
+
+def command_bench_extract(args: argparse.Namespace) -> int:
+    """Extract and land one month (both flows) from an emulator at the given scale; print the cost."""
+    from dataclasses import replace
+
+    from trade_warehouse.landing import latest_landed
+    from trade_warehouse.pipeline import extract
+
+    settings = load_settings()
+    with emulator(args.scale, "--row-budget", str(args.row_budget)) as base_url:
+        settings = replace(settings, base_url=base_url, api_key=DEMO_API_KEY, pacing_s=0.0)
+        summary = extract(settings, [args.month])
+    rows = 0
+    for flow in ("exports", "imports"):
+        rows += sum(f.row_count for f in latest_landed(settings.landing_dir, flow, settings.hs_level, args.month))
+    print(json.dumps({"month": args.month, "scale": args.scale, "row_budget": args.row_budget,
+                      "seconds": summary["seconds"], "requests": summary["requests"], "bytes": summary["bytes"],
+                      "rows": rows, "failures": summary["failures"]}, indent=2))
+    return 1 if summary["failures"] else 0
 
 
 def command_status(args: argparse.Namespace) -> int:
@@ -177,11 +198,18 @@ def main(argv: list[str] | None = None) -> int:
                          help="emulator scale when the emulator is used: small, demo or full")
         if name == "backfill":
             sub.add_argument("--force", action="store_true", help="reload months even if unchanged")
+            sub.add_argument("--from-landing", action="store_true",
+                             help="reload from the landing zone without calling the API")
+    bench = commands.add_parser("bench-extract", help="time extracting one month from the emulator")
+    bench.add_argument("--month", default="2017-06")
+    bench.add_argument("--scale", default="full")
+    bench.add_argument("--row-budget", type=int, default=2_000_000,
+                       help="rows above which the emulator answers 500, forcing the client to split")
     commands.add_parser("status")
     commands.add_parser("rollback")
     args = parser.parse_args(argv)
     handlers = {"run": command_run, "backfill": command_backfill, "status": command_status,
-                "rollback": command_rollback}
+                "rollback": command_rollback, "bench-extract": command_bench_extract}
     try:
         return handlers[args.command](args)
     except (MonthError, ConfigError) as error:

@@ -33,6 +33,9 @@ class Settings:
     api_key: str | None
     data_dir: Path
     hs_level: str
+    concurrency: int = 2  # parallel requests: the reference recommends at most 2
+    pacing_s: float = 0.5  # pause before each request
+    timeout_s: float = 180.0  # heavy real queries answer after minutes
 
     @property
     def landing_dir(self) -> Path:
@@ -91,4 +94,20 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         api_key=env.get("CENSUS_API_KEY") or None,
         data_dir=data_dir,
         hs_level=hs_level,
+        concurrency=int(_number(env, "CENSUS_API_CONCURRENCY", 2, minimum=1)),
+        pacing_s=_number(env, "CENSUS_API_PACING_S", 0.5, minimum=0),
+        timeout_s=_number(env, "CENSUS_API_TIMEOUT_S", 180, minimum=1),
     )
+
+
+def _number(env: dict[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value

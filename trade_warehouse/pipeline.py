@@ -64,16 +64,18 @@ def census_credentials(settings: Settings) -> tuple[str, str | None]:
     return base_url.rstrip("/"), api_key
 
 
-def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS,
-            concurrency: int = 2, pacing_s: float = 0.0) -> dict:
-    """Fetch and land every flow x month; failures are collected per month, not raised."""
+def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS) -> dict:
+    """Fetch and land every flow x month; failures are collected per month, not raised.
+
+    Requests run ``settings.concurrency`` at a time, each after ``settings.pacing_s``.
+    """
     base_url, api_key = census_credentials(settings)
     landed: list[dict] = []
     failures: list[dict] = []
     unreleased: list[str] = []
     started = time.monotonic()
     key_rejected = threading.Event()  # a bad key fails every request: stop at the first
-    with CensusClient(base_url, api_key, pacing_s=pacing_s) as client:
+    with CensusClient(base_url, api_key, pacing_s=settings.pacing_s, timeout_s=settings.timeout_s) as client:
 
         def one(job: tuple[str, str]) -> None:
             flow, month = job
@@ -98,7 +100,7 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
                            "requests": sum(r.attempts for r in [*detail, totals])})
 
         jobs = [(flow, month) for month in months for flow in flows]
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
             list(pool.map(one, jobs))
     landed.sort(key=lambda item: (item["month"], item["flow"]))
     summary = {
@@ -134,6 +136,13 @@ def load_and_validate(settings: Settings, targets: list[dict], run_id: str, forc
             fingerprint = warehouse.content_fingerprint(files)
             current = warehouse.current_load(con, flow, settings.hs_level, month)
             if current and current[1] == fingerprint and not force:
+                now = datetime.now(UTC).replace(tzinfo=None)
+                warehouse.insert_load_audit(con, {
+                    "load_id": str(uuid.uuid4()), "run_id": run_id, "flow": flow, "hs_level": settings.hs_level,
+                    "month": f"{month}-01", "content_sha256": fingerprint, "status": "unchanged",
+                    "error": f"landed data identical to load {current[0]}; kept it", "started_at": now,
+                    "finished_at": now, "duration_s": 0.0,
+                })
                 skipped.append({"flow": flow, "month": month})
                 continue
             outcome = _load_one(con, settings, files, run_id, fingerprint)

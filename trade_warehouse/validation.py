@@ -173,11 +173,11 @@ def validate_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing
     reconciliation = con.execute(
         f"""
         with detail_by_partner as (
-            select partner_code, sum({main_value}) as detail_sum_usd
+            select partner_code, sum(try_cast({main_value} as hugeint)) as detail_sum_usd
             from {staged.detail_table} group by partner_code
         ),
         published as (
-            select partner_code, {main_value} as published_total_usd
+            select partner_code, try_cast({main_value} as hugeint) as published_total_usd
             from {staged.totals_table}
         ),
         partner_checks as (
@@ -191,12 +191,19 @@ def validate_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing
                    (select sum(published_total_usd) from published
                     where partner_code <> '-' and partner_code not like '0%' and partner_code not like '%X') as detail_sum_usd,
                    (select max(published_total_usd) from published where partner_code = '-') as published_total_usd
+        ),
+        checks as (
+            select * from partner_checks
+            union all
+            select * from world_check
         )
-        select * from partner_checks
-        union all
-        select * from world_check
+        -- label both sides, so a failure's examples say which check and which partner
+        select
+            check_name || ' [' || key || ']: ' || coalesce(detail_sum_usd::varchar, 'missing') as detail_sum_usd,
+            check_name || ' [' || key || ']: ' || coalesce(published_total_usd::varchar, 'missing')
+                as published_total_usd
+        from checks
         """
     ).df()
-    reconciliation = reconciliation.astype({"detail_sum_usd": "Int64", "published_total_usd": "Int64"})
     results.append(run_suite("census_month_reconciliation", reconciliation, {}))
     return MonthValidation(results)

@@ -20,6 +20,7 @@ import duckdb
 
 from trade_warehouse.landing import LandedFile
 
+COMMODITY = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
 VALUE_COLUMNS = {
     "exports": {"ALL_VAL_MO": "all_value_usd"},
     "imports": {"GEN_VAL_MO": "gen_value_usd", "CON_VAL_MO": "con_value_usd"},
@@ -69,6 +70,10 @@ create table if not exists audit.publishes (
 """
 
 
+class LandingError(ValueError):
+    """Landed files cannot be read as the table they should hold (terminal for that month)."""
+
+
 def raw_table(flow: str, kind: str) -> str:
     return f"raw.census_{flow}_{'hs' if kind == 'detail' else 'totals'}"
 
@@ -110,7 +115,14 @@ def current_load(con: duckdb.DuckDBPyConnection, flow: str, hs_level: str, month
 def _select_landed(files: list[LandedFile], flow: str, kind: str, load_id: str, hs_level: str) -> str:
     """SQL that reads landed JSON tables with DuckDB's reader and types the columns."""
     chosen = [f for f in files if f.kind == kind]
+    if not chosen:
+        raise LandingError(f"no landed {kind} file for {flow} {files[0].month}")
     header = chosen[0].header
+    required = ["CTY_CODE", "CTY_NAME", "time", *VALUE_COLUMNS[flow]]
+    required += ([COMMODITY[flow], COMMODITY[flow] + "_LDESC"] if kind == "detail" else ["SUMMARY_LVL"])
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise LandingError(f"landed {kind} file {Path(chosen[0].path).name} lacks columns {missing} (header {header})")
     position = {name: index + 1 for index, name in enumerate(header)}  # DuckDB lists are 1-based
     for other in chosen[1:]:
         if other.header != header:
@@ -119,11 +131,10 @@ def _select_landed(files: list[LandedFile], flow: str, kind: str, load_id: str, 
     header_literal = "[" + ", ".join("'" + h + "'" for h in header) + "]"
     sources = {f.source for f in chosen}
     source = "census-emulator" if "census-emulator" in sources else "census"
-    values = ",\n        ".join(
-        f"cast(json[{position[api]}] as bigint) as {column}" for api, column in VALUE_COLUMNS[flow].items()
-    )
+    # values stay strings here: the GX gate reports a bad value by its text, the swap casts
+    values = ",\n        ".join(f"json[{position[api]}] as {column}" for api, column in VALUE_COLUMNS[flow].items())
     if kind == "detail":
-        commodity = "E_COMMODITY" if flow == "exports" else "I_COMMODITY"
+        commodity = COMMODITY[flow]
         dims = f"""json[{position[commodity]}] as hs_code,
         json[{position[commodity + '_LDESC']}] as hs_description,"""
     else:
@@ -204,7 +215,8 @@ def replace_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, audit_row
         for kind, table in (("detail", staged.detail_table), ("totals", staged.totals_table)):
             target = raw_table(staged.flow, kind)
             con.execute(f"delete from {target} where month = ?::date and hs_level = ?", [month_date, staged.hs_level])
-            con.execute(f"insert into {target} by name select * from {table}")
+            casts = ", ".join(f"cast({c} as bigint) as {c}" for c in VALUE_COLUMNS[staged.flow].values())
+            con.execute(f"insert into {target} by name select * replace ({casts}) from {table}")
         insert_load_audit(con, audit_row)
         con.execute("commit")
     except BaseException:

@@ -3,6 +3,7 @@
 import gzip
 import json
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -146,3 +147,43 @@ def test_api_key_never_reaches_logs_manifests_or_errors(emulator, settings, capl
     for text in texts:
         assert DEMO_API_KEY not in text
     assert "HTTP Request: GET" in texts[1] and "key=***" in texts[1]
+
+
+def test_slow_server_times_out_as_transient(emulator):
+    emulator.set_faults(slow_seconds=1.0)
+    with client(emulator, timeout_s=0.3, max_attempts=2) as c, pytest.raises(TransientCensusError, match="timed out"):
+        c.fetch_totals("exports", "2017-01")
+
+
+def test_a_chapter_that_is_still_too_heavy_is_split_again(emulator):
+    with client(emulator) as c:
+        whole = c.fetch_detail("imports", "2017-01", "HS6")[0]
+    emulator.state.row_budget = 150
+    with client(emulator) as c:
+        parts = c.fetch_detail("imports", "2017-01", "HS6")
+    prefixes = {p.request.part for p in parts}
+    assert any(len(prefix) > 2 for prefix in prefixes), prefixes
+    assert sum(p.row_count for p in parts) == whole.row_count
+
+
+def test_annual_revision_lands_new_files_only_for_revised_months(emulator, settings):
+    before = {m: extract(settings, [m])["landed"] for m in ("2012-05", "2016-05")}
+    assert all(before.values())
+    old = {m: {f.sha256 for f in latest_landed(settings.landing_dir, "exports", "HS6", m)} for m in before}
+    emulator.state.vintage = 1  # the June release revises the last three years
+    for month in before:
+        extract(settings, [month])
+    new = {m: {f.sha256 for f in latest_landed(settings.landing_dir, "exports", "HS6", m)} for m in before}
+    assert new["2012-05"] == old["2012-05"]
+    assert new["2016-05"] != old["2016-05"]
+
+
+def test_key_is_registered_with_airflows_secrets_masker(settings):
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact as airflow_redact
+
+    from trade_warehouse.pipeline import census_credentials
+
+    secret = "k3y-" + "z" * 36
+    _, key = census_credentials(replace(settings, api_key=secret))
+    assert key == secret
+    assert secret not in str(airflow_redact(f"GET ...&key={secret}"))

@@ -60,8 +60,8 @@ def test_load_is_typed_gated_and_idempotent(emulator, settings):
     third = load_and_validate(settings, landed, "run-3", force=True)
     assert len(third["loaded"]) == 4
     assert raw_counts(settings) == counts
-    rows = audit(settings, "select run_id, count(*) from audit.loads where status = 'loaded' group by 1 order by 1")
-    assert rows == [("run-1", 4), ("run-3", 4)]
+    rows = audit(settings, "select run_id, status, count(*) from audit.loads group by all order by 1")
+    assert rows == [("run-1", "loaded", 4), ("run-2", "unchanged", 4), ("run-3", "loaded", 4)]
     suites = audit(settings, "select distinct suite from audit.validations order by 1")
     assert [s for (s,) in suites] == [
         "census_exports_month", "census_imports_month", "census_month_reconciliation", "census_month_totals"

@@ -1,0 +1,144 @@
+"""Every kind of bad month is stopped by the gate, through the real load path.
+
+Crafted landed files (a real extraction, altered, landed as a newer extraction) go
+through the same load + GX path as API responses. Each must fail with a message naming
+the problem, leave the previously loaded version of the month intact, and publish nothing.
+"""
+
+import gzip
+import json
+from dataclasses import replace
+
+import duckdb
+import pytest
+
+from trade_warehouse.census_client import Response
+from trade_warehouse.landing import land_response, latest_landed
+from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
+
+pytestmark = pytest.mark.integration
+MONTH = "2017-02"
+
+
+def rows_and_sums(settings) -> tuple:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(
+            "select count(*), sum(all_value_usd), min(load_id) from raw.census_exports_hs where month = ?",
+            [f"{MONTH}-01"],
+        ).fetchone() + con.execute(
+            "select count(*), sum(all_value_usd) from raw.census_exports_totals where month = ?", [f"{MONTH}-01"]
+        ).fetchone()
+    finally:
+        con.close()
+
+
+def serving_checksum(settings) -> tuple:
+    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    try:
+        return con.execute("select count(*), sum(exports_usd) from marts.trade_balance_monthly").fetchone()
+    finally:
+        con.close()
+
+
+def good_tables(settings) -> dict:
+    tables = {}
+    for landed in latest_landed(settings.landing_dir, "exports", "HS6", MONTH):
+        with gzip.open(landed.path, "rb") as handle:
+            tables[landed.kind] = json.loads(handle.read())
+    return tables
+
+
+def land_crafted(settings, good: dict, kind: str, alter) -> None:
+    """Land an altered copy of the month's good ``kind`` table as the newest extraction."""
+    body = alter(good[kind])
+    body = body if isinstance(body, bytes) else json.dumps(body).encode()
+    from trade_warehouse.census_client import detail_request, totals_request
+
+    request = detail_request("exports", MONTH, "HS6") if kind == "detail" else totals_request("exports", MONTH)
+    header = json.loads(body)[0] if body.strip().startswith(b"[[") else []
+    response = Response(request=request, status=200, body=body, source="census-emulator",
+                        fetched_at="2099-01-01T00:00:00+00:00", elapsed_s=0.0, attempts=1,
+                        header=header, row_count=max(0, len(json.loads(body)) - 1) if body.strip() else 0)
+    land_response(settings.landing_dir, "HS6", MONTH, response)
+
+
+def restore_good(settings, good: dict) -> None:
+    for kind in ("detail", "totals"):
+        land_crafted(settings, good, kind, lambda table: table)
+
+
+def with_row(table, index, column, value):
+    position = table[0].index(column)
+    row = list(table[index])
+    row[position] = value
+    return [table[0], *table[1:index], row, *table[index + 1:]]
+
+
+def first_partner_row(table) -> int:
+    codes = [row[0] for row in table]
+    return next(i for i, code in enumerate(codes) if i > 0 and code != "-")
+
+
+CASES = {
+    "duplicated rows": ("detail", lambda t: [t[0], t[1], *t[1:]], "expect_compound_columns_to_be_unique"),
+    "a negative value": ("detail", lambda t: with_row(t, first_partner_row(t), "ALL_VAL_MO", "-5"),
+                         "expect_column_values_to_match_regex"),
+    "a non-numeric value": ("detail", lambda t: with_row(t, first_partner_row(t), "ALL_VAL_MO", "12x"),
+                            "'12x'"),
+    "an unknown partner code": ("detail", lambda t: with_row(t, first_partner_row(t), "CTY_CODE", "9999"),
+                                "'9999'"),
+    "a row for another month": ("detail", lambda t: with_row(t, first_partner_row(t), "time", "2017-01"),
+                                "expect_column_values_to_be_in_set month_label"),
+    "a missing column": ("detail", lambda t: [[v for j, v in enumerate(r) if j != 1] for r in t],
+                         "lacks columns ['CTY_NAME']"),
+    "an empty 200 response": ("detail", lambda t: [t[0]], "expect_table_row_count_to_be_between"),
+    "a row-count collapse": ("detail", lambda t: [r for i, r in enumerate(t) if i % 20 == 0],
+                             "expect_table_row_count_to_be_between"),
+    "partners not summing to the world total": (
+        "totals",
+        lambda t: with_row(t, [r[0] for r in t].index("-"), "ALL_VAL_MO",
+                           str(int(t[[r[0] for r in t].index("-")][3]) + 1)),
+        "partners sum to world total"),
+}
+
+
+def test_every_bad_input_fails_the_gate_and_keeps_the_good_month(emulator, settings):
+    good = extract(settings, ["2016-12", "2017-01", MONTH])
+    load_and_validate(settings, good["landed"], "good")
+    transform_and_publish(settings, "good")
+    before, published = rows_and_sums(settings), serving_checksum(settings)
+    good_bodies = good_tables(settings)
+
+    for name, (kind, alter, expected) in CASES.items():
+        land_crafted(settings, good_bodies, kind, alter)
+        result = load_and_validate(settings, [{"flow": "exports", "month": MONTH}], f"bad {name}")
+        assert not result["loaded"], name
+        [failure] = result["failures"]
+        assert expected in failure["error"], (name, failure["error"])
+        assert rows_and_sums(settings) == before, name
+        assert transform_and_publish(settings, f"bad {name}")["published"] is False, name
+        assert serving_checksum(settings) == published, name
+        restore_good(settings, good_bodies)
+
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    statuses = con.execute("select status, count(*) from audit.loads where run_id like 'bad %' group by 1").fetchall()
+    con.close()
+    assert dict(statuses) == {"failed_validation": len(CASES) - 1, "failed": 1}  # the missing column fails at read
+
+
+def test_an_error_inside_the_swap_keeps_the_previous_version(emulator, settings):
+    from trade_warehouse import warehouse
+
+    load_and_validate(settings, extract(settings, [MONTH])["landed"], "good")
+    before = rows_and_sums(settings)
+    files = latest_landed(settings.landing_dir, "exports", "HS6", MONTH)
+    with warehouse.connect(settings.warehouse_path) as con:
+        staged = warehouse.stage_month(con, files, "doomed-load")
+        # the detail rows are deleted and re-inserted, then the totals insert fails mid-transaction
+        broken = replace(staged, totals_table="no_such_stage_table")
+        with pytest.raises(duckdb.CatalogException):
+            warehouse.replace_month(con, broken, {"load_id": "doomed-load", "flow": "exports",
+                                                  "hs_level": "HS6", "month": f"{MONTH}-01", "status": "loaded"})
+        assert con.execute("select count(*) from audit.loads where load_id = 'doomed-load'").fetchone()[0] == 0
+    assert rows_and_sums(settings) == before
