@@ -86,6 +86,13 @@ def census_trade_monthly() -> None:
             return None  # nothing published yet (every month failed): finish says why
         return str(render(settings))
 
+    @task(trigger_rule="all_done", doc_md="Rebuild the GX Data Docs site (docs/gx/) from this and earlier validations.")
+    def gx_docs() -> str:
+        from trade_warehouse.config import load_settings
+        from trade_warehouse.pipeline import build_gx_docs
+
+        return build_gx_docs(load_settings())
+
     @task(trigger_rule="all_done", doc_md="Fail the run if any month failed, naming each one and why.")
     def finish(extracted: dict, loaded: dict) -> None:
         from trade_warehouse.pipeline import raise_for_failures
@@ -94,6 +101,7 @@ def census_trade_monthly() -> None:
 
     extracted = extract(plan())
     loaded = load(extracted)
+    loaded >> gx_docs()
     published = transform_and_publish(loaded)
     report(published)  # a leaf: a failed build or publish fails the run
     published >> finish(extracted, loaded)

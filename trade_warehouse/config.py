@@ -69,6 +69,18 @@ class Settings:
     def docs_dir(self) -> Path:
         return self.data_dir / "docs"
 
+    @property
+    def gx_results_dir(self) -> Path:
+        return self.data_dir / "gx" / "results"
+
+    @property
+    def gx_docs_dir(self) -> Path:
+        return self.docs_dir / "gx"
+
+    @property
+    def dbt_docs_dir(self) -> Path:
+        return self.docs_dir / "dbt"
+
 
 def hs_level_digits(hs_level: str) -> int:
     """Number of digits of a commodity code at ``hs_level`` (``HS6`` -> 6)."""

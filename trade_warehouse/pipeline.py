@@ -169,6 +169,7 @@ def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fin
         trailing = warehouse.trailing_row_counts(con, first.flow, first.hs_level, first.month)
         outcome = validation.validate_month(con, staged, trailing)
         for suite in outcome.results:
+            validation.save_result(settings.gx_results_dir, run_id, first.flow, first.month, suite)
             warehouse.insert_validation_audit(con, {
                 "load_id": load_id, "run_id": run_id, "flow": first.flow, "hs_level": first.hs_level,
                 "month": f"{first.month}-01", "suite": suite.suite, "success": suite.success,
@@ -196,6 +197,15 @@ def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fin
         if staged is not None:
             warehouse.drop_stage(con, staged)
     return result
+
+
+def build_gx_docs(settings: Settings) -> str:
+    """Rebuild the GX Data Docs site from the saved validation results."""
+    from trade_warehouse import validation
+
+    if not any(settings.gx_results_dir.glob("*/*.json")):
+        return ""
+    return str(validation.build_data_docs(settings.gx_results_dir, settings.gx_docs_dir))
 
 
 def raise_for_failures(*summaries: dict) -> None:

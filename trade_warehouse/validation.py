@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import statistics
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -32,6 +33,7 @@ class SuiteResult:
     success: bool
     evaluated: int
     failed: list[dict] = field(default_factory=list)
+    document: dict = field(default_factory=dict, repr=False)  # GX's JSON, for Data Docs
 
     def summary(self) -> str:
         lines = [f"suite {self.suite}: {len(self.failed)} of {self.evaluated} expectations failed"]
@@ -117,7 +119,59 @@ def run_suite(name: str, frame: pd.DataFrame, parameters: dict) -> SuiteResult:
             }
         )
     statistics_ = result.statistics
-    return SuiteResult(name, bool(result.success), int(statistics_["evaluated_expectations"]), failed)
+    document = result.to_json_dict()
+    document.get("meta", {}).pop("batch_parameters", None)  # holds the DataFrame itself
+    return SuiteResult(name, bool(result.success), int(statistics_["evaluated_expectations"]), failed, document)
+
+
+def save_result(results_dir: Path, run_id: str, flow: str, month: str, result: SuiteResult) -> Path:
+    """Keep a validation result as JSON so one later task can build the Data Docs site."""
+    safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    target = Path(results_dir) / safe_run / f"{flow}-{month}-{result.suite}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result.document, default=str), encoding="utf-8")
+    return target
+
+
+def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 400) -> Path:
+    """Render GX Data Docs (static HTML) from the newest saved validation results.
+
+    Built by a single task after the validations: concurrent ``build_data_docs`` calls
+    on one site fail (great_expectations issue 3487), and the per-task ephemeral
+    contexts that validated the months are gone by then.
+    """
+    import great_expectations as gx
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    files = sorted(Path(results_dir).glob("*/*.json"), key=lambda p: p.stat().st_mtime)[-keep:]
+    site_dir = Path(site_dir)
+    shutil.rmtree(site_dir / "validations", ignore_errors=True)
+    context = gx.get_context(mode="ephemeral")
+    context.add_data_docs_site(
+        site_name="trade_warehouse",
+        site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir)},
+        },
+    )
+    schema = ExpectationSuiteValidationResultSchema()
+    for path in files:
+        result = schema.load(json.loads(path.read_text(encoding="utf-8")))
+        flow_month = "-".join(path.stem.split("-")[:3])  # exports-2017-01
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
+            run_id=RunIdentifier(run_name=path.parent.name),
+            batch_identifier=flow_month,
+        )
+        context.validation_results_store.set(key, result)
+    context.build_data_docs(site_names=["trade_warehouse"])
+    return site_dir / "index.html"
 
 
 def row_band(trailing: list[int]) -> tuple[int, int | None]:

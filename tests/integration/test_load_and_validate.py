@@ -109,3 +109,16 @@ def test_row_count_band_catches_a_collapse(emulator, settings):
     failures = {f["flow"]: f["error"] for f in result["failures"]}
     assert "exports" in failures and "expect_table_row_count_to_be_between" in failures["exports"]
     assert "imports" not in failures
+
+
+def test_gx_data_docs_show_the_last_validations(emulator, settings):
+    from trade_warehouse.pipeline import build_gx_docs
+
+    load_and_validate(settings, extract(settings, ["2017-05"])["landed"], "docs-run")
+    index = build_gx_docs(settings)
+    assert index.endswith("docs/gx/index.html")
+    html = (settings.gx_docs_dir / "index.html").read_text()
+    assert "census_exports_month" in html and "census_month_reconciliation" in html
+    pages = list((settings.gx_docs_dir / "validations").rglob("*.html"))
+    assert len(pages) == 6  # 2 flows x 3 suites (month rows, totals, reconciliation)
+    assert any("exports-2017-05" in p.name for p in pages)
