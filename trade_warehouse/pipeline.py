@@ -244,6 +244,7 @@ def transform_and_publish(settings: Settings, run_id: str, force: bool = False) 
         return {"published": False, "reason": "unchanged"}
     started = time.monotonic()
     transform.build(settings)
+    transform.generate_docs(settings)
     built = time.monotonic()
     result = publish.publish(settings, run_id, fingerprint)
     result.update(published=True, dbt_seconds=round(built - started, 1),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,29 @@ def run_dbt(settings: Settings, *args: str) -> str:
 def build(settings: Settings) -> str:
     """``dbt build``: seeds, every model, every data test and unit test, in DAG order."""
     return run_dbt(settings, "build")
+
+
+def generate_docs(settings: Settings) -> Path:
+    """``dbt docs generate --static``: one self-contained HTML page under docs/dbt/.
+
+    It also compiles the saved analyses (``analyses/``) into the target directory.
+    """
+    run_dbt(settings, "docs", "generate", "--static")
+    target = settings.data_dir / "dbt" / "target"
+    settings.dbt_docs_dir.mkdir(parents=True, exist_ok=True)
+    page = settings.dbt_docs_dir / "index.html"
+    temp = page.with_suffix(".tmp")
+    shutil.copyfile(target / "static_index.html", temp)
+    os.replace(temp, page)
+    return page
+
+
+def compiled_analysis(settings: Settings, name: str) -> str:
+    """The SQL of a saved analysis as compiled by the last docs generation."""
+    path = settings.data_dir / "dbt" / "target" / "compiled" / "trade_warehouse" / "analyses" / f"{name}.sql"
+    if not path.exists():
+        raise FileNotFoundError(f"analysis {name!r} is not compiled yet ({path}); run a build first")
+    return path.read_text(encoding="utf-8")
 
 
 def project_fingerprint() -> str:

@@ -67,3 +67,23 @@ def test_build_publish_contract_and_rollback(emulator, settings):
     assert duckdb.sql(f"select count(*) from '{parquet}'").fetchone()[0] > 0
     publishes = query(settings.warehouse_path, "select count(*) from audit.publishes where status = 'published'")
     assert publishes == [(2,)]
+
+
+def test_incremental_fact_equals_full_refresh_after_a_revision(emulator, settings):
+    from trade_warehouse import transform
+
+    months = ["2016-04", "2016-05"]
+    load_and_validate(settings, extract(settings, months)["landed"], "run-1")
+    transform.build(settings)
+    emulator.state.vintage = 1  # revised values for 2016 (inside the three-year revision window)
+    load_and_validate(settings, extract(settings, ["2016-05"])["landed"], "run-2")
+    output = transform.build(settings)
+    assert "fct_trade__partner_hs6_monthly" in output
+    fact = "select month, count(*), sum(exports_usd), sum(imports_usd) from marts.fct_trade__partner_hs6_monthly " \
+           "group by 1 order by 1"
+    incremental = query(settings.warehouse_path, fact)
+    transform.run_dbt(settings, "build", "--full-refresh", "--select", "fct_trade__partner_hs6_monthly")
+    assert query(settings.warehouse_path, fact) == incremental
+    raw = query(settings.warehouse_path, "select month, sum(all_value_usd) from raw.census_exports_hs "
+                                         "where partner_code <> '-' group by 1 order by 1")
+    assert [(m, e) for m, _, e, _ in incremental] == raw
