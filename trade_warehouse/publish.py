@@ -107,6 +107,60 @@ def check_contract(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, int
     return counts
 
 
+def _previous_rows(settings: Settings, table: str) -> int:
+    if not settings.serving_path.exists():
+        return 0
+    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    try:
+        return con.execute(f"select count(*) from marts.{table}").fetchone()[0]
+    except duckdb.Error:
+        return 0
+    finally:
+        con.close()
+
+
+def _validate_candidate(con: duckdb.DuckDBPyConnection, settings: Settings, counts: dict[str, int]) -> None:
+    """The marts GX suite on the candidate, with a row floor from the published snapshot."""
+    from trade_warehouse import validation
+
+    frame = con.execute(
+        "select *, exports_usd - imports_usd - balance_usd as balance_check_usd "
+        "from candidate.marts.trade_balance_monthly"
+    ).df()
+    previous = _previous_rows(settings, "trade_balance_monthly")
+    result = validation.run_suite("marts_trade_balance", frame, {"min_rows": max(1, int(previous * 0.95))})
+    if not result.success:
+        raise PublishError(f"candidate snapshot failed the marts suite (previous snapshot: {previous} rows):\n"
+                           + result.summary())
+
+
+def _write_metadata(con: duckdb.DuckDBPyConnection, publish_id: str, run_id: str) -> None:
+    """What readers need to judge freshness: the publish and the last validation of each month."""
+    con.execute("create schema candidate.meta")
+    con.execute(
+        """
+        create table candidate.meta.publish as
+        select ?::varchar as publish_id, ?::varchar as run_id, now()::timestamp as published_at,
+               (select min(month) from candidate.marts.dim_month) as first_month,
+               (select max(month) from candidate.marts.dim_month) as last_month,
+               (select count(*) from candidate.marts.dim_month) as months,
+               (select bool_or(data_source = 'census-emulator') from candidate.marts.dim_month) as synthetic
+        """,
+        [publish_id, run_id],
+    )
+    con.execute(
+        """
+        create table candidate.meta.validation_status as
+        select flow, month, suite, success, failed_expectations, validated_at
+        from (
+            select *, row_number() over (partition by flow, month, suite order by validated_at desc) as rn
+            from audit.validations
+        )
+        where rn = 1
+        """
+    )
+
+
 def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
     """Build, check and atomically swap in a new serving snapshot, plus Parquet exports."""
     serving = settings.serving_path
@@ -121,6 +175,8 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
             for table in [*MART_CONTRACT, *DIMENSIONS]:
                 con.execute(f"create table candidate.marts.{table} as select * from marts.{table}")
             counts = check_contract(con, "candidate")
+            _validate_candidate(con, settings, counts)
+            _write_metadata(con, publish_id, run_id)
             months = con.execute(
                 "select count(*), min(month), max(month) from candidate.marts.dim_month"
             ).fetchone()

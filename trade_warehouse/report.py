@@ -24,23 +24,27 @@ def _billions(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 1e9:,.1f}"
 
 
-def _bar_chart(title: str, rows: list[tuple[str, float]], unit: str = "$ billions") -> str:
-    """Horizontal bars; negative values (deficits) extend left of the axis."""
+def _bar_chart(chart_id: str, title: str, rows: list[tuple[str, float]], width: int = 560) -> str:
+    """Horizontal bars in $ billions; deficits red, surpluses green, labels on the left."""
     if not rows:
         return f"<p>No data for {html.escape(title)}.</p>"
-    width, bar_h, left = 720, 22, 220
+    bar_h, left = 19, 250
     biggest = max(abs(v) for _, v in rows) or 1
-    scale = (width - left - 80) / biggest
-    height = bar_h * len(rows) + 40
-    parts = [f'<svg class="chart" role="img" aria-label="{html.escape(title)}" width="{width}" height="{height}">']
+    scale = (width - left - 60) / biggest
+    height = bar_h * len(rows) + 34
+    parts = [f'<svg id="{chart_id}" class="chart" role="img" aria-label="{html.escape(title)}" '
+             f'width="{width}" height="{height}">']
     for i, (label, value) in enumerate(rows):
-        y = 20 + i * bar_h
+        y = 4 + i * bar_h
         length = abs(value) * scale
         color = "#d62728" if value < 0 else "#2ca02c"
-        parts.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>')
-        parts.append(f'<rect x="{left}" y="{y + 3}" width="{length:.1f}" height="{bar_h - 6}" fill="{color}"/>')
-        parts.append(f'<text x="{left + length + 4:.1f}" y="{y + 15}">{value / 1e9:,.1f}</text>')
-    parts.append(f'<text x="{left}" y="{height - 4}" class="axis">{html.escape(unit)}</text></svg>')
+        short = label if len(label) <= 40 else label[:39] + "\u2026"
+        parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end"><title>{html.escape(label)}</title>'
+                     f'{html.escape(short)}</text>')
+        parts.append(f'<rect x="{left}" y="{y + 2}" width="{length:.1f}" height="{bar_h - 5}" fill="{color}"/>')
+        parts.append(f'<text x="{left + length + 4:.1f}" y="{y + 13}">{value / 1e9:,.1f}</text>')
+    parts.append(f'<text x="{left}" y="{height - 6}" class="axis">balance, $ billions '
+                 '(negative = U.S. deficit)</text></svg>')
     return "".join(parts)
 
 
@@ -50,7 +54,7 @@ def _line_chart(series: dict[str, list[tuple[str, float]]], marker: str | None =
     months = sorted({m for values in series.values() for m, _ in values})
     if not points or len(months) < 2:
         return "<p>Not enough months for a trend.</p>"
-    width, height, left, top, bottom = 760, 320, 60, 20, 40
+    width, height, left, top, bottom = 1140, 340, 70, 16, 46
     low, high = min(points + [0]), max(points + [0])
     span = (high - low) or 1
     x = {m: left + i * (width - left - 20) / (len(months) - 1) for i, m in enumerate(months)}
@@ -58,34 +62,61 @@ def _line_chart(series: dict[str, list[tuple[str, float]]], marker: str | None =
     def y(v: float) -> float:
         return top + (high - v) / span * (height - top - bottom)
 
-    parts = [f'<svg class="chart" role="img" aria-label="monthly balance" width="{width}" height="{height}">',
-             f'<line x1="{left}" x2="{width - 20}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#999"/>',
-             f'<text x="4" y="{top + 10}" class="axis">$ bn</text>']
-    for tick in (high, 0, low):
+    parts = [f'<svg id="trend-chart" class="chart" role="img" aria-label="monthly balance" '
+             f'width="{width}" height="{height}">']
+    for step in range(6):
+        tick = low + span * step / 5
+        parts.append(f'<line x1="{left}" x2="{width - 20}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eee"/>')
         parts.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick / 1e9:,.0f}</text>')
-    for month in months[:: max(1, len(months) // 7)]:
-        parts.append(f'<text x="{x[month]:.1f}" y="{height - 20}" text-anchor="middle">{month[:7]}</text>')
+    parts.append(f'<line x1="{left}" x2="{width - 20}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#888"/>')
+    parts.append(f'<text x="12" y="{top + (height - top - bottom) / 2:.0f}" class="axis" '
+                 f'transform="rotate(-90 12 {top + (height - top - bottom) / 2:.0f})" text-anchor="middle">'
+                 'monthly balance, $ billions</text>')
+    for month in months:
+        if month.endswith("-01"):
+            parts.append(f'<text x="{x[month]:.1f}" y="{height - 26}" text-anchor="middle">{month[:4]}</text>')
+    parts.append(f'<text x="{(width + left) / 2:.0f}" y="{height - 6}" class="axis" text-anchor="middle">'
+                 'month</text>')
     if marker and marker in x:
         parts.append(f'<line x1="{x[marker]:.1f}" x2="{x[marker]:.1f}" y1="{top}" y2="{height - bottom}" '
                      'stroke="#555" stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{x[marker] + 4:.1f}" y="{top + 12}">KORUS in force (2012-03)</text>')
-    for (_name, values), color in zip(series.items(), COLORS, strict=False):
+        parts.append(f'<text x="{x[marker] + 4:.1f}" y="{height - bottom - 6}">KORUS in force (2012-03)</text>')
+    for (name, values), color in zip(series.items(), COLORS, strict=False):
         path = " ".join(f"{x[m]:.1f},{y(v):.1f}" for m, v in values)
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{path}"/>')
-    legend = "".join(f'<span style="color:{c}">&#9632; {html.escape(n)}</span> ' for n, c in zip(series, COLORS, strict=False))
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{path}">'
+                     f'<title>{html.escape(name)}</title></polyline>')
+    legend = "".join(
+        f'<span style="color:{c}">&#9632; {html.escape(n)}</span> ' for n, c in zip(series, COLORS, strict=False)
+    )
     return "".join(parts) + f"</svg><div class='legend'>{legend}</div>"
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def _table(headers: list[str], rows: list[list[str]], table_id: str) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def render(settings: Settings, partners: tuple[str, ...] = DEFAULT_TREND_PARTNERS, focus: str = "5880") -> Path:
+
+def report_partners(env: dict[str, str] | None = None) -> tuple[tuple[str, ...], str]:
+    """Trend partners and the commodity-focus partner, from TRADE_REPORT_PARTNERS / _FOCUS."""
+    env = os.environ if env is None else env
+    partners = tuple(p.strip() for p in env.get("TRADE_REPORT_PARTNERS", "").split(",") if p.strip())
+    return partners or DEFAULT_TREND_PARTNERS, env.get("TRADE_REPORT_FOCUS", "").strip() or "5880"
+
+
+def render(settings: Settings, partners: tuple[str, ...] | None = None, focus: str | None = None) -> Path:
     """Write ``serving/report/index.html`` from the serving snapshot; return its path."""
+    default_partners, default_focus = report_partners()
+    partners, focus = partners or default_partners, focus or default_focus
     con = duckdb.connect(str(settings.serving_path), read_only=True)
     try:
+        published_at = con.execute("select max(published_at) from meta.publish").fetchone()[0]
+        checks = con.execute(
+            "select count(*), count(*) filter (where success), "
+            "string_agg(distinct flow || ' ' || strftime(month, '%Y-%m'), ', ') filter (where not success) "
+            "from meta.validation_status"
+        ).fetchone()
         latest_month, months = con.execute("select max(month), count(*) from marts.dim_month").fetchone()
         full_year = con.execute(
             "select max(year) from (select year from marts.dim_month group by year having count(*) = 12)"
@@ -128,35 +159,48 @@ def render(settings: Settings, partners: tuple[str, ...] = DEFAULT_TREND_PARTNER
     finally:
         con.close()
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    failed_note = f" (failed: {html.escape(checks[2])}; previous versions kept)" if checks[2] else ""
     note = (
         "<p class='warn'>Synthetic data from the Census API emulator: not official statistics.</p>" if synthetic else ""
     )
+    focus_label = html.escape(focus_name[0] if focus_name else focus)
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>U.S. trade in goods: report</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 900px; }}
-table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; }}
-td, th {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }}
+body {{ font-family: system-ui, sans-serif; margin: 1.2rem 2rem; color: #222; max-width: 1180px; font-size: 14px; }}
+h1 {{ margin: 0 0 0.3rem; font-size: 26px; }} h2 {{ font-size: 17px; margin: 1.1rem 0 0.4rem; }}
+table {{ border-collapse: collapse; margin: 0.2rem 0 0.6rem; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: 2px 10px; text-align: right; }}
 td:first-child, th:first-child {{ text-align: left; }}
-.chart text {{ font-size: 11px; }} .axis {{ fill: #555; }} .warn {{ color: #b00; font-weight: bold; }}
+.row {{ display: flex; gap: 36px; align-items: flex-start; }}
+.chart text {{ font-size: 11px; }} .axis {{ fill: #555; }} .warn {{ color: #b00; font-weight: bold; margin: 0.2rem 0; }}
+.legend {{ margin-top: 2px; }} p {{ margin: 0.3rem 0; }}
 </style></head><body>
 <h1>U.S. international trade in goods</h1>
 {note}
-<p>Data through <b>{latest_month:%Y-%m}</b> ({months} months loaded); report generated {generated}.
-Balances are total exports minus general imports, Census basis, not seasonally adjusted, in $ billions.</p>
+<p id="freshness">Data through <b>{latest_month:%Y-%m}</b> ({months} months loaded); published
+{published_at:%Y-%m-%d %H:%M} UTC; report generated {generated}.
+Last validation of each loaded month: <b>{checks[1]} of {checks[0]}</b> suites passed{failed_note}.</p>
+<p>Balances are total exports minus general imports, Census basis, not seasonally adjusted, in $ billions.
+Details: <a href="../../docs/gx/index.html">GX Data Docs</a> (validations),
+<a href="../../docs/dbt/index.html">dbt docs</a> (models and columns).</p>
 <h2>Ten largest deficit partners, {full_year}</h2>
+<div class="row"><div>
 {_table(["partner", "exports $bn", "imports $bn", "balance $bn"],
-        [[n, _billions(e), _billions(i), _billions(b)] for n, e, i, b in top])}
-{_bar_chart(f"largest deficits {full_year}", [(n, float(b)) for n, _, _, b in top])}
+        [[n, _billions(e), _billions(i), _billions(b)] for n, e, i, b in top], "top-deficits-table")}
+</div><div>{_bar_chart("top-deficits-chart", f"largest deficits {full_year}",
+                       [(n, float(b)) for n, _, _, b in top])}</div></div>
+<div class="row"><div>
 <h2>Largest deficits {latest_year} year to date (through {latest_month:%Y-%m})</h2>
-{_bar_chart("largest deficits year to date", [(n, float(b)) for n, b in ytd])}
+{_bar_chart("ytd-deficits-chart", "largest deficits year to date", [(n, float(b)) for n, b in ytd])}
+</div><div>
+<h2>Selected exports to {focus_label}, {full_year}</h2>
+{_table(["commodity", "exports $bn"], named, "named-exports-table")}
+</div></div>
 <h2>Monthly balance with selected partners</h2>
 {_line_chart(trend, marker="2012-03")}
-<h2>Commodities (HS4) driving the balance with {html.escape(focus_name[0] if focus_name else focus)}, {full_year}</h2>
-{_bar_chart("commodity drivers", drivers)}
-<h2>Selected exports to {html.escape(focus_name[0] if focus_name else focus)}, {full_year}</h2>
-{_table(["commodity", "exports $bn"], named)}
-<p>More: GX Data Docs under <code>docs/gx/</code>, dbt docs under <code>docs/dbt/</code> of the data directory.</p>
+<h2>Commodities (HS4) driving the balance with {focus_label}, {full_year}</h2>
+{_bar_chart("drivers-chart", "commodity drivers", drivers, width=900)}
 </body></html>
 """
     target = settings.report_path

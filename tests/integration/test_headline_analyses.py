@@ -6,10 +6,21 @@ Korea's deficit more than doubling from 2011 to 2016.
 """
 
 import json
+import os
+import re
+import struct
+import subprocess
+import threading
+from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from trade_warehouse.config import Settings
+from trade_warehouse.emulator import DEMO_API_KEY
+from trade_warehouse.emulator.server import EmulatorState, make_server
+from trade_warehouse.emulator.synthetic import Universe
 from trade_warehouse.months import month_range
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 from trade_warehouse.publish import MART_CONTRACT
@@ -28,12 +39,42 @@ def run(settings, name: str) -> list[dict]:
         con.close()
 
 
-def test_headline_questions_and_documentation(emulator, settings):
-    months = month_range("2011-01", "2011-12") + month_range("2016-01", "2016-12") + ["2017-01", "2017-02"]
-    result = load_and_validate(settings, extract(settings, months)["landed"], "headline")
-    assert not result["failures"]
-    assert transform_and_publish(settings, "headline")["published"]
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    """One published warehouse for the module: 2011, 2016 and early 2017 from the emulator."""
+    state = EmulatorState(universe=Universe("small"), api_keys=frozenset([DEMO_API_KEY]), latest_month="2017-06")
+    server = make_server(state)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    settings = Settings(base_url=f"http://{host}:{port}/data/timeseries/intltrade", api_key=DEMO_API_KEY,
+                        data_dir=tmp_path_factory.mktemp("headline") / "data", hs_level="HS6", pacing_s=0.0)
+    try:
+        months = month_range("2011-01", "2011-12") + month_range("2016-01", "2016-12") + ["2017-01", "2017-02"]
+        result = load_and_validate(settings, extract(settings, months)["landed"], "headline")
+        assert not result["failures"]
+        with patched_env(settings):
+            assert transform_and_publish(settings, "headline")["published"]
+        yield settings
+    finally:
+        server.shutdown()
+        server.server_close()
 
+
+@contextmanager
+def patched_env(settings):
+    saved = {k: os.environ.get(k) for k in ("TRADE_DATA_DIR",)}
+    os.environ["TRADE_DATA_DIR"] = str(settings.data_dir)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_headline_questions_and_documentation(settings):
     japan = run(settings, "japan_deficit_and_drivers")
     assert [r["rank_in_partner"] for r in japan] == [1, 2, 3, 4, 5]
     assert japan[0]["year"] == 2016 and japan[0]["hs_code"] == "8703"
@@ -70,3 +111,53 @@ def test_headline_questions_and_documentation(emulator, settings):
         documented = {name for name, c in models[table]["columns"].items() if c["description"].strip()}
         assert set(columns) <= documented, (table, set(columns) - documented)
     con.close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+    "--enable-logging=stderr", "--v=0", "--window-size=1280,2000",
+]
+
+
+def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("the report test needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)")
+    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
+    return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=120, check=True)
+
+
+def test_report_renders_in_a_browser_with_the_marts_numbers(settings, tmp_path):
+    from trade_warehouse.report import render
+
+    page = render(settings)
+    url = page.resolve().as_uri()
+    dom = chromium(tmp_path, "--dump-dom", url)
+    assert "Uncaught" not in dom.stderr and "CONSOLE" not in dom.stderr, dom.stderr[-2000:]
+    document = dom.stdout
+    for chart in ("top-deficits-chart", "ytd-deficits-chart", "trend-chart", "drivers-chart"):
+        match = re.search(rf'<svg id="{chart}".*?</svg>', document, re.S)
+        assert match, chart
+        assert len(re.findall(r"<rect |<polyline ", match.group(0))) >= 5, chart
+    assert "Synthetic data from the Census API emulator" in document
+    assert 'href="../../docs/gx/index.html"' in document and 'href="../../docs/dbt/index.html"' in document
+
+    table = re.search(r'<table id="top-deficits-table">(.*?)</table>', document, re.S).group(1)
+    shown = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table)[1:]]
+    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    expected = con.execute(
+        "select partner_name, exports_usd, imports_usd, balance_usd from marts.trade_balance_annual "
+        "where year = 2016 and deficit_rank <= 10 order by deficit_rank, partner_code"
+    ).fetchall()
+    con.close()
+    assert shown == [[n.replace("&", "&amp;"), f"{e / 1e9:,.1f}", f"{i / 1e9:,.1f}", f"{b / 1e9:,.1f}"]
+                     for n, e, i, b in expected]
+
+    screenshot = tmp_path / "report.png"
+    chromium(tmp_path, f"--screenshot={screenshot}", url)
+    header = screenshot.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", header[16:24]) == (1280, 2000)
+    assert screenshot.stat().st_size > 50_000  # a blank page compresses to a few kB

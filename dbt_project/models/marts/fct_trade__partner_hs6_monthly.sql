@@ -24,9 +24,13 @@ with month_versions as (
 months_to_build as (
     select month, exports_load_id, imports_load_id from month_versions
     {% if is_incremental() %}
-        -- except compares NULLs as equal: a month built before load ids were tracked is rebuilt
-        except
-        select distinct month, exports_load_id, imports_load_id from {{ this }}
+        {% set built_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
+        {% if 'exports_load_id' in built_columns %}
+            -- except compares NULLs as equal; months already built from these loads are skipped
+            except
+            select distinct month, exports_load_id, imports_load_id from {{ this }}
+        {% endif %}
+        -- (a table built before load ids were tracked is rebuilt month by month)
     {% endif %}
 ),
 
