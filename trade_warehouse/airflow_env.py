@@ -10,7 +10,8 @@ from pathlib import Path
 from trade_warehouse.config import PROJECT_ROOT, WRITER_POOL
 
 DAGS_DIR = PROJECT_ROOT / "dags"
-DAG_ID = "census_trade_monthly"
+DAG_ID = "census_trade_monthly"  # one month per run, or a window from params
+NIGHTLY_DAG_ID = "census_trade_nightly"
 
 
 def airflow_environment(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -40,6 +40,41 @@ def resolve_window(params: dict) -> list[str]:
     return month_range(start, end)
 
 
+def plan_run(nightly: bool, params: dict, logical_date: datetime | None) -> dict:
+    """The months a DAG run loads: the nightly release check, params, or the run's logical date.
+
+    Params are checked strictly (a bad or unreleased month fails the run at once). A
+    scheduled or backfill run of the monthly DAG stands for the month of its logical
+    date; if that month is not released yet, the run has nothing to do.
+    """
+    from trade_warehouse import release
+    from trade_warehouse.config import load_settings
+
+    settings = load_settings()
+    base_url, api_key = census_credentials(settings)
+    explicit = any(params.get(k) for k in ("month", "start_month", "end_month"))
+    with CensusClient(base_url, api_key, timeout_s=settings.timeout_s) as client:
+        if nightly:
+            planned = release.plan_nightly(settings, client)
+        elif explicit:
+            months = resolve_window(params)
+            if not params.get("from_landing"):
+                release.check_requested_window(months, client)
+            planned = {"months": months, "new": months, "revision": [], "reason": "requested by params"}
+        elif logical_date is not None:
+            month = f"{logical_date.year:04d}-{logical_date.month:02d}"
+            if month >= release.this_month() or not release.is_released(client, month):
+                planned = {"months": [], "new": [], "revision": [], "reason": f"{month} is not released yet"}
+            else:
+                planned = {"months": [month], "new": [month], "revision": [],
+                           "reason": f"the month of the run's logical date ({month})"}
+        else:
+            raise ValueError("this run has no month: trigger it with params month=YYYY-MM, or start_month and "
+                             "end_month (a scheduled or backfill run takes the month of its data interval)")
+    log.info("plan: %s", planned["reason"])
+    return planned
+
+
 def census_credentials(settings: Settings) -> tuple[str, str | None]:
     """Base URL and key: the Airflow connection ``census_api`` wins over the environment."""
     base_url, api_key = settings.base_url, settings.api_key
@@ -233,6 +268,14 @@ def landed_targets(settings: Settings, months: list[str], flows: tuple[str, ...]
 
 def transform_and_publish(settings: Settings, run_id: str, force: bool = False) -> dict:
     """dbt build and publish, unless the loaded data and the dbt project are unchanged."""
+    from trade_warehouse import warehouse
+
+    # dbt (a child process) and the publish use the warehouse: hold the writer lock throughout
+    with warehouse.writer_lock(settings.warehouse_path):
+        return _transform_and_publish(settings, run_id, force)
+
+
+def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> dict:
     from trade_warehouse import publish, transform
 
     if not publish.has_loaded_months(settings):

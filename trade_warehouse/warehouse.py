@@ -7,8 +7,10 @@ process per file, so every Airflow task that calls into it runs in the single-sl
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,19 +80,78 @@ def raw_table(flow: str, kind: str) -> str:
     return f"raw.census_{flow}_{'hs' if kind == 'detail' else 'totals'}"
 
 
+class WriterBusyError(RuntimeError):
+    """Another process kept the warehouse writer lock longer than we were willing to wait."""
+
+
+@contextmanager
+def writer_lock(path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
+    """Hold the warehouse's writer lock (an OS file lock beside the database).
+
+    DuckDB refuses a second read-write process outright. Airflow's single-slot pool
+    orders our own tasks; this lock also orders writers the pool cannot see (a
+    ``make backfill`` next to a running Airflow, two Airflow installations). Waiting
+    writers queue instead of failing. Re-entrant within a process.
+    """
+    lock_path = Path(str(path) + ".writer.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    key = str(lock_path.resolve())
+    if _held_locks.get(key):
+        _held_locks[key] += 1
+        try:
+            yield
+        finally:
+            _held_locks[key] -= 1
+        return
+    handle = open(lock_path, "a+")  # noqa: SIM115 - closed in finally
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WriterBusyError(
+                        f"another process has held the warehouse writer lock {lock_path} for over "
+                        f"{timeout_s:.0f}s; is a load stuck?"
+                    ) from None
+                time.sleep(0.5)
+        _held_locks[key] = 1
+        try:
+            yield
+        finally:
+            _held_locks.pop(key, None)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+_held_locks: dict[str, int] = {}
+
+
 @contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse, creating it (and its schema) on first use."""
+    """Open the warehouse, creating it (and its schema) on first use.
+
+    Read-write opens take the writer lock first (see :func:`writer_lock`).
+    """
     path = Path(path)
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
-    try:
-        if not read_only:
+    if read_only:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with writer_lock(path):
+        con = duckdb.connect(str(path))
+        try:
             con.execute(SCHEMA_SQL)
-        yield con
-    finally:
-        con.close()
+            yield con
+        finally:
+            con.close()
 
 
 def content_fingerprint(files: list[LandedFile]) -> str:

@@ -1,56 +1,150 @@
-"""End to end: the real DAG through Airflow's dag.test(), against the emulator over HTTP."""
+"""End to end: the real DAGs through Airflow's dag.test(), against the emulator over HTTP."""
+
+import json
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
 import pytest
 
+from trade_warehouse.airflow_env import NIGHTLY_DAG_ID
 from trade_warehouse.dag_runner import run_dag
 from trade_warehouse.emulator import DEMO_API_KEY
+from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.dag
+MARTS = ("trade_balance_monthly", "trade_balance_annual", "trade_balance_groups_monthly",
+         "commodity_trade_monthly", "commodity_balance_annual")
 
 
-def snapshot_totals(path):
+def states(result: dict) -> dict[str, str]:
+    return {t["task_id"]: t["state"].rsplit(".", 1)[-1].lower() for t in result["tasks"]}
+
+
+def query(path, sql, params=None):
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return {
-            table: con.execute(f"select count(*), sum(exports_usd), sum(imports_usd) from marts.{table}").fetchone()
-            for table in ("trade_balance_monthly", "trade_balance_annual", "trade_balance_groups_monthly",
-                          "commodity_trade_monthly", "commodity_balance_annual")
-        }
+        return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
 
 
-def test_dag_run_end_to_end_and_rerun_is_identical(airflow_db, emulator, settings, capfd):
+def snapshot_totals(path):
+    return {table: query(path, f"select count(*), sum(exports_usd), sum(imports_usd) from marts.{table}")[0]
+            for table in MARTS}
+
+
+def test_window_run_end_to_end_and_rerun_is_identical(airflow_db, emulator, settings, capfd):
     result = run_dag({"start_month": "2016-12", "end_month": "2017-02"})
-    assert result["state"].endswith("success"), result
-    states = {t["task_id"]: t["state"].rsplit(".", 1)[-1].lower() for t in result["tasks"]}
-    assert states == dict.fromkeys(
-        ["extract", "finish", "gx_docs", "load", "plan", "report", "transform_and_publish"], "success"
-    )
+    assert states(result) == dict.fromkeys(
+        ["plan", "has_work", "extract", "load", "gx_docs", "transform_and_publish", "report", "finish"], "success"
+    ), result
     first = snapshot_totals(settings.serving_path)
     assert all(count > 0 for count, _, _ in first.values())
     assert settings.report_path.exists() and "Synthetic data" in settings.report_path.read_text()
 
     again = run_dag({"start_month": "2016-12", "end_month": "2017-02"})
     assert again["state"].endswith("success")
+    assert states(again)["transform_and_publish"] == "skipped"  # nothing changed: no dbt, no publish
     assert snapshot_totals(settings.serving_path) == first
     output = capfd.readouterr()
     assert DEMO_API_KEY not in output.out + output.err
 
 
-def test_failed_month_fails_the_run_naming_it(airflow_db, emulator, settings, capfd):
-    emulator.set_faults(wrong_month="2016-01")  # every response is labelled with the wrong month
-    result = run_dag({"month": "2017-03"})
-    states = {t["task_id"]: t["state"] for t in result["tasks"]}
+def test_nightly_noop_new_month_and_revision(airflow_db, emulator, settings):
+    seed = ["2016-05", "2016-12", "2017-01", "2017-02"]
+    load_and_validate(settings, extract(settings, seed)["landed"], "seed")
+    transform_and_publish(settings, "seed")
+    published = query(settings.serving_path, "select publish_id from meta.publish")
+
+    # nothing released after 2017-02: quick, green, nothing extracted, loaded or rebuilt
+    emulator.state.latest_month = "2017-02"
+    requests_before = emulator.requests()
+    quiet = run_dag({}, NIGHTLY_DAG_ID)
+    assert quiet["state"].endswith("success")
+    assert states(quiet)["has_work"] == "success"
+    assert {states(quiet)[t] for t in ("extract", "load", "transform_and_publish", "report")} == {"skipped"}
+    assert emulator.requests() - requests_before == 1  # one probe of the world total of 2017-03
+    assert query(settings.serving_path, "select publish_id from meta.publish") == published
+
+    # 2017-03 is released: loaded and published
+    emulator.state.latest_month = "2017-03"
+    night = run_dag({}, NIGHTLY_DAG_ID)
+    assert night["state"].endswith("success"), night
+    assert query(settings.serving_path, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-03-01"
+
+    # the April data come with the annual revision: only the months whose data changed are reloaded
+    emulator.state.latest_month = "2017-04"
+    emulator.state.vintage = 1
+    revision = run_dag({}, NIGHTLY_DAG_ID)
+    assert revision["state"].endswith("success"), revision
+    rows = query(settings.warehouse_path, "select strftime(month, '%Y-%m'), status from audit.loads "
+                                          "where run_id = ? and flow = 'exports' order by 1", [revision["run_id"]])
+    assert dict(rows) == {"2016-05": "unchanged", "2016-12": "loaded", "2017-01": "loaded", "2017-02": "loaded",
+                          "2017-03": "loaded", "2017-04": "loaded"}
+    assert query(settings.serving_path, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-04-01"
+
+
+def test_backfill_is_one_run_per_month(airflow_db, emulator, settings):
+    run_ids = []
+    for month in (1, 2, 3):
+        result = run_dag({}, logical_date=datetime(2016, month, 1, tzinfo=UTC))
+        assert result["state"].endswith("success"), result
+        run_ids.append(result["run_id"])
+    loads = query(settings.warehouse_path, "select run_id, strftime(month, '%Y-%m') from audit.loads "
+                                           "where flow = 'imports' order by 2")
+    assert loads == [(run_ids[0], "2016-01"), (run_ids[1], "2016-02"), (run_ids[2], "2016-03")]
+    assert [m.isoformat() for (m,) in query(settings.serving_path, "select month from marts.dim_month order by 1")] \
+        == ["2016-01-01", "2016-02-01", "2016-03-01"]
+    # the monthly DAG's own schedule asks for a month that is not out yet: a green no-op
+    future = run_dag({}, logical_date=datetime(2017, 9, 1, tzinfo=UTC))
+    assert future["state"].endswith("success") and states(future)["extract"] == "skipped"
+
+
+class Webhook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        return
+
+
+def test_failed_month_fails_the_run_others_publish_and_alert(airflow_db, emulator, settings, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TRADE_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/alert")
+    Webhook.received.clear()
+    emulator.set_faults(corrupt_month="2017-03")  # 2017-03 repeats a row: its grain check fails
+    try:
+        result = run_dag({"start_month": "2017-02", "end_month": "2017-03"})
+    finally:
+        server.shutdown()
     assert result["state"].endswith("failed")
-    assert states["finish"].endswith("failed") and states["load"].endswith("success")
+    assert states(result)["finish"] == "failed" and states(result)["transform_and_publish"] == "success"
+    assert [m.isoformat() for (m,) in query(settings.serving_path, "select month from marts.dim_month")] \
+        == ["2017-02-01"]
+    [alert] = Webhook.received
+    assert alert["dag_id"] == "census_trade_monthly" and alert["task_id"] == "finish"
+    assert alert["run_id"] == result["run_id"]
+    assert "exports 2017-03 at validate" in alert["reason"]
+    assert "expect_compound_columns_to_be_unique" in alert["reason"]
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"start_month": "2017-05", "end_month": "2017-01"}, "start_month=2017-05 is after end_month=2017-01"),
+        ({"month": "2017-09"}, "end month 2017-09 is not released yet"),
+        ({}, "this run has no month"),
+    ],
+)
+def test_bad_params_fail_at_plan_with_the_reason(airflow_db, emulator, settings, capfd, conf, message):
+    result = run_dag(conf)
+    assert result["state"].endswith("failed") and states(result)["plan"] == "failed"
     output = capfd.readouterr()
-    assert "exports 2017-03 at extract" in output.out + output.err
-    assert "field time = '2016-01', but 2017-03 was requested" in output.out + output.err
-
-
-def test_bad_params_fail_at_plan(airflow_db, emulator, settings):
-    result = run_dag({"start_month": "2017-05", "end_month": "2017-01"})
-    states = {t["task_id"]: t["state"] for t in result["tasks"]}
-    assert result["state"].endswith("failed") and states["plan"].endswith("failed")
+    assert message in output.out + output.err

@@ -1,13 +1,15 @@
 """The DAG folder imports cleanly, parses fast without network, and is wired safely."""
 
+import copy
 import socket
 import time
 
 import pytest
 
-from trade_warehouse.airflow_env import DAG_ID, DAGS_DIR
+from trade_warehouse.airflow_env import DAG_ID, DAGS_DIR, NIGHTLY_DAG_ID
 
 pytestmark = pytest.mark.dag
+WRITERS = {"load", "transform_and_publish"}  # the tasks that open the warehouse read-write
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +21,7 @@ def dagbag(airflow_db):
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert DAG_ID in dagbag.dag_ids
+    assert set(dagbag.dag_ids) == {DAG_ID, NIGHTLY_DAG_ID}
 
 
 def test_parses_quickly_without_network(airflow_db, monkeypatch):
@@ -36,26 +38,35 @@ def test_parses_quickly_without_network(airflow_db, monkeypatch):
     assert elapsed < 1.0, f"parsing took {elapsed:.2f}s"
 
 
-def test_writer_tasks_share_the_single_slot_pool(dagbag):
-    dag = dagbag.get_dag(DAG_ID)
-    writers = {"load", "transform_and_publish"}
+@pytest.mark.parametrize("dag_id", [DAG_ID, NIGHTLY_DAG_ID])
+def test_writers_pool_retries_timeouts_docs(dagbag, dag_id):
+    dag = dagbag.get_dag(dag_id)
+    assert dag.max_active_runs == 1 and dag.doc_md
     for task in dag.tasks:
-        if task.task_id in writers:
-            assert task.pool == "duckdb_writer", task.task_id
-        else:
-            assert task.pool != "duckdb_writer" or task.task_id in writers
-    assert dag.max_active_runs == 1
-    assert all(task.doc_md for task in dag.tasks)
-    assert not any(getattr(task, "depends_on_past", False) for task in dag.tasks)
+        assert (task.pool == "duckdb_writer") == (task.task_id in WRITERS), task.task_id
+        assert task.execution_timeout is not None, task.task_id
+        assert task.doc_md, task.task_id
+        assert not task.depends_on_past, task.task_id
+        assert task.on_failure_callback, task.task_id
+    retried = {t.task_id for t in dag.tasks if t.retries > 0}
+    assert {"extract", "load", "transform_and_publish"} <= retried
+    assert {"plan", "finish"}.isdisjoint(retried)  # bad params and failed months fail fast, once
+
+
+def test_schedules_and_tags_as_documented(dagbag):
+    nightly, monthly = dagbag.get_dag(NIGHTLY_DAG_ID), dagbag.get_dag(DAG_ID)
+    assert nightly.timetable.expression == "0 14 * * *"
+    assert monthly.timetable.expression in ("@monthly", "0 0 1 * *")
+    assert "nightly" in nightly.tags and "backfill" in monthly.tags
+    assert not nightly.catchup and not monthly.catchup
+    outlets = [o for t in monthly.tasks for o in t.outlets]
+    assert [o.name for o in outlets] == ["trade_warehouse_serving"]
 
 
 def test_params_reject_bad_months(dagbag):
-    import copy
-
     from airflow.sdk.definitions.param import ParamValidationError
 
-    dag = dagbag.get_dag(DAG_ID)
-    params = copy.deepcopy(dag.params)
+    params = copy.deepcopy(dagbag.get_dag(DAG_ID).params)
     params["month"] = "2016-03"
     with pytest.raises(ParamValidationError, match="2016-13"):
         params["month"] = "2016-13"

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 
-from trade_warehouse.emulator.synthetic import WORLD_TOTAL_CODE, Universe
+from trade_warehouse.emulator.synthetic import WORLD_TOTAL_CODE, Universe, stable_seed
 
 API_PREFIX = "/data/timeseries/intltrade/"
 DATASETS = ("hs",)
@@ -71,6 +71,7 @@ class Faults:
     duplicate_rows: bool = False  # repeat the first data row
     wrong_month: str | None = None  # label every row with this month instead
     status_429: int = 0  # answer the next N data requests with 429 + Retry-After: 1
+    corrupt_month: str | None = None  # repeat the first data row, only in responses for this month
 
     @classmethod
     def from_dict(cls, values: dict) -> Faults:
@@ -226,11 +227,17 @@ class QueryEngine:
         return frame
 
     def _vintage(self, month: str) -> int:
-        """Months in the last revision window carry the current vintage; older ones vintage 0."""
+        """Revised values: most months of the last three years (and the current one) change.
+
+        About one month in four of the window keeps its values, as real revisions leave
+        some months untouched; a loader must reload exactly the months that changed.
+        """
         if not self.state.vintage:
             return 0
         latest_year = int(self.state.latest_month[:4])
-        return self.state.vintage if int(month[:4]) >= latest_year - 3 else 0
+        if int(month[:4]) < latest_year - 3:
+            return 0
+        return self.state.vintage if stable_seed("revise", month, self.state.vintage) % 4 else 0
 
     def _aggregate(self, query: Query, leaves: pd.DataFrame, month: str, level: str, country_active: bool) -> pd.DataFrame:
         flow = query.flow
@@ -431,6 +438,8 @@ def _apply_data_faults(faults: Faults, header: list[str], rows: list[list[str]])
         header = header[:index] + header[index + 1:]
         rows = [row[:index] + row[index + 1:] for row in rows]
     if faults.duplicate_rows:
+        rows = [rows[0]] + rows
+    if faults.corrupt_month and "time" in header and rows[0][header.index("time")] == faults.corrupt_month:
         rows = [rows[0]] + rows
     if faults.wrong_month and "time" in header:
         index = header.index("time")

@@ -1,0 +1,175 @@
+"""The pipeline's Airflow DAGs, built from one task graph.
+
+``census_trade_nightly`` (scheduled daily) asks the source what is new;
+``census_trade_monthly`` stands for one month per run (so ``airflow backfill create``
+yields one run per month) or for the window given in its params. Both run:
+
+    plan -> has_work -> extract -> load -> transform_and_publish -> report
+                                      \\-> gx_docs                 finish (all_done)
+
+Importing this module is cheap: the pipeline modules are imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Asset, Param, task
+
+from trade_warehouse.alerts import TradeAlertNotifier
+from trade_warehouse.config import WRITER_POOL
+
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+SERVING_SNAPSHOT = Asset(name="trade_warehouse_serving", uri="file:///trade-warehouse/serving/trade.duckdb")
+
+DEFAULT_ARGS = {
+    "owner": "trade-warehouse",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(hours=2),
+    "on_failure_callback": TradeAlertNotifier(),
+    "depends_on_past": False,
+}
+
+ON_CALL = """
+**On failure** the `finish` task lists every failed flow-month with its stage (extract,
+load, validate) and reason; months that passed were loaded and published anyway. A
+month that failed validation keeps its previous version; its landed files stay under
+`$TRADE_DATA_DIR/landing/census/<flow>/<level>/<month>/`, and `audit.validations` in the
+warehouse (or GX Data Docs, `docs/gx/index.html`) shows the failed expectations. A bad
+API key fails at extract without retries: fix the `census_api` connection. Transient API
+errors were already retried; re-run the month (trigger `census_trade_monthly` with
+`month=YYYY-MM`) once the API answers. `make rollback` restores the previous snapshot.
+"""
+
+
+def build_dag(dag_id: str, nightly: bool) -> DAG:
+    """One of the two pipeline DAGs (see the module docstring)."""
+    if nightly:
+        schedule = "0 14 * * *"  # daily 14:00 UTC, after the 8:30 ET release (12:30/13:30 UTC)
+        doc = ("### Census trade nightly\n\nEvery day at 14:00 UTC: asks the Census API whether the month "
+               "after the newest landed one is released (204 = not yet: a quick green run that rebuilds "
+               "nothing), loads every newly released month, and after the April data (early June) "
+               "re-pulls the loaded months of the three-year revision window; only months whose data "
+               "changed are reloaded and republished.\n" + ON_CALL)
+        params: dict = {}
+    else:
+        schedule = "@monthly"
+        doc = ("### Census trade monthly (backfills and re-runs)\n\nEach run loads one month: the month of "
+               "its logical date, so `airflow backfill create --dag-id census_trade_monthly "
+               "--from-date 2016-01-01 --to-date 2016-12-01 --max-active-runs 1` makes one run per month. "
+               "Triggered by hand, params choose the months: `month`, or `start_month` + `end_month` "
+               "(YYYY-MM, from 2010-01 to the latest released month); `force` reloads unchanged months; "
+               "`from_landing` reloads from landed files without calling the API. Its own monthly "
+               "schedule asks for a month that is usually not released yet: such runs end green, "
+               "loading nothing.\n" + ON_CALL)
+        params = {
+            "month": Param(None, type=["null", "string"], pattern=MONTH_PATTERN, description="one month, YYYY-MM"),
+            "start_month": Param(None, type=["null", "string"], pattern=MONTH_PATTERN, description="first, YYYY-MM"),
+            "end_month": Param(None, type=["null", "string"], pattern=MONTH_PATTERN, description="last, YYYY-MM"),
+            "force": Param(False, type="boolean", description="reload months even if their data did not change"),
+            "from_landing": Param(False, type="boolean", description="reload from landed files, no API calls"),
+        }
+
+    with DAG(
+        dag_id=dag_id,
+        schedule=schedule,
+        start_date=pendulum.datetime(2010, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        tags=["census", "trade", "warehouse", "nightly" if nightly else "backfill"],
+        doc_md=doc,
+        default_args=DEFAULT_ARGS,
+        params=params,
+    ) as dag:
+
+        @task(retries=0, execution_timeout=timedelta(minutes=10),
+              doc_md="Decide the months of this run (release-aware at night; params or the data interval "
+                     "otherwise). Bad params fail here at once, saying which value and why.")
+        def plan(**context) -> dict:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from trade_warehouse.pipeline import plan_run
+
+            try:
+                return plan_run(nightly, context["params"], context.get("logical_date"))
+            except ValueError as error:
+                raise AirflowFailException(str(error)) from None
+
+        @task.short_circuit(doc_md="Stop here, green, when there is nothing to load.")
+        def has_work(planned: dict) -> bool:
+            return bool(planned["months"])
+
+        @task(execution_timeout=timedelta(hours=3),
+              doc_md="Fetch each flow x month (bounded concurrency, paced) and land the raw responses.")
+        def extract(planned: dict, **context) -> dict:
+            from trade_warehouse.config import load_settings
+            from trade_warehouse.pipeline import extract, landed_targets
+
+            settings = load_settings()
+            if context["params"].get("from_landing"):
+                return landed_targets(settings, planned["months"])
+            return extract(settings, planned["months"])
+
+        @task(pool=WRITER_POOL, doc_md="Validate each landed month with Great Expectations; swap it into the raw "
+                                       "tables in one transaction. Skips months whose data did not change.")
+        def load(extracted: dict, **context) -> dict:
+            from trade_warehouse.config import load_settings
+            from trade_warehouse.pipeline import load_and_validate
+
+            return load_and_validate(load_settings(), extracted["landed"], context["run_id"],
+                                     bool(context["params"].get("force")))
+
+        @task(trigger_rule="all_done", retries=0,
+              doc_md="Rebuild the GX Data Docs site (docs/gx/) from the saved validation results.")
+        def gx_docs() -> str:
+            from trade_warehouse.config import load_settings
+            from trade_warehouse.pipeline import build_gx_docs
+
+            return build_gx_docs(load_settings())
+
+        @task(pool=WRITER_POOL, outlets=[SERVING_SNAPSHOT],
+              doc_md="dbt build (models, tests, unit tests) and dbt docs, then publish the serving snapshot "
+                     "(contract + GX marts suite, atomic rename). Skipped when nothing changed.")
+        def transform_and_publish(loaded: dict, **context) -> dict:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from trade_warehouse.config import load_settings
+            from trade_warehouse.pipeline import transform_and_publish
+
+            result = transform_and_publish(load_settings(), context["run_id"], bool(context["params"].get("force")))
+            if not result["published"]:
+                raise AirflowSkipException(f"not published: {result['reason']}")
+            return result
+
+        @task(execution_timeout=timedelta(minutes=10), doc_md="Regenerate the HTML report from the new snapshot.")
+        def report(published: dict) -> str:
+            from trade_warehouse.config import load_settings
+            from trade_warehouse.report import render
+
+            return str(render(load_settings()))
+
+        @task(trigger_rule="all_done", retries=0, execution_timeout=timedelta(minutes=5),
+              doc_md="Fail the run if any month failed, naming each month, stage and reason.")
+        def finish(planned: dict, extracted: dict, loaded: dict) -> None:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from trade_warehouse.pipeline import PipelineError, raise_for_failures
+
+            try:
+                raise_for_failures(extracted, loaded)
+            except PipelineError as error:
+                raise AirflowFailException(str(error)) from None
+
+        planned = plan()
+        extracted = extract(planned)
+        has_work(planned) >> extracted
+        loaded = load(extracted)
+        loaded >> gx_docs()
+        published = transform_and_publish(loaded)
+        report(published)
+        published >> finish(planned, extracted, loaded)
+    return dag
