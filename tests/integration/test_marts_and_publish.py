@@ -1,10 +1,14 @@
 """dbt build over loaded months, the mart contract, publish and rollback."""
 
+import os
+import subprocess
+import sys
+
 import duckdb
 import pytest
 
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
-from trade_warehouse.publish import MART_CONTRACT, rollback
+from trade_warehouse.publish import MART_CONTRACT
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +65,9 @@ def test_build_publish_contract_and_rollback(emulator, settings):
     load_and_validate(settings, extract(settings, ["2017-04"])["landed"], "run-3")
     assert transform_and_publish(settings, "run-3")["published"]
     assert query(serving, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-04-01"
-    rollback(settings)
+    # make rollback runs this command
+    subprocess.run([sys.executable, "-m", "trade_warehouse", "rollback"], check=True,
+                   env=dict(os.environ, TRADE_DATA_DIR=str(settings.data_dir)))
     assert query(serving, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-03-01"
     parquet = settings.parquet_dir / "trade_balance_annual" / "data.parquet"
     assert duckdb.sql(f"select count(*) from '{parquet}'").fetchone()[0] > 0
