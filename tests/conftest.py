@@ -4,6 +4,7 @@ Census API emulators listening on 127.0.0.1 (in a thread of the test process).""
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))  # shared test helpers
 
 # Airflow reads its configuration when first imported: isolate it before any test imports it.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="tw-airflow-"))

@@ -25,7 +25,7 @@ from trade_warehouse.config import ConfigError, load_settings
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.months import MonthError, month_range
 
-STAGES = {"plan": "plan", "extract": "extract", "load": "load + validate",
+STAGES = {"plan": "plan", "has_work": "plan", "extract": "extract", "load": "load + validate", "gx_docs": "GX docs",
           "transform_and_publish": "dbt build + publish", "report": "report", "finish": "finish"}
 
 

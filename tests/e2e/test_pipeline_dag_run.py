@@ -5,8 +5,8 @@ import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import duckdb
 import pytest
+from duck import query
 
 from trade_warehouse.airflow_env import NIGHTLY_DAG_ID
 from trade_warehouse.dag_runner import run_dag
@@ -21,13 +21,6 @@ MARTS = ("trade_balance_monthly", "trade_balance_annual", "trade_balance_groups_
 def states(result: dict) -> dict[str, str]:
     return {t["task_id"]: t["state"].rsplit(".", 1)[-1].lower() for t in result["tasks"]}
 
-
-def query(path, sql, params=None):
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def snapshot_totals(path):

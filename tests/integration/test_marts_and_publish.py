@@ -6,19 +6,13 @@ import sys
 
 import duckdb
 import pytest
+from duck import query
 
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 from trade_warehouse.publish import MART_CONTRACT
 
 pytestmark = pytest.mark.integration
 
-
-def query(path, sql, params=None):
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def test_build_publish_contract_and_rollback(emulator, settings):
