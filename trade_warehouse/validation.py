@@ -133,7 +133,7 @@ def save_result(results_dir: Path, run_id: str, flow: str, month: str, result: S
     return target
 
 
-def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 400) -> Path:
+def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 1200) -> Path:
     """Render GX Data Docs (static HTML) from the newest saved validation results.
 
     Built by a single task after the validations: concurrent ``build_data_docs`` calls
@@ -161,8 +161,11 @@ def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 400) -> Path:
         },
     )
     schema = ExpectationSuiteValidationResultSchema()
+    status: dict[tuple[str, str, str], bool] = {}
     for path in files:
-        result = schema.load(json.loads(path.read_text(encoding="utf-8")))
+        document = json.loads(path.read_text(encoding="utf-8"))
+        document.setdefault("meta", {})["run_id"] = {"run_name": path.parent.name, "run_time": None}
+        result = schema.load(document)
         flow_month = "-".join(path.stem.split("-")[:3])  # exports-2017-01
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
@@ -170,8 +173,43 @@ def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 400) -> Path:
             batch_identifier=flow_month,
         )
         context.validation_results_store.set(key, result)
+        status[(result.suite_name, path.parent.name, flow_month)] = bool(result.success)
     context.build_data_docs(site_names=["trade_warehouse"])
+    _write_offline_index(site_dir, status)
     return site_dir / "index.html"
+
+
+def _write_offline_index(site_dir: Path, status: dict[tuple[str, str, str], bool]) -> None:
+    """Replace GX's index with a static one: GX's lists its results with scripts from CDNs,
+    so offline it shows an empty table. GX's own index stays as ``gx_index.html``."""
+    import html
+
+    os.replace(site_dir / "index.html", site_dir / "gx_index.html")
+    rows = []
+    for page in (site_dir / "validations").rglob("*.html"):
+        suite, run_name, _, batch = page.relative_to(site_dir / "validations").with_suffix("").parts
+        passed = status.get((suite, run_name, batch))
+        flow, month = batch.split("-", 1)
+        rows.append((month, flow, suite, passed, run_name, page.relative_to(site_dir).as_posix()))
+    rows.sort(key=lambda r: (r[0], r[1], r[2], r[4]), reverse=True)
+    body = "".join(
+        f"<tr class='{'ok' if passed else 'failed'}'><td>{html.escape(month)}</td><td>{html.escape(flow)}</td>"
+        f"<td>{html.escape(suite)}</td><td>{'passed' if passed else 'FAILED'}</td>"
+        f"<td><a href='{html.escape(link)}'>{html.escape(run)}</a></td></tr>"
+        for month, flow, suite, passed, run, link in rows
+    )
+    failed = sum(1 for r in rows if not r[3])
+    (site_dir / "index.html").write_text(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>GX Data Docs: trade warehouse</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:1.5rem}td,th{padding:2px 10px;text-align:left;"
+        "border-bottom:1px solid #ddd}.failed td{color:#b00;font-weight:bold}</style></head><body>"
+        f"<h1>Great Expectations Data Docs</h1><p>{len(rows)} validation results, {failed} failed. Each link opens "
+        "the result page GX rendered (readable offline; styling loads from the internet when available). "
+        "<a href='gx_index.html'>GX's own index</a> needs internet for its scripts.</p>"
+        "<table><thead><tr><th>month</th><th>flow</th><th>suite</th><th>result</th><th>run</th></tr></thead>"
+        f"<tbody>{body}</tbody></table></body></html>",
+        encoding="utf-8",
+    )
 
 
 def row_band(trailing: list[int]) -> tuple[int, int | None]:
