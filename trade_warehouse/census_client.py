@@ -41,9 +41,16 @@ class CensusError(Exception):
 
 
 class TransientCensusError(CensusError):
-    """5xx, 429, time-outs and dropped connections: retried with backoff."""
+    """5xx, 429, time-outs and dropped connections: retried with backoff.
+
+    ``retry_after`` carries the server's ``Retry-After`` (seconds) when it sent one.
+    """
 
     transient = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class CensusAuthError(CensusError):
@@ -256,7 +263,7 @@ class CensusClient:
             except TransientCensusError as error:
                 if attempt >= attempts_allowed:
                     raise TransientCensusError(f"{error} (gave up after {attempt} attempts)") from None
-                self._sleep(self._backoff(attempt, getattr(error, "retry_after", None)))
+                self._sleep(self._backoff(attempt, error.retry_after))
                 continue
             response_obj = Response(
                 request=request,
@@ -299,10 +306,9 @@ class CensusClient:
         if status == 204:
             return response
         if status == 429:
-            error = TransientCensusError(f"{where}: HTTP 429 Too Many Requests")
-            retry_after = response.headers.get("Retry-After")
-            error.retry_after = float(retry_after) if retry_after and retry_after.isdigit() else None  # type: ignore[attr-defined]
-            raise error
+            retry_after = response.headers.get("Retry-After", "")
+            raise TransientCensusError(f"{where}: HTTP 429 Too Many Requests",
+                                       float(retry_after) if retry_after.isdigit() else None)
         if status >= 500:
             raise TransientCensusError(f"{where}: HTTP {status} {self._redact(response.text[:200]).strip()}")
         if status == 400:

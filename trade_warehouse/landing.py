@@ -94,8 +94,8 @@ def land_response(landing_dir: Path, hs_level: str, month: str, response: Respon
 def latest_landed(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[LandedFile]:
     """The files of the most recent extraction of a month, from its manifest.
 
-    The most recent extraction is the set of manifest rows sharing the newest
-    ``fetched_at`` batch: the last ``totals`` row and the ``detail`` rows fetched with it.
+    For each (kind, part) the last manifest row wins. The detail is either the whole-month
+    file or the split parts, whichever was fetched last; the totals file is the last one.
     """
     manifest = month_dir(landing_dir, flow, hs_level, month) / MANIFEST
     if not manifest.exists():
