@@ -13,12 +13,11 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from datetime import UTC, datetime
 
 from trade_warehouse.census_client import CensusAuthError, CensusClient, CensusError
 from trade_warehouse.config import FLOWS, Settings
-from trade_warehouse.landing import LandedFile, land_response, latest_landed
+from trade_warehouse.landing import LandedFile, land_response, latest_landed, nearest_extraction, record_extraction
 from trade_warehouse.months import month_range, parse_month
 
 log = logging.getLogger(__name__)
@@ -99,55 +98,92 @@ def census_credentials(settings: Settings) -> tuple[str, str | None]:
     return base_url.rstrip("/"), api_key
 
 
-def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS) -> dict:
+def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS, run_id: str | None = None) -> dict:
     """Fetch and land every flow x month; failures are collected per month, not raised.
 
-    Requests run ``settings.concurrency`` at a time, each after ``settings.pacing_s``.
+    Each flow is one stream that takes its months in order, so a month starts from what
+    the previous month of the same flow taught about request sizes (see
+    ``split_extraction``); the two flows run side by side (``settings.concurrency``
+    streams at most), each request after ``settings.pacing_s``.
     """
+    from trade_warehouse import split_extraction
+    from trade_warehouse.config import hs_level_digits
+
     base_url, api_key = census_credentials(settings)
     landed: list[dict] = []
+    costs: list[dict] = []
     failures: list[dict] = []
     unreleased: list[str] = []
     started = time.monotonic()
     key_rejected = threading.Event()  # a bad key fails every request: stop at the first
+    budget = split_extraction.HeavyBudget()
+    level = settings.hs_level
     with CensusClient(base_url, api_key, pacing_s=settings.pacing_s, timeout_s=settings.timeout_s) as client:
 
-        def one(job: tuple[str, str]) -> None:
-            flow, month = job
-            if key_rejected.is_set():
-                failures.append({"flow": flow, "month": month, "stage": "extract", "transient": False,
-                                 "error": "not requested: the API rejected the key (see the first failure)"})
-                return
-            try:
-                detail = client.fetch_detail(flow, month, settings.hs_level)
-                totals = client.fetch_totals(flow, month)
-            except CensusError as error:
-                if isinstance(error, CensusAuthError):
-                    key_rejected.set()
-                failures.append({"flow": flow, "month": month, "stage": "extract", "error": str(error),
-                                 "transient": error.transient})
-                return
-            if all(r.status == 204 for r in detail) and totals.status == 204:
-                unreleased.append(f"{flow} {month}")
-                return
-            files = [land_response(settings.landing_dir, settings.hs_level, month, r) for r in [*detail, totals]]
-            landed.append({"flow": flow, "month": month, "files": [asdict(f) for f in files if f],
-                           "requests": sum(r.attempts for r in [*detail, totals])})
+        def stream(flow: str) -> None:
+            remembered = nearest_extraction(settings.landing_dir, flow, level, months[0]) if months else None
+            memory = split_extraction.SizeMemory.from_record(remembered) if remembered else None
+            for month in months:
+                if key_rejected.is_set():
+                    failures.append({"flow": flow, "month": month, "stage": "extract", "transient": False,
+                                     "error": "not requested: the API rejected the key (see the first failure)"})
+                    continue
+                month_started = time.monotonic()
+                try:
+                    detail = split_extraction.extract_detail(client, flow, month, level, memory, budget)
+                    totals = client.fetch_totals(flow, month)
+                    hs4 = client.fetch_hs4_totals(flow, month) if hs_level_digits(level) >= 4 else None
+                except CensusError as error:
+                    if isinstance(error, CensusAuthError):
+                        key_rejected.set()
+                    failures.append({"flow": flow, "month": month, "stage": "extract", "error": str(error),
+                                     "transient": error.transient})
+                    continue
+                if all(r.status == 204 for r in detail.responses) and totals.status == 204:
+                    unreleased.append(f"{flow} {month}")
+                    continue
+                extraction_id = str(uuid.uuid4())
+                others = [r for r in (totals, hs4) if r is not None]
+                files = [land_response(settings.landing_dir, level, month, r, extraction_id)
+                         for r in [*detail.responses, *others]]
+                files = [f for f in files if f]
+                memory = detail.memory(memory)
+                cost = {
+                    "flow": flow, "month": month, "mode": detail.mode, "parts": len(detail.parts),
+                    "detail_requests": detail.requests, "failed": detail.failed,
+                    "requests": detail.requests + sum(r.attempts for r in others),
+                    "rows": sum(r.row_count for r in detail.responses), "bytes": sum(f.bytes for f in files),
+                    "seconds": round(time.monotonic() - month_started, 2),
+                }
+                record_extraction(settings.landing_dir, flow, level, month, {
+                    "extraction_id": extraction_id, "run_id": run_id, "hs_level": level,
+                    "extracted_at": datetime.now(UTC).isoformat(timespec="seconds"), **cost,
+                    "part_names": detail.parts,
+                    "failed_requests": [{"part": o.part, "error": o.error} for o in detail.outcomes if o.error],
+                    **memory.to_record(),
+                })
+                log.info("extracted %s %s: %s, %d detail requests (%d failed), %d parts, %d rows, %.1fs",
+                         flow, month, detail.mode, detail.requests, detail.failed, len(detail.parts),
+                         cost["rows"], cost["seconds"])
+                landed.append({"flow": flow, "month": month})
+                costs.append(cost)
 
-        jobs = [(flow, month) for month in months for flow in flows]
-        with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
-            list(pool.map(one, jobs))
+        streams = [flow for flow in FLOWS if flow in flows]
+        with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(streams)))) as pool:
+            list(pool.map(stream, streams))
     landed.sort(key=lambda item: (item["month"], item["flow"]))
+    costs.sort(key=lambda item: (item["month"], item["flow"]))
     summary = {
-        "landed": [{"flow": i["flow"], "month": i["month"]} for i in landed],
+        "landed": landed,
         "unreleased": sorted(unreleased),
         "failures": failures,
-        "bytes": sum(f["bytes"] for i in landed for f in i["files"]),
-        "requests": sum(i["requests"] for i in landed),
+        "costs": costs,
+        "bytes": sum(c["bytes"] for c in costs),
+        "requests": sum(c["requests"] for c in costs),
         "seconds": round(time.monotonic() - started, 1),
     }
-    log.info("extracted %d flow-months (%d bytes) in %ss; %d unreleased, %d failed", len(landed),
-             summary["bytes"], summary["seconds"], len(unreleased), len(failures))
+    log.info("extracted %d flow-months (%d bytes, %d requests) in %ss; %d unreleased, %d failed", len(landed),
+             summary["bytes"], summary["requests"], summary["seconds"], len(unreleased), len(failures))
     return summary
 
 
