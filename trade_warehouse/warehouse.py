@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from trade_warehouse.census_client import collapse_repeats
 from trade_warehouse.landing import LandedFile
 
 COMMODITY = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
@@ -215,15 +216,6 @@ def served_header(path: str | Path) -> list[str]:
     return header
 
 
-def _layout(header: list[str]) -> list[str]:
-    """A header with an OR-list predicate's repeats collapsed: parts of one month must share it."""
-    collapsed: list[str] = []
-    for name in header:
-        if not collapsed or collapsed[-1] != name:
-            collapsed.append(name)
-    return collapsed
-
-
 REQUIRED_COLUMNS = {
     "detail": lambda flow: ["CTY_CODE", "CTY_NAME", "time", COMMODITY[flow], COMMODITY[flow] + "_LDESC"],
     "totals": lambda flow: ["CTY_CODE", "CTY_NAME", "time", "SUMMARY_LVL"],
@@ -245,7 +237,7 @@ def _select_landed(files: list[LandedFile], flow: str, kind: str, load_id: str, 
     headers = {f.path: served_header(f.path) for f in chosen}
     reference = chosen[0]
     for other in chosen[1:]:
-        if _layout(headers[other.path]) != _layout(headers[reference.path]):
+        if collapse_repeats(headers[other.path]) != collapse_repeats(headers[reference.path]):
             raise LandingError(
                 f"landed part {other.part} of {flow} {other.month} {kind} ({Path(other.path).name}) has columns "
                 f"{headers[other.path]}, but part {reference.part} ({Path(reference.path).name}) has "
@@ -261,12 +253,12 @@ def _select_landed(files: list[LandedFile], flow: str, kind: str, load_id: str, 
     by_header: dict[tuple[str, ...], list[LandedFile]] = {}
     for landed in chosen:
         by_header.setdefault(tuple(headers[landed.path]), []).append(landed)
-    selects = [_select_layout(list(header), group, flow, kind, load_id, hs_level, source)
+    selects = [_selectcollapse_repeats(list(header), group, flow, kind, load_id, hs_level, source)
                for header, group in by_header.items()]
     return "\n    union all\n".join(selects)
 
 
-def _select_layout(header: list[str], files: list[LandedFile], flow: str, kind: str, load_id: str,
+def _selectcollapse_repeats(header: list[str], files: list[LandedFile], flow: str, kind: str, load_id: str,
                    hs_level: str, source: str) -> str:
     """One read_json over files that share exactly one header."""
     position = {name: index + 1 for index, name in reversed(list(enumerate(header)))}  # first occurrence, 1-based
