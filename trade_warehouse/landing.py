@@ -124,6 +124,12 @@ def read_extractions(landing_dir: Path, flow: str, hs_level: str, month: str) ->
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
+def latest_extraction(landing_dir: Path, flow: str, hs_level: str, month: str) -> dict | None:
+    """The month's newest extraction record (what it cost, how it was split), if any."""
+    records = read_extractions(landing_dir, flow, hs_level, month)
+    return records[-1] if records else None
+
+
 def nearest_extraction(landing_dir: Path, flow: str, hs_level: str, month: str) -> dict | None:
     """The newest extraction record of the nearest earlier month (else the nearest later one).
 

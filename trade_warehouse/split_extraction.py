@@ -22,6 +22,7 @@ Failed heavy attempts are the expensive part (each costs minutes of server time)
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 from trade_warehouse.census_client import CHAPTERS, CensusClient, Response, TransientCensusError, detail_request
@@ -137,12 +138,14 @@ class DetailExtraction:
         return sum(rows for unit, rows in self.units.items() if unit.startswith(prefixes))
 
 
-def pack(units: dict[str, int], target: int) -> list[tuple[str, ...]]:
+def pack(units: dict[str, int], target: int, digits: int = 6) -> list[tuple[str, ...]]:
     """Group prefixes (in code order) into requests of at most ``target`` predicted rows.
 
-    Contiguous runs keep part names readable (``01-15``). A prefix alone above the
-    target gets a request of its own; if the server refuses it, it is split further.
+    Contiguous runs keep part names readable (``01-15``). A prefix predicted above the
+    target is replaced by its ten children first (each predicted at a tenth), so no
+    request is planned to fail; one that fails anyway is split further when refused.
     """
+    units = refine(units, target, digits)
     groups: list[tuple[str, ...]] = []
     current: list[str] = []
     size = 0
@@ -156,6 +159,27 @@ def pack(units: dict[str, int], target: int) -> list[tuple[str, ...]]:
     if current:
         groups.append(tuple(current))
     return groups
+
+
+def refine(units: dict[str, int], target: int, digits: int) -> dict[str, int]:
+    """Replace each prefix predicted above ``target`` by its children, down to the code length."""
+    refined: dict[str, int] = {}
+    pending = list(units.items())
+    while pending:
+        prefix, rows = pending.pop()
+        if rows > target and len(prefix) + 1 < digits:
+            pending += [(prefix + digit, rows // 10) for digit in "0123456789"]
+        else:
+            refined[prefix] = rows
+    return refined
+
+
+def estimate_units(prefixes: list[str], rows: int, fetched: tuple[str, ...]) -> dict[str, int]:
+    """Predict rows for ``prefixes`` from one successful request over ``fetched`` prefixes
+    (``rows`` rows): an even spread per chapter, a tenth of it per extra digit."""
+    chapters = sum(10.0 ** (2 - len(p)) for p in fetched) or 1.0
+    per_chapter = rows / chapters
+    return {p: int(per_chapter * 10.0 ** (2 - len(p))) for p in prefixes}
 
 
 def halves(prefixes: tuple[str, ...], units: dict[str, int], digits: int) -> list[tuple[str, ...]]:
@@ -229,26 +253,29 @@ def extract_detail(
 
     units = initial_units(flow, memory)
     target = memory.target_rows() if memory else None
-    if target and memory and memory.units:
-        groups = pack(units, target)
-    else:  # nothing known about sizes yet: halve the month
-        groups = halves(tuple(sorted(units)), units, digits)
-
-    def fetch_group(prefixes: tuple[str, ...]) -> None:
+    planned = bool(target and memory and memory.units)
+    # with nothing known about sizes, halve the month until a part gets through
+    queue = deque(pack(units, target, digits) if planned else halves(tuple(sorted(units)), units, digits))
+    while queue:
+        prefixes = queue.popleft()
         request = detail_request(flow, month, hs_level, prefixes)
         splittable = len(prefixes) > 1 or len(prefixes[0]) < digits
         try:
-            record(client.fetch(request, month, heavy_attempts=1 if splittable else None))
+            response = client.fetch(request, month, heavy_attempts=1 if splittable else None)
         except TransientCensusError as error:
             outcomes.append(RequestOutcome(request.part, prefixes, None, 0, getattr(error, "attempts", 1),
                                            error.heavy, str(error)))
             if not (error.heavy and splittable):
                 raise
-            for half in halves(prefixes, units, digits):
-                fetch_group(half)
-
-    for group in groups:
-        fetch_group(group)
+            queue.extendleft(reversed(halves(prefixes, units, digits)))
+            continue
+        record(response)
+        if not planned and response.status == 200 and response.row_count:
+            # the first part that got through sizes the rest of the month: re-pack what is left
+            pending = [p for group in queue for p in group]
+            units.update(estimate_units(pending, response.row_count, prefixes))
+            queue = deque(pack({p: units[p] for p in pending}, response.row_count, digits))
+            planned = True
     fetched: dict[str, int] = {}
     for outcome in outcomes:
         if outcome.status == 204:

@@ -3,7 +3,15 @@
 import pytest
 
 from trade_warehouse.census_client import CHAPTERS
-from trade_warehouse.split_extraction import DetailExtraction, RequestOutcome, SizeMemory, halves, initial_units, pack
+from trade_warehouse.split_extraction import (
+    DetailExtraction,
+    RequestOutcome,
+    SizeMemory,
+    estimate_units,
+    halves,
+    initial_units,
+    pack,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -11,10 +19,18 @@ pytestmark = pytest.mark.unit
 def test_pack_keeps_code_order_and_stays_under_the_target():
     units = {"01": 40, "02": 50, "03": 30, "84": 90, "85": 20, "87": 130}
     groups = pack(units, target=100)
-    assert groups == [("01", "02"), ("03",), ("84",), ("85",), ("87",)]
-    assert [p for g in groups for p in g] == sorted(units)  # every prefix requested exactly once
-    # a prefix alone above the target still gets its own request (split only if refused)
-    assert ("87",) in groups
+    assert groups[:3] == [("01", "02"), ("03",), ("84",)]
+    # a prefix predicted above the target is planned as its children, never as a request bound to fail
+    flat = [p for g in groups for p in g]
+    assert "87" not in flat and [p for p in flat if p.startswith("87")] == [f"87{d}" for d in range(10)]
+    assert flat == sorted(flat) and len(flat) == len(set(flat))  # code order, each prefix once
+    predicted = {**units, **{f"87{d}": 13 for d in range(10)}}
+    assert all(sum(predicted[p] for p in g) <= 100 for g in groups)
+
+
+def test_estimates_spread_one_success_over_what_is_left():
+    estimate = estimate_units(["03", "04", "870"], rows=300, fetched=("01", "02"))
+    assert estimate == {"03": 150, "04": 150, "870": 15}
 
 
 def test_halves_balance_rows_and_split_a_single_prefix_into_its_children():
