@@ -206,22 +206,36 @@ def load_and_validate(settings: Settings, targets: list[dict], run_id: str, forc
                 continue
             fingerprint = warehouse.content_fingerprint(files)
             current = warehouse.current_load(con, flow, settings.hs_level, month)
-            if current and current[1] == fingerprint and not force:
-                now = datetime.now(UTC).replace(tzinfo=None)
-                warehouse.insert_load_audit(con, {
-                    "load_id": str(uuid.uuid4()), "run_id": run_id, "flow": flow, "hs_level": settings.hs_level,
-                    "month": f"{month}-01", "content_sha256": fingerprint, "status": "unchanged",
-                    "error": f"landed data identical to load {current[0]}; kept it", "started_at": now,
-                    "finished_at": now, "duration_s": 0.0,
-                })
+            if current and current.content_sha256 == fingerprint and not force:
+                _record_unchanged(con, settings, run_id, flow, month, fingerprint, current,
+                                  "landed files identical to those of load")
                 skipped.append({"flow": flow, "month": month})
                 continue
-            outcome = _load_one(con, settings, files, run_id, fingerprint)
-            (loaded if outcome["status"] == "loaded" else failures).append(outcome)
+            outcome = _load_one(con, settings, files, run_id, fingerprint, None if force else current)
+            if outcome["status"] == "unchanged":
+                skipped.append({"flow": flow, "month": month})
+            else:
+                (loaded if outcome["status"] == "loaded" else failures).append(outcome)
     return {"loaded": loaded, "skipped": skipped, "failures": failures}
 
 
-def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fingerprint: str) -> dict:
+def _record_unchanged(con, settings: Settings, run_id: str, flow: str, month: str, fingerprint: str,
+                      current, why: str, data_sha256: str | None = None) -> None:
+    """An `unchanged` audit row: this attempt found the loaded version's data again and kept it."""
+    from trade_warehouse import warehouse
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    warehouse.insert_load_audit(con, {
+        "load_id": str(uuid.uuid4()), "run_id": run_id, "flow": flow, "hs_level": settings.hs_level,
+        "month": f"{month}-01", "content_sha256": fingerprint, "data_sha256": data_sha256 or current.data_sha256,
+        "status": "unchanged", "error": f"{why} {current.load_id}; kept it", "started_at": now,
+        "finished_at": now, "duration_s": 0.0,
+    })
+
+
+def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fingerprint: str,
+              current=None) -> dict:
+    """Stage, gate and swap in one flow-month; ``current`` (unless forced) skips identical data."""
     from trade_warehouse import validation, warehouse
 
     first = files[0]
@@ -237,6 +251,12 @@ def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fin
     staged = None
     try:
         staged = warehouse.stage_month(con, files, load_id)
+        if current is not None and current.data_sha256 == staged.data_sha256:
+            # other files (e.g. fetched in parts, not whole) but the same rows: nothing to reload
+            _record_unchanged(con, settings, run_id, first.flow, first.month, fingerprint, current,
+                              "landed data (other files, same rows) identical to load", staged.data_sha256)
+            result.update(status="unchanged")
+            return result
         trailing = warehouse.trailing_row_counts(con, first.flow, first.hs_level, first.month)
         outcome = validation.validate_month(con, staged, trailing)
         for suite in outcome.results:
@@ -250,7 +270,7 @@ def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fin
             })
         finished = datetime.now(UTC).replace(tzinfo=None)
         audit.update(source=staged.source, detail_rows=staged.detail_rows, totals_rows=staged.totals_rows,
-                     finished_at=finished, duration_s=(finished - started).total_seconds())
+                     data_sha256=staged.data_sha256, finished_at=finished, duration_s=(finished - started).total_seconds())
         if outcome.success:
             warehouse.replace_month(con, staged, {**audit, "status": "loaded"})
             result.update(status="loaded", rows=staged.detail_rows)

@@ -71,6 +71,7 @@ create table if not exists audit.loads (
     totals_rows bigint, status varchar not null, error varchar, started_at timestamp, finished_at timestamp,
     duration_s double
 );
+alter table audit.loads add column if not exists data_sha256 varchar;
 create table if not exists audit.validations (
     validation_id varchar primary key, load_id varchar, run_id varchar, flow varchar, hs_level varchar,
     month date, suite varchar, success boolean, evaluated bigint, failed bigint,
@@ -176,17 +177,47 @@ def content_fingerprint(files: list[LandedFile]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def current_load(con: duckdb.DuckDBPyConnection, flow: str, hs_level: str, month: str) -> tuple[str, str] | None:
-    """(load_id, content_sha256) of the version of a month the raw tables hold now."""
+@dataclass(frozen=True)
+class CurrentLoad:
+    """The version of a month the raw tables hold now."""
+
+    load_id: str
+    content_sha256: str | None  # of the landed files
+    data_sha256: str | None  # of the rows they hold (None for loads made before it was recorded)
+
+
+def current_load(con: duckdb.DuckDBPyConnection, flow: str, hs_level: str, month: str) -> CurrentLoad | None:
+    """The load of a month the raw tables hold now, with its file and data fingerprints."""
     row = con.execute(
         """
-        select load_id, content_sha256 from audit.loads
+        select load_id, content_sha256, data_sha256 from audit.loads
         where flow = ? and hs_level = ? and month = ?::date and status = 'loaded'
         order by finished_at desc limit 1
         """,
         [flow, hs_level, f"{month}-01"],
     ).fetchone()
-    return (row[0], row[1]) if row else None
+    return CurrentLoad(*row) if row else None
+
+
+NOT_DATA = ("load_id", "landed_file", "loaded_at")  # bookkeeping columns, different on every load
+
+
+def data_fingerprint(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> str:
+    """One hash over the rows of a staged month, independent of row order and of files.
+
+    A month fetched whole and the same month fetched in parts give the same fingerprint:
+    nothing about a month's data may depend on how it arrived.
+    """
+    digest = hashlib.sha256()
+    for kind in sorted(tables):
+        columns = [name for (name,) in con.execute(
+            "select column_name from (describe " + tables[kind] + ")").fetchall() if name not in NOT_DATA]
+        row_text = "concat_ws(chr(31), " + ", ".join(f"coalesce({c}::varchar, chr(0))" for c in columns) + ")"
+        value = con.execute(
+            f"select md5(coalesce(string_agg(r, chr(10) order by r), '')) from (select {row_text} as r from {tables[kind]})"
+        ).fetchone()[0]
+        digest.update(f"{kind}:{value};".encode())
+    return digest.hexdigest()
 
 
 def served_header(path: str | Path) -> list[str]:
@@ -309,6 +340,7 @@ class StagedMonth:
     source: str
     hs4_table: str | None = None  # world x HS4 totals; None for months landed before they were extracted
     hs4_rows: int = 0
+    data_sha256: str = ""  # see data_fingerprint
 
     def tables(self) -> dict[str, str]:
         """Staged temp table per landed kind."""
@@ -341,6 +373,7 @@ def stage_month(con: duckdb.DuckDBPyConnection, files: list[LandedFile], load_id
                                    f"but the manifest recorded {expected[name]}")
         counts[kind] = sum(per_file.values())
     sources = {f.source for f in files}
+    data_sha256 = data_fingerprint(con, tables)
     return StagedMonth(
         load_id=load_id,
         flow=flow,
@@ -354,6 +387,7 @@ def stage_month(con: duckdb.DuckDBPyConnection, files: list[LandedFile], load_id
         source="census-emulator" if "census-emulator" in sources else "census",
         hs4_table=tables.get("hs4"),
         hs4_rows=counts.get("hs4", 0),
+        data_sha256=data_sha256,
     )
 
 
