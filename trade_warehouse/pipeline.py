@@ -197,26 +197,32 @@ def load_and_validate(settings: Settings, targets: list[dict], run_id: str, forc
 
     loaded, skipped, failures = [], [], []
     with warehouse.connect(settings.warehouse_path) as con:
-        for target in targets:
-            flow, month = target["flow"], target["month"]
-            files = latest_landed(settings.landing_dir, flow, settings.hs_level, month)
-            if not files or not any(f.kind == "detail" for f in files) or not any(f.kind == "totals" for f in files):
-                failures.append({"flow": flow, "month": month, "stage": "load",
-                                 "error": "no complete landed extraction (detail and totals) for this month"})
-                continue
-            fingerprint = warehouse.content_fingerprint(files)
-            current = warehouse.current_load(con, flow, settings.hs_level, month)
-            if current and current.content_sha256 == fingerprint and not force:
-                _record_unchanged(con, settings, run_id, flow, month, fingerprint, current,
-                                  "landed files identical to those of load")
-                skipped.append({"flow": flow, "month": month})
-                continue
-            outcome = _load_one(con, settings, files, run_id, fingerprint, None if force else current)
-            if outcome["status"] == "unchanged":
-                skipped.append({"flow": flow, "month": month})
-            else:
-                (loaded if outcome["status"] == "loaded" else failures).append(outcome)
+        for number, target in enumerate(targets, start=1):
+            started = time.monotonic()
+            outcome = _load_target(con, settings, target["flow"], target["month"], run_id, force)
+            {"loaded": loaded, "unchanged": skipped}.get(outcome["status"], failures).append(outcome)
+            # one line per flow-month with a running count: a long backfill shows its progress
+            log.info("load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",
+                     number, len(targets), target["flow"], target["month"], outcome["status"],
+                     outcome.get("rows", "-"), time.monotonic() - started, len(loaded), len(skipped), len(failures))
     return {"loaded": loaded, "skipped": skipped, "failures": failures}
+
+
+def _load_target(con, settings: Settings, flow: str, month: str, run_id: str, force: bool) -> dict:
+    """Load one landed flow-month unless its files, or its rows, equal the loaded version."""
+    from trade_warehouse import warehouse
+
+    files = latest_landed(settings.landing_dir, flow, settings.hs_level, month)
+    if not files or not any(f.kind == "detail" for f in files) or not any(f.kind == "totals" for f in files):
+        return {"flow": flow, "month": month, "status": "failed", "stage": "load",
+                "error": "no complete landed extraction (detail and totals) for this month"}
+    fingerprint = warehouse.content_fingerprint(files)
+    current = warehouse.current_load(con, flow, settings.hs_level, month)
+    if current and current.content_sha256 == fingerprint and not force:
+        _record_unchanged(con, settings, run_id, flow, month, fingerprint, current,
+                          "landed files identical to those of load")
+        return {"flow": flow, "month": month, "status": "unchanged"}
+    return _load_one(con, settings, files, run_id, fingerprint, None if force else current)
 
 
 def _record_unchanged(con, settings: Settings, run_id: str, flow: str, month: str, fingerprint: str,

@@ -25,6 +25,9 @@ from trade_warehouse.config import EXPECTATIONS_DIR, SEEDS_DIR, hs_level_digits
 from trade_warehouse.warehouse import VALUE_COLUMNS, StagedMonth
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# GX logs thousands of INFO lines on import ("Skipping registering function ... closure"):
+# lowered before anything imports it, so task logs keep only what an operator needs.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 @dataclass
@@ -67,7 +70,6 @@ def _gx():
     """One ephemeral context per process with every suite from ``expectations/``."""
     import great_expectations as gx
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     try:
         from great_expectations.data_context.types.base import ProgressBarsConfig
