@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -72,10 +71,11 @@ def run_pipeline(conf: dict, env: dict[str, str], label: str) -> int:
         failed = [t["task_id"] for t in result.get("tasks", []) if t["state"].endswith("failed")]
         stages = ", ".join(STAGES.get(t, t) for t in failed) or "airflow (see log)"
         if failed == ["finish"]:  # the pipeline ran; some months failed in a stage
-            month_stages = sorted(set(re.findall(r"^  \S+ \d{4}-\d{2} at (\w+):", log_path.read_text(), re.M)))
+            month_stages = sorted({f.get("stage", name) for name in ("extract", "load")
+                                   for f in ((result.get("stages") or {}).get(name) or {}).get("failures", [])})
             stages = ", ".join(month_stages) or stages
         print(f"\n{label} FAILED at stage: {stages} (after {elapsed:.0f}s)", file=sys.stderr)
-        print(_error_lines(log_path), file=sys.stderr)
+        print(format_failures(result.get("stages") or {}) or _error_lines(log_path), file=sys.stderr)
         print(f"full log: {log_path}", file=sys.stderr)
         return 1
     print(f"{label}: pipeline succeeded in {elapsed:.0f}s", flush=True)
@@ -131,6 +131,20 @@ def print_extraction_costs(records: list[dict], detail_limit: int = 24) -> None:
                   f"{sum(r.get('detail_requests', 0) for r in mine) / len(mine):.1f} detail requests per month")
     if len(records) > detail_limit:
         print("per month: make status")
+
+
+def format_failures(stages: dict) -> str:
+    """Every failed flow-month of a run with its stage and full reason, from the stage results.
+
+    A validation failure's reason names each failed expectation, its column, what was
+    observed and example values, so nobody has to open the Airflow log to learn them.
+    """
+    lines = []
+    for stage in ("extract", "load"):
+        for failure in (stages.get(stage) or {}).get("failures", []):
+            reason = str(failure.get("error", "")).strip().replace("\n", "\n    ")
+            lines.append(f"  {failure['flow']} {failure['month']} at {failure.get('stage', stage)}: {reason}")
+    return "\n".join([f"{len(lines)} flow-month(s) failed:", *lines]) if lines else ""
 
 
 def _error_lines(log_path: Path, limit: int = 30) -> str:

@@ -9,6 +9,7 @@ import pytest
 from duck import query
 
 from trade_warehouse.airflow_env import NIGHTLY_DAG_ID
+from trade_warehouse.cli import format_failures
 from trade_warehouse.dag_runner import run_dag
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
@@ -126,6 +127,12 @@ def test_failed_month_fails_the_run_others_publish_and_alert(airflow_db, emulato
     assert alert["run_id"] == result["run_id"]
     assert "exports 2017-03 at validate" in alert["reason"]
     assert "expect_compound_columns_to_be_unique" in alert["reason"]
+    # the run's summary (what make backfill prints) comes from the stage results, not the log:
+    # the failed expectation, its columns and an example value
+    summary = format_failures(result["stages"])
+    assert "exports 2017-03 at validate: suite census_exports_month" in summary, summary
+    assert "expect_compound_columns_to_be_unique ['partner_code', 'hs_code', 'month_label']" in summary, summary
+    assert "examples ['" in summary and "imports 2017-03 at validate" in summary
 
 
 @pytest.mark.parametrize(
