@@ -149,3 +149,29 @@ def test_a_month_fetched_in_parts_is_the_same_data_as_fetched_whole(emulator, se
     # a forced reload still reloads (same rows, new load ids)
     forced = load_and_validate(settings, again["landed"], "forced", force=True)
     assert len(forced["loaded"]) == 2 and raw_counts(settings) == counts
+
+
+def test_status_answers_while_a_run_holds_the_writer(emulator, settings):
+    import os
+    import subprocess
+    import sys
+
+    load_and_validate(settings, extract(settings, ["2017-05"])["landed"], "status-run")
+    env = dict(os.environ, TRADE_DATA_DIR=str(settings.data_dir))
+
+    def status() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "trade_warehouse", "status"], env=env, capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    with warehouse.connect(settings.warehouse_path):  # a writer holds the file: DuckDB refuses any other open
+        busy = status()
+    assert busy.returncode == 0, busy.stderr
+    assert "the warehouse is busy" in busy.stdout
+    lines = [line.split() for line in busy.stdout.splitlines() if line.startswith("2017-05")]
+    assert [line[:2] for line in lines] == [["2017-05", "exports"], ["2017-05", "imports"]]
+    assert all("not" in line and "whole" in line for line in lines)  # not published yet; fetched whole
+
+    free = status()
+    assert free.returncode == 0 and "busy" not in free.stdout
+    assert [line.split()[:3] for line in free.stdout.splitlines() if line.startswith("2017-05")] == [
+        ["2017-05", "exports", "loaded"], ["2017-05", "imports", "loaded"]]
