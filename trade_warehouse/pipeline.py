@@ -349,9 +349,9 @@ def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> dict
         return {"published": False, "reason": "unchanged"}
     started = time.monotonic()
     transform.build(settings)
-    transform.generate_docs(settings)
+    _, docs_rebuilt = transform.generate_docs(settings)
     built = time.monotonic()
     result = publish.publish(settings, run_id, fingerprint)
-    result.update(published=True, dbt_seconds=round(built - started, 1),
+    result.update(published=True, docs_rebuilt=docs_rebuilt, dbt_seconds=round(built - started, 1),
                   publish_seconds=round(time.monotonic() - built, 1))
     return result

@@ -49,8 +49,9 @@ def test_window_run_end_to_end_and_rerun_is_identical(airflow_db, emulator, sett
 def test_nightly_noop_new_month_and_revision(airflow_db, emulator, settings):
     seed = ["2016-05", "2016-12", "2017-01", "2017-02"]
     load_and_validate(settings, extract(settings, seed)["landed"], "seed")
-    transform_and_publish(settings, "seed")
+    assert transform_and_publish(settings, "seed")["docs_rebuilt"]
     published = query(settings.serving_path, "select publish_id from meta.publish")
+    docs_built = (settings.dbt_docs_dir / "index.html").stat().st_mtime_ns
 
     # nothing released after 2017-02: quick, green, nothing extracted, loaded or rebuilt
     emulator.state.latest_month = "2017-02"
@@ -78,6 +79,13 @@ def test_nightly_noop_new_month_and_revision(airflow_db, emulator, settings):
     assert dict(rows) == {"2016-05": "unchanged", "2016-12": "loaded", "2017-01": "loaded", "2017-02": "loaded",
                           "2017-03": "loaded", "2017-04": "loaded"}
     assert query(settings.serving_path, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-04-01"
+    # the dbt docs describe the project, not the data: built by the first publish, kept by the nights
+    from trade_warehouse import transform
+
+    page = settings.dbt_docs_dir / "index.html"
+    assert page.stat().st_mtime_ns == docs_built and transform.compiled_analysis(settings, "japan_deficit_and_drivers")
+    (settings.dbt_docs_dir / ".project-fingerprint").write_text("a project that changed since")
+    assert transform.generate_docs(settings) == (page, True) and page.stat().st_mtime_ns > docs_built
 
 
 def test_backfill_is_one_run_per_month(airflow_db, emulator, settings):
