@@ -29,7 +29,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trade_warehouse.config import Settings
+from trade_warehouse.config import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 BI_DIR = REPO / "bi"
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["setup", "up", "down"])
     parser.add_argument("--port", type=int, default=int(os.environ.get("BI_PORT", DEFAULT_PORT)))
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    settings = load_settings()
     home = default_home(settings)
     if args.command == "setup":
         print(ensure_venv())
