@@ -41,7 +41,7 @@ def screenshot_stats(path: str) -> dict:
     """How much of the page is not background, and how many colours: a blank page has ~0 and a few."""
     image = Image.open(path).convert("RGB")
     small = image.resize((image.width // 4, image.height // 4))
-    pixels = list(small.getdata())
+    pixels = [small.getpixel((x, y)) for y in range(small.height) for x in range(small.width)]
     background = max(set(pixels), key=pixels.count)
     differing = sum(1 for p in pixels if sum(abs(a - b) for a, b in zip(p, background, strict=True)) > 30)
     return {"width": image.width, "height": image.height, "colours": len(set(pixels)),

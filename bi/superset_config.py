@@ -9,8 +9,10 @@ import os
 
 _home = os.environ["TRADE_BI_HOME"]
 
-# Generated per installation by trade_warehouse.bi; Superset refuses to start with its default.
-SECRET_KEY = os.environ["TRADE_BI_SECRET_KEY"]
+# Generated on first start by trade_warehouse.bi (mode 0600) and read from the file, so it
+# is in no process environment; Superset refuses to start with its built-in default.
+with open(os.path.join(_home, "secret_key")) as _key:
+    SECRET_KEY = _key.read().strip()
 
 # Superset's own metadata (users, charts, dashboards): a SQLite file in the BI home.
 SQLALCHEMY_DATABASE_URI = f"sqlite:///{os.path.join(_home, 'superset.db')}?check_same_thread=false"

@@ -78,7 +78,7 @@ def ensure_venv() -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         started = time.monotonic()
         print(f"installing Superset's venv into {venv} (once per bi/requirements.lock)", flush=True)
-        python = os.environ.get("TRADE_BI_PYTHON", "python3.11")
+        python = os.environ.get("TRADE_BI_PYTHON", sys.executable)  # the main venv's 3.11
         for cmd in ([_uv(), "venv", "--quiet", "--python", python, str(venv)],
                     [_uv(), "pip", "sync", "--quiet", "--python", str(venv / "bin" / "python"), str(LOCK_FILE)]):
             result = subprocess.run(cmd, capture_output=True, text=True)
@@ -111,7 +111,6 @@ def _environment(venv: Path, home: Path, port: int) -> dict[str, str]:
         "SUPERSET_CONFIG_PATH": str(BI_DIR / "superset_config.py"),
         "SUPERSET_HOME": str(home),
         "TRADE_BI_HOME": str(home),
-        "TRADE_BI_SECRET_KEY": _secret_key(home),
         "TRADE_BI_PORT": str(port),
         "SUPERSET_LOAD_EXAMPLES": "no",
     })
@@ -153,6 +152,7 @@ def start(serving_path: Path, home: Path, port: int = DEFAULT_PORT, host: str = 
         raise BIError(f"{host}:{port} is already in use (make bi-down, or set BI_PORT)")
     venv = ensure_venv()
     home.mkdir(parents=True, exist_ok=True)
+    _secret_key(home)
     env = _environment(venv, home, port)
     password = secrets.token_urlsafe(18)
     env["TRADE_BI_ADMIN_PASSWORD"] = password
@@ -208,6 +208,10 @@ def stop(home: Path, grace_s: float = 20.0) -> bool:
         return False
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
+        try:  # reap it when this process started it (a test), or its zombie keeps the group alive
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:

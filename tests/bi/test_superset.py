@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -68,8 +70,10 @@ class Api:
 @pytest.fixture
 def superset(settings, tmp_path):
     """A published warehouse (2016-01..2017-01) and Superset started on it; stopped even on failure."""
+    started = time.monotonic()
     load_and_validate(settings, extract(settings, FIRST_MONTHS)["landed"], "bi-run-1")
     assert transform_and_publish(settings, "bi-run-1")["published"]
+    print(f"\nwarehouse published ({len(FIRST_MONTHS)} months) in {time.monotonic() - started:.0f}s")
     home = tmp_path / "superset-home"
     try:
         server = bi.start(settings.serving_path, home, port=free_port())
@@ -158,13 +162,21 @@ def open_dashboard(server: bi.Superset, tmp_path: Path, screenshot: Path) -> dic
     profile.mkdir()
     env = {**os.environ, "TRADE_BI_ADMIN_PASSWORD": server.admin_password}
     env.pop("VIRTUAL_ENV", None)
-    done = subprocess.run(
+    proc = subprocess.Popen(
         [str(bi.venv_path() / "bin" / "python"), str(bi.BI_DIR / "browser_check.py"), server.url,
          f"/superset/dashboard/{bi.DASHBOARD_SLUG}/", str(screenshot), str(profile)],
-        capture_output=True, text=True, timeout=300, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
     )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("TRADE_BI_BROWSER ")]
-    assert done.returncode == 0 and lines, done.stdout[-2000:] + done.stderr[-4000:]
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:  # Playwright and every Chromium process it started share this group: none outlives the test
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    lines = [line for line in stdout.splitlines() if line.startswith("TRADE_BI_BROWSER ")]
+    assert proc.returncode == 0 and lines, stdout[-2000:] + stderr[-4000:]
     return json.loads(lines[-1].split(" ", 1)[1])
 
 
@@ -192,8 +204,10 @@ def test_superset_dashboard_on_the_warehouse(superset, settings, emulator, tmp_p
 
     # A new month is published (atomic rename) while Superset keeps running: same process,
     # new numbers on the next request, since nothing pools connections or caches results.
+    started = time.monotonic()
     load_and_validate(settings, extract(settings, [NEW_MONTH])["landed"], "bi-run-2")
     assert transform_and_publish(settings, "bi-run-2")["published"]
+    print(f"{NEW_MONTH} published in {time.monotonic() - started:.0f}s")
     os.killpg(superset.pid, 0)  # still the same Superset process group
     second = check_charts_match_marts(api, superset, serving, NEW_MONTH)
     balance = "Monthly balance: Japan, Korea, China, Mexico, Germany"
@@ -203,7 +217,9 @@ def test_superset_dashboard_on_the_warehouse(superset, settings, emulator, tmp_p
 
     # The dashboard in a browser: logged in, every tile drawn, no error tile, the new month shown.
     screenshot = SCREENSHOT_DIR / "trade-warehouse-superset-dashboard.png"
+    started = time.monotonic()
     page = open_dashboard(superset, tmp_path, screenshot)
+    print(f"browser check in {time.monotonic() - started:.0f}s")
     assert "/login" not in page["url"] and f"/dashboard/{bi.DASHBOARD_SLUG}/" in page["url"], page["url"]
     tiles = {t["title"]: t for t in page["tiles"]}
     assert set(tiles) == set(superset.charts), tiles.keys()
