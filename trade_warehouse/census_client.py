@@ -30,8 +30,11 @@ EMULATOR_HEADER = "X-Census-Emulator"
 
 COMMODITY_VAR = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
 VALUE_VARS = {"exports": ("ALL_VAL_MO",), "imports": ("GEN_VAL_MO", "CON_VAL_MO")}
-EXPORT_CHAPTERS = [f"{c:02d}" for c in range(1, 99) if c != 77]
-IMPORT_CHAPTERS = [f"{c:02d}" for c in range(1, 100) if c != 77]
+# HS chapters the API serves: exports 01-98, imports 01-99; 77 is reserved and never used.
+CHAPTERS = {
+    "exports": tuple(f"{c:02d}" for c in range(1, 99) if c != 77),
+    "imports": tuple(f"{c:02d}" for c in range(1, 100) if c != 77),
+}
 
 
 class CensusError(Exception):
@@ -44,13 +47,17 @@ class TransientCensusError(CensusError):
     """5xx, 429, time-outs and dropped connections: retried with backoff.
 
     ``retry_after`` carries the server's ``Retry-After`` (seconds) when it sent one.
+    ``heavy`` marks the failures the live API gives for queries too heavy to compute in
+    time (HTTP 5xx after a long wait, or a client time-out): splitting helps with those,
+    while throttling (429) and dropped connections only need another try.
     """
 
     transient = True
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, heavy: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.heavy = heavy
 
 
 class CensusAuthError(CensusError):
@@ -101,8 +108,17 @@ class Request:
     flow: str
     get: tuple[str, ...]
     predicates: tuple[tuple[str, str], ...]
-    kind: str  # "detail" (partner x commodity) or "totals" (partner totals incl. groupings)
-    part: str = "all"  # "all", or the commodity prefix of a split request
+    kind: str  # "detail" (partner x commodity), "totals" (partner totals incl. groupings), "hs4" (world x HS4)
+    prefixes: tuple[str, ...] = ()  # commodity prefixes of a split detail request (repeated predicate = OR)
+
+    @property
+    def part(self) -> str:
+        """The part's name in file names and manifests: ``all``, ``87``, or ``01-15`` (first-last prefix)."""
+        if not self.prefixes:
+            return "all"
+        if len(self.prefixes) == 1:
+            return self.prefixes[0]
+        return f"{self.prefixes[0]}-{self.prefixes[-1]}"
 
     def query_string(self, api_key: str | None) -> str:
         pairs: list[tuple[str, str]] = [("get", ",".join(self.get))]
@@ -118,6 +134,8 @@ class Request:
 
 @dataclass
 class Response:
+    """A 200 (table) or 204 (no rows) answer, with the shape of the table as served."""
+
     request: Request
     status: int
     body: bytes
@@ -125,19 +143,23 @@ class Response:
     fetched_at: str
     elapsed_s: float
     attempts: int
-    header: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # exactly as served: predicate columns, duplicates kept
     row_count: int = 0
+    prefix_rows: dict[str, int] = field(default_factory=dict)  # detail rows per requested prefix (or chapter)
 
 
-def detail_request(flow: str, month: str, hs_level: str, prefix: str | None = None) -> Request:
-    """Partner x commodity values of one month at ``hs_level`` (individual partners + world total)."""
+def detail_request(flow: str, month: str, hs_level: str, prefixes: tuple[str, ...] | list[str] = ()) -> Request:
+    """Partner x commodity values of one month at ``hs_level`` (individual partners + world total).
+
+    ``prefixes`` restricts the request to commodity codes starting with any of them: the
+    commodity predicate is repeated once per prefix, which the API reads as OR.
+    """
     commodity = COMMODITY_VAR[flow]
     get = ("CTY_CODE", "CTY_NAME", commodity, f"{commodity}_LDESC", *VALUE_VARS[flow])
     predicates: list[tuple[str, str]] = [("COMM_LVL", hs_level), ("SUMMARY_LVL", "DET")]
-    if prefix:
-        predicates.append((commodity, f"{prefix}*"))
+    predicates += [(commodity, f"{prefix}*") for prefix in prefixes]
     predicates.append(("time", month))
-    return Request(flow, get, tuple(predicates), "detail", prefix or "all")
+    return Request(flow, get, tuple(predicates), "detail", tuple(prefixes))
 
 
 def totals_request(flow: str, month: str) -> Request:
@@ -146,20 +168,77 @@ def totals_request(flow: str, month: str) -> Request:
     return Request(flow, get, (("time", month),), "totals")
 
 
+def hs4_totals_request(flow: str, month: str) -> Request:
+    """The world total per HS4 heading with the API's own descriptions (about 1,200 rows).
+
+    No country variable: the API answers with the total over all countries. Its values
+    are a second, independent sum for the month's detail rows to reconcile with.
+    """
+    commodity = COMMODITY_VAR[flow]
+    get = (commodity, f"{commodity}_LDESC", *VALUE_VARS[flow])
+    return Request(flow, get, (("COMM_LVL", "HS4"), ("time", month)), "hs4")
+
+
 def expected_columns(request: Request) -> list[str]:
-    """The header the API returns: ``get`` then each predicate, duplicates kept."""
-    return list(request.get) + [name for name, _ in request.predicates]
+    """The header the API returns: ``get`` then each predicate in URL order (a predicate
+    also in ``get`` therefore appears twice)."""
+    return list(request.get) + list(dict.fromkeys(name for name, _ in request.predicates))
+
+
+def collapse_repeats(names: list[str]) -> list[str]:
+    """A header with an OR-list predicate's repeated columns collapsed to one (its layout)."""
+    collapsed: list[str] = []
+    for name in names:
+        if not collapsed or collapsed[-1] != name:
+            collapsed.append(name)
+    return collapsed
+
+
+def header_matches(header: list[str], request: Request) -> bool:
+    """Whether a served header is ``get`` followed by the request's predicates.
+
+    A repeated predicate (an OR list) may come back once or once per repetition; both
+    are accepted. Nothing else is: a missing, extra or reordered column is an error.
+    """
+    get = list(request.get)
+    if header[: len(get)] != get:
+        return False
+    served = collapse_repeats(header[len(get):])
+    return served == collapse_repeats([name for name, _ in request.predicates])
 
 
 _INTEGER = re.compile(r"^-?\d+$")
 
 
-def parse_table(body: bytes, request: Request, month: str) -> tuple[list[str], list[list[str]]]:
-    """Strictly parse a Census JSON table; return the de-duplicated header and rows.
+@dataclass(frozen=True)
+class ParsedTable:
+    """What a strict parse learned about a response: its header as served and its size."""
 
-    Checks: a JSON array of string arrays; the header has exactly the requested columns
-    (a predicate also in ``get`` comes back twice and is de-duplicated); value columns hold
-    integer strings; ``time`` is the requested month. Errors name the row and the field.
+    header: list[str]  # as served, duplicate predicate columns included
+    row_count: int
+    prefix_rows: dict[str, int]  # detail rows per requested prefix, or per HS chapter for a whole month
+
+
+def column_positions(header: list[str]) -> dict[str, int]:
+    """0-based position of each column name's first occurrence in a served header.
+
+    A predicate that is also in ``get`` comes back twice with the same value; the first
+    occurrence is the ``get`` column, so reading by first occurrence is exact.
+    """
+    positions: dict[str, int] = {}
+    for index, name in enumerate(header):
+        positions.setdefault(name, index)
+    return positions
+
+
+def parse_table(body: bytes, request: Request, month: str) -> ParsedTable:
+    """Strictly parse a Census JSON table; return its served header, row count and prefix counts.
+
+    Checks: a JSON array of string arrays; the header is the request's ``get`` followed by
+    its predicates (duplicates kept, see :func:`header_matches`); every row has the header's
+    width; value columns hold integer strings; ``time`` is the requested month. Errors name
+    the row and the field. Detail rows are counted per requested prefix (per HS chapter for
+    a whole month): the next split of this flow is sized from these counts.
     """
     try:
         table = json.loads(body)
@@ -171,21 +250,21 @@ def parse_table(body: bytes, request: Request, month: str) -> tuple[list[str], l
     if not isinstance(table, list) or not table or not all(isinstance(r, list) for r in table):
         raise CensusResponseError(f"{request.describe()}: expected a JSON array of arrays with a header row")
     header = table[0]
-    expected = expected_columns(request)
-    if header != expected:
+    if not all(isinstance(name, str) for name in header) or not header_matches(header, request):
+        expected = expected_columns(request)
         missing = [c for c in dict.fromkeys(expected) if c not in header]
         unexpected = [c for c in dict.fromkeys(header) if c not in expected]
         raise CensusResponseError(
             f"{request.describe()}: header {header} does not match the request; "
             f"missing columns: {missing or 'none'}; unexpected columns: {unexpected or 'none'}"
         )
-    first_index = {}
-    for index, name in enumerate(header):
-        first_index.setdefault(name, index)
-    names = list(first_index)
-    rows: list[list[str]] = []
-    value_positions = [first_index[v] for v in VALUE_VARS[request.flow]]
-    time_position = first_index["time"]
+    position = column_positions(header)
+    value_positions = [position[v] for v in VALUE_VARS[request.flow]]
+    time_position = position["time"]
+    commodity_position = position.get(COMMODITY_VAR[request.flow]) if request.kind == "detail" else None
+    # longest prefix first, so a row counts for the most specific prefix it matches
+    prefixes = sorted(request.prefixes, key=len, reverse=True)
+    prefix_rows: dict[str, int] = dict.fromkeys(request.prefixes, 0)
     for number, row in enumerate(table[1:], start=1):
         if len(row) != len(header):
             raise CensusResponseError(
@@ -193,18 +272,25 @@ def parse_table(body: bytes, request: Request, month: str) -> tuple[list[str], l
             )
         if not all(isinstance(v, str) for v in row):
             raise CensusResponseError(f"{request.describe()}: row {number} has a non-string value: {row}")
-        for position in value_positions:
-            if not _INTEGER.match(row[position]):
+        for value_position in value_positions:
+            if not _INTEGER.match(row[value_position]):
                 raise CensusResponseError(
-                    f"{request.describe()}: row {number} field {header[position]} = {row[position]!r} "
-                    "is not an integer string"
+                    f"{request.describe()}: row {number} field {header[value_position]} = "
+                    f"{row[value_position]!r} is not an integer string"
                 )
         if row[time_position] != month:
             raise CensusResponseError(
                 f"{request.describe()}: row {number} field time = {row[time_position]!r}, but {month} was requested"
             )
-        rows.append([row[first_index[name]] for name in names])
-    return names, rows
+        if commodity_position is not None:
+            code = row[commodity_position]
+            matched = next((p for p in prefixes if code.startswith(p)), None) if prefixes else code[:2]
+            if matched is None:
+                raise CensusResponseError(
+                    f"{request.describe()}: row {number} has commodity {code!r}, outside the requested prefixes"
+                )
+            prefix_rows[matched] = prefix_rows.get(matched, 0) + 1
+    return ParsedTable(header=header, row_count=len(table) - 1, prefix_rows=prefix_rows)
 
 
 class CensusClient:
@@ -248,11 +334,20 @@ class CensusClient:
     def _redact(self, text: str) -> str:
         return redact(text, self._api_key)
 
-    def fetch(self, request: Request, month: str, max_attempts: int | None = None) -> Response:
-        """Send ``request``; retry transient faults; return the raw body and parsed shape."""
+    def fetch(
+        self, request: Request, month: str, max_attempts: int | None = None, heavy_attempts: int | None = None
+    ) -> Response:
+        """Send ``request``; retry transient faults; return the raw body and parsed shape.
+
+        ``heavy_attempts`` bounds the "too heavy" failures (5xx, time-outs) separately from
+        the other transient ones: a split request gives up after one such failure and is
+        split further, instead of making the server compute the same heavy query again.
+        A :class:`TransientCensusError` raised here carries ``attempts``, the requests sent.
+        """
         attempts_allowed = max_attempts or self.max_attempts
+        heavy_allowed = heavy_attempts or attempts_allowed
         url = f"{self.base_url}/{request.flow}/hs?{request.query_string(self._api_key)}"
-        attempt = 0
+        attempt = heavy = 0
         started = time.monotonic()
         while True:
             attempt += 1
@@ -261,8 +356,11 @@ class CensusClient:
             try:
                 response = self._send_once(url, request)
             except TransientCensusError as error:
-                if attempt >= attempts_allowed:
-                    raise TransientCensusError(f"{error} (gave up after {attempt} attempts)") from None
+                heavy += error.heavy
+                if attempt >= attempts_allowed or heavy >= heavy_allowed:
+                    final = TransientCensusError(f"{error} (gave up after {attempt} attempts)", heavy=error.heavy)
+                    final.attempts = attempt  # type: ignore[attr-defined]
+                    raise final from None
                 self._sleep(self._backoff(attempt, error.retry_after))
                 continue
             response_obj = Response(
@@ -275,9 +373,10 @@ class CensusClient:
                 attempts=attempt,
             )
             if response.status_code == 200:
-                header, rows = parse_table(response.content, request, month)
-                response_obj.header = header
-                response_obj.row_count = len(rows)
+                parsed = parse_table(response.content, request, month)
+                response_obj.header = parsed.header
+                response_obj.row_count = parsed.row_count
+                response_obj.prefix_rows = parsed.prefix_rows
             return response_obj
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -290,7 +389,7 @@ class CensusClient:
         try:
             response = self._http.get(url)
         except httpx.TimeoutException as error:
-            raise TransientCensusError(f"{where}: timed out ({error.__class__.__name__})") from None
+            raise TransientCensusError(f"{where}: timed out ({error.__class__.__name__})", heavy=True) from None
         except httpx.TransportError as error:
             raise TransientCensusError(f"{where}: connection failed ({self._redact(str(error))})") from None
         status = response.status_code
@@ -310,7 +409,7 @@ class CensusClient:
             raise TransientCensusError(f"{where}: HTTP 429 Too Many Requests",
                                        float(retry_after) if retry_after.isdigit() else None)
         if status >= 500:
-            raise TransientCensusError(f"{where}: HTTP {status} {self._redact(response.text[:200]).strip()}")
+            raise TransientCensusError(f"{where}: HTTP {status} {self._redact(response.text[:200]).strip()}", heavy=True)
         if status == 400:
             raise CensusRequestError(f"{where}: HTTP 400, the API says: {self._redact(response.text[:500]).strip()!r}")
         if status != 200:
@@ -323,38 +422,8 @@ class CensusClient:
             )
         return response
 
-    def fetch_detail(self, flow: str, month: str, hs_level: str) -> list[Response]:
-        """The month's partner x commodity table; split by commodity prefix if the server gives up.
-
-        A whole-month request at HS6/HS10 can exceed what the real server computes in time
-        (HTTP 500 after minutes). Then each HS chapter is requested on its own, and a chapter
-        that still fails is split again by the next digit (``87*`` -> ``870*`` .. ``879*``),
-        down to the full code length. Each part is landed separately, named by its prefix.
-        """
-        try:
-            # a heavy whole month fails again and again: give up early and split instead
-            whole_attempts = self.max_attempts if hs_level == "HS2" else min(2, self.max_attempts)
-            return [self.fetch(detail_request(flow, month, hs_level), month, max_attempts=whole_attempts)]
-        except TransientCensusError:
-            if hs_level == "HS2":
-                raise
-        chapters = EXPORT_CHAPTERS if flow == "exports" else IMPORT_CHAPTERS
-        digits = int(hs_level[2:])
-        parts: list[Response] = []
-        for chapter in chapters:
-            parts += self._fetch_prefix(flow, month, hs_level, chapter, digits)
-        return parts
-
-    def _fetch_prefix(self, flow: str, month: str, hs_level: str, prefix: str, digits: int) -> list[Response]:
-        try:
-            return [self.fetch(detail_request(flow, month, hs_level, prefix), month)]
-        except TransientCensusError:
-            if len(prefix) + 1 >= digits:
-                raise
-        parts: list[Response] = []
-        for digit in "0123456789":
-            parts += self._fetch_prefix(flow, month, hs_level, prefix + digit, digits)
-        return parts
-
     def fetch_totals(self, flow: str, month: str) -> Response:
         return self.fetch(totals_request(flow, month), month)
+
+    def fetch_hs4_totals(self, flow: str, month: str) -> Response:
+        return self.fetch(hs4_totals_request(flow, month), month)

@@ -112,7 +112,7 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
             settings = load_settings()
             if context["params"].get("from_landing"):
                 return landed_targets(settings, planned["months"])
-            return extract(settings, planned["months"])
+            return extract(settings, planned["months"], run_id=context["run_id"])
 
         @task(pool=WRITER_POOL, doc_md="Validate each landed month with Great Expectations; swap it into the raw "
                                        "tables in one transaction. Skips months whose data did not change.")

@@ -29,7 +29,26 @@ def run_dag(conf: dict, dag_id: str = DAG_ID, logical_date: datetime | None = No
         ({"task_id": ti.task_id, "state": str(ti.state)} for ti in run.get_task_instances()),
         key=lambda t: t["task_id"],
     )
-    return {"state": str(run.state), "run_id": run.run_id, "tasks": tasks}
+    return {"state": str(run.state), "run_id": run.run_id, "tasks": tasks,
+            "stages": stage_results(dag_id, run.run_id)}
+
+
+def stage_results(dag_id: str, run_id: str) -> dict:
+    """The extract and load summaries (their XCom) of a run: what the CLI reports, per month.
+
+    Reporting never fails the run: if the results cannot be read, the CLI falls back to
+    the log.
+    """
+    try:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            rows = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, key="return_value",
+                                                      task_ids=["extract", "load"])).all()
+            return {row.task_id: XComModel.deserialize_value(row) for row in rows}
+    except Exception as error:  # noqa: BLE001 - a report, not a stage
+        return {"error": f"stage results unavailable: {error.__class__.__name__}: {error}"}
 
 
 def main(argv: list[str]) -> int:

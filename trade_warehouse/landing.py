@@ -4,6 +4,11 @@ Layout: ``<data>/landing/census/<flow>/<hs_level>/<YYYY-MM>/<kind>-<part>-<sha16
 and a ``manifest.jsonl`` beside the files. Files are content-addressed and written with
 temp file + rename, so a crash never leaves a partial file, a re-extraction of unchanged
 bytes does not duplicate them, and a changed response (a revision) lands as a new file.
+
+Each complete extraction of a flow-month also appends one line to ``extractions.jsonl``:
+its id (the manifest rows of its files carry it), what it cost (requests, failed
+attempts, parts) and what it taught about request sizes (see ``split_extraction``).
+The latest complete extraction is what gets loaded.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from trade_warehouse.census_client import CLIENT_VERSION, Response
 
 MANIFEST = "manifest.jsonl"
+EXTRACTIONS = "extractions.jsonl"
 _manifest_lock = threading.Lock()
 
 
@@ -43,14 +49,22 @@ class LandedFile:
     source: str
     client_version: str
     attempts: int
+    extraction_id: str | None = None  # the extraction this file belongs to (None before records existed)
+    prefix_rows: dict[str, int] | None = None  # detail rows per requested prefix (per chapter if whole)
 
 
 def month_dir(landing_dir: Path, flow: str, hs_level: str, month: str) -> Path:
     return Path(landing_dir) / flow / hs_level / month
 
 
-def land_response(landing_dir: Path, hs_level: str, month: str, response: Response) -> LandedFile | None:
-    """Write a 200 response unchanged (gzip) and record it; a 204 lands nothing."""
+def land_response(
+    landing_dir: Path, hs_level: str, month: str, response: Response, extraction_id: str | None = None
+) -> LandedFile | None:
+    """Write a 200 response unchanged (gzip) and record it; a 204 lands nothing.
+
+    The manifest keeps the header exactly as served (a predicate also in ``get`` appears
+    twice): the loader checks it against the file's own first row.
+    """
     if response.status == 204:
         return None
     request = response.request
@@ -84,6 +98,8 @@ def land_response(landing_dir: Path, hs_level: str, month: str, response: Respon
         source=response.source,
         client_version=CLIENT_VERSION,
         attempts=response.attempts,
+        extraction_id=extraction_id,
+        prefix_rows=response.prefix_rows or None,
     )
     line = json.dumps(asdict(landed), sort_keys=True) + "\n"
     with _manifest_lock, open(directory / MANIFEST, "a", encoding="utf-8") as manifest:
@@ -91,16 +107,69 @@ def land_response(landing_dir: Path, hs_level: str, month: str, response: Respon
     return landed
 
 
-def latest_landed(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[LandedFile]:
-    """The files of the most recent extraction of a month, from its manifest.
+def record_extraction(landing_dir: Path, flow: str, hs_level: str, month: str, record: dict) -> None:
+    """Append a complete extraction's record (written after all its files landed)."""
+    directory = month_dir(landing_dir, flow, hs_level, month)
+    directory.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=True) + "\n"
+    with _manifest_lock, open(directory / EXTRACTIONS, "a", encoding="utf-8") as handle:
+        handle.write(line)
 
-    For each (kind, part) the last manifest row wins. The detail is either the whole-month
-    file or the split parts, whichever was fetched last; the totals file is the last one.
+
+def read_extractions(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[dict]:
+    """The month's extraction records, oldest first."""
+    path = month_dir(landing_dir, flow, hs_level, month) / EXTRACTIONS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def latest_extraction(landing_dir: Path, flow: str, hs_level: str, month: str) -> dict | None:
+    """The month's newest extraction record (what it cost, how it was split), if any."""
+    records = read_extractions(landing_dir, flow, hs_level, month)
+    return records[-1] if records else None
+
+
+def nearest_extraction(landing_dir: Path, flow: str, hs_level: str, month: str) -> dict | None:
+    """The newest extraction record of the nearest earlier month (else the nearest later one).
+
+    This is where a run's first month of a flow learns whether that flow needed splitting.
     """
+    base = Path(landing_dir) / flow / hs_level
+    if not base.exists():
+        return None
+    months = sorted(d.name for d in base.iterdir() if (d / EXTRACTIONS).exists() and d.name != month)
+    earlier = [m for m in months if m < month]
+    later = [m for m in months if m > month]
+    for candidate in [*reversed(earlier), *later]:
+        records = read_extractions(landing_dir, flow, hs_level, candidate)
+        if records:
+            return records[-1]
+    return None
+
+
+def _read_manifest(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[LandedFile]:
     manifest = month_dir(landing_dir, flow, hs_level, month) / MANIFEST
     if not manifest.exists():
         return []
-    entries = [LandedFile(**json.loads(line)) for line in manifest.read_text(encoding="utf-8").splitlines() if line]
+    return [LandedFile(**json.loads(line)) for line in manifest.read_text(encoding="utf-8").splitlines() if line]
+
+
+def latest_landed(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[LandedFile]:
+    """The files of the most recent complete extraction of a month.
+
+    Months extracted with extraction records: exactly the files of the last record's
+    extraction (parts of two extractions are never mixed). Older months without records:
+    per (kind, part) the last manifest row wins, and the detail is either the whole-month
+    file or the split parts, whichever was fetched last.
+    """
+    entries = _read_manifest(landing_dir, flow, hs_level, month)
+    records = read_extractions(landing_dir, flow, hs_level, month)
+    if records:
+        extraction_id = records[-1]["extraction_id"]
+        chosen = [e for e in entries if e.extraction_id == extraction_id]
+        order = {"detail": 0, "totals": 1, "hs4": 2}
+        return sorted(chosen, key=lambda e: (order.get(e.kind, 9), e.part))
     latest: dict[tuple[str, str], LandedFile] = {}
     for entry in entries:
         latest[(entry.kind, entry.part)] = entry

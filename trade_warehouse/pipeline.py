@@ -13,12 +13,11 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from datetime import UTC, datetime
 
 from trade_warehouse.census_client import CensusAuthError, CensusClient, CensusError
 from trade_warehouse.config import FLOWS, Settings
-from trade_warehouse.landing import LandedFile, land_response, latest_landed
+from trade_warehouse.landing import LandedFile, land_response, latest_landed, nearest_extraction, record_extraction
 from trade_warehouse.months import month_range, parse_month
 
 log = logging.getLogger(__name__)
@@ -99,55 +98,92 @@ def census_credentials(settings: Settings) -> tuple[str, str | None]:
     return base_url.rstrip("/"), api_key
 
 
-def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS) -> dict:
+def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS, run_id: str | None = None) -> dict:
     """Fetch and land every flow x month; failures are collected per month, not raised.
 
-    Requests run ``settings.concurrency`` at a time, each after ``settings.pacing_s``.
+    Each flow is one stream that takes its months in order, so a month starts from what
+    the previous month of the same flow taught about request sizes (see
+    ``split_extraction``); the two flows run side by side (``settings.concurrency``
+    streams at most), each request after ``settings.pacing_s``.
     """
+    from trade_warehouse import split_extraction
+    from trade_warehouse.config import hs_level_digits
+
     base_url, api_key = census_credentials(settings)
     landed: list[dict] = []
+    costs: list[dict] = []
     failures: list[dict] = []
     unreleased: list[str] = []
     started = time.monotonic()
     key_rejected = threading.Event()  # a bad key fails every request: stop at the first
+    budget = split_extraction.HeavyBudget()
+    level = settings.hs_level
     with CensusClient(base_url, api_key, pacing_s=settings.pacing_s, timeout_s=settings.timeout_s) as client:
 
-        def one(job: tuple[str, str]) -> None:
-            flow, month = job
-            if key_rejected.is_set():
-                failures.append({"flow": flow, "month": month, "stage": "extract", "transient": False,
-                                 "error": "not requested: the API rejected the key (see the first failure)"})
-                return
-            try:
-                detail = client.fetch_detail(flow, month, settings.hs_level)
-                totals = client.fetch_totals(flow, month)
-            except CensusError as error:
-                if isinstance(error, CensusAuthError):
-                    key_rejected.set()
-                failures.append({"flow": flow, "month": month, "stage": "extract", "error": str(error),
-                                 "transient": error.transient})
-                return
-            if all(r.status == 204 for r in detail) and totals.status == 204:
-                unreleased.append(f"{flow} {month}")
-                return
-            files = [land_response(settings.landing_dir, settings.hs_level, month, r) for r in [*detail, totals]]
-            landed.append({"flow": flow, "month": month, "files": [asdict(f) for f in files if f],
-                           "requests": sum(r.attempts for r in [*detail, totals])})
+        def stream(flow: str) -> None:
+            remembered = nearest_extraction(settings.landing_dir, flow, level, months[0]) if months else None
+            memory = split_extraction.SizeMemory.from_record(remembered) if remembered else None
+            for month in months:
+                if key_rejected.is_set():
+                    failures.append({"flow": flow, "month": month, "stage": "extract", "transient": False,
+                                     "error": "not requested: the API rejected the key (see the first failure)"})
+                    continue
+                month_started = time.monotonic()
+                try:
+                    detail = split_extraction.extract_detail(client, flow, month, level, memory, budget)
+                    totals = client.fetch_totals(flow, month)
+                    hs4 = client.fetch_hs4_totals(flow, month) if hs_level_digits(level) >= 4 else None
+                except CensusError as error:
+                    if isinstance(error, CensusAuthError):
+                        key_rejected.set()
+                    failures.append({"flow": flow, "month": month, "stage": "extract", "error": str(error),
+                                     "transient": error.transient})
+                    continue
+                if all(r.status == 204 for r in detail.responses) and totals.status == 204:
+                    unreleased.append(f"{flow} {month}")
+                    continue
+                extraction_id = str(uuid.uuid4())
+                others = [r for r in (totals, hs4) if r is not None]
+                files = [land_response(settings.landing_dir, level, month, r, extraction_id)
+                         for r in [*detail.responses, *others]]
+                files = [f for f in files if f]
+                memory = detail.memory(memory)
+                cost = {
+                    "flow": flow, "month": month, "mode": detail.mode, "parts": len(detail.parts),
+                    "detail_requests": detail.requests, "failed": detail.failed,
+                    "requests": detail.requests + sum(r.attempts for r in others),
+                    "rows": sum(r.row_count for r in detail.responses), "bytes": sum(f.bytes for f in files),
+                    "seconds": round(time.monotonic() - month_started, 2),
+                }
+                record_extraction(settings.landing_dir, flow, level, month, {
+                    "extraction_id": extraction_id, "run_id": run_id, "hs_level": level,
+                    "extracted_at": datetime.now(UTC).isoformat(timespec="seconds"), **cost,
+                    "part_names": detail.parts,
+                    "failed_requests": [{"part": o.part, "error": o.error} for o in detail.outcomes if o.error],
+                    **memory.to_record(),
+                })
+                log.info("extracted %s %s: %s, %d detail requests (%d failed), %d parts, %d rows, %.1fs",
+                         flow, month, detail.mode, detail.requests, detail.failed, len(detail.parts),
+                         cost["rows"], cost["seconds"])
+                landed.append({"flow": flow, "month": month})
+                costs.append(cost)
 
-        jobs = [(flow, month) for month in months for flow in flows]
-        with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
-            list(pool.map(one, jobs))
+        streams = [flow for flow in FLOWS if flow in flows]
+        with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(streams)))) as pool:
+            list(pool.map(stream, streams))
     landed.sort(key=lambda item: (item["month"], item["flow"]))
+    costs.sort(key=lambda item: (item["month"], item["flow"]))
     summary = {
-        "landed": [{"flow": i["flow"], "month": i["month"]} for i in landed],
+        "landed": landed,
         "unreleased": sorted(unreleased),
         "failures": failures,
-        "bytes": sum(f["bytes"] for i in landed for f in i["files"]),
-        "requests": sum(i["requests"] for i in landed),
+        "costs": costs,
+        "bytes": sum(c["bytes"] for c in costs),
+        "requests": sum(c["requests"] for c in costs),
         "seconds": round(time.monotonic() - started, 1),
     }
-    log.info("extracted %d flow-months (%d bytes) in %ss; %d unreleased, %d failed", len(landed),
-             summary["bytes"], summary["seconds"], len(unreleased), len(failures))
+    log.info("extracted %d flow-months (%d bytes, %d requests) in %ss; %d unreleased, %d failed", len(landed),
+             summary["bytes"], summary["requests"], summary["seconds"], len(unreleased), len(failures))
     return summary
 
 
@@ -161,31 +197,51 @@ def load_and_validate(settings: Settings, targets: list[dict], run_id: str, forc
 
     loaded, skipped, failures = [], [], []
     with warehouse.connect(settings.warehouse_path) as con:
-        for target in targets:
-            flow, month = target["flow"], target["month"]
-            files = latest_landed(settings.landing_dir, flow, settings.hs_level, month)
-            if not files or not any(f.kind == "detail" for f in files) or not any(f.kind == "totals" for f in files):
-                failures.append({"flow": flow, "month": month, "stage": "load",
-                                 "error": "no complete landed extraction (detail and totals) for this month"})
-                continue
-            fingerprint = warehouse.content_fingerprint(files)
-            current = warehouse.current_load(con, flow, settings.hs_level, month)
-            if current and current[1] == fingerprint and not force:
-                now = datetime.now(UTC).replace(tzinfo=None)
-                warehouse.insert_load_audit(con, {
-                    "load_id": str(uuid.uuid4()), "run_id": run_id, "flow": flow, "hs_level": settings.hs_level,
-                    "month": f"{month}-01", "content_sha256": fingerprint, "status": "unchanged",
-                    "error": f"landed data identical to load {current[0]}; kept it", "started_at": now,
-                    "finished_at": now, "duration_s": 0.0,
-                })
-                skipped.append({"flow": flow, "month": month})
-                continue
-            outcome = _load_one(con, settings, files, run_id, fingerprint)
-            (loaded if outcome["status"] == "loaded" else failures).append(outcome)
+        for number, target in enumerate(targets, start=1):
+            started = time.monotonic()
+            outcome = _load_target(con, settings, target["flow"], target["month"], run_id, force)
+            {"loaded": loaded, "unchanged": skipped}.get(outcome["status"], failures).append(outcome)
+            # one line per flow-month with a running count: a long backfill shows its progress
+            log.info("load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",
+                     number, len(targets), target["flow"], target["month"], outcome["status"],
+                     outcome.get("rows", "-"), time.monotonic() - started, len(loaded), len(skipped), len(failures))
     return {"loaded": loaded, "skipped": skipped, "failures": failures}
 
 
-def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fingerprint: str) -> dict:
+def _load_target(con, settings: Settings, flow: str, month: str, run_id: str, force: bool) -> dict:
+    """Load one landed flow-month unless its files, or its rows, equal the loaded version."""
+    from trade_warehouse import warehouse
+
+    files = latest_landed(settings.landing_dir, flow, settings.hs_level, month)
+    if not files or not any(f.kind == "detail" for f in files) or not any(f.kind == "totals" for f in files):
+        return {"flow": flow, "month": month, "status": "failed", "stage": "load",
+                "error": "no complete landed extraction (detail and totals) for this month"}
+    fingerprint = warehouse.content_fingerprint(files)
+    current = warehouse.current_load(con, flow, settings.hs_level, month)
+    if current and current.content_sha256 == fingerprint and not force:
+        _record_unchanged(con, settings, run_id, flow, month, fingerprint, current,
+                          "landed files identical to those of load")
+        return {"flow": flow, "month": month, "status": "unchanged"}
+    return _load_one(con, settings, files, run_id, fingerprint, None if force else current)
+
+
+def _record_unchanged(con, settings: Settings, run_id: str, flow: str, month: str, fingerprint: str,
+                      current, why: str, data_sha256: str | None = None) -> None:
+    """An `unchanged` audit row: this attempt found the loaded version's data again and kept it."""
+    from trade_warehouse import warehouse
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    warehouse.insert_load_audit(con, {
+        "load_id": str(uuid.uuid4()), "run_id": run_id, "flow": flow, "hs_level": settings.hs_level,
+        "month": f"{month}-01", "content_sha256": fingerprint, "data_sha256": data_sha256 or current.data_sha256,
+        "status": "unchanged", "error": f"{why} {current.load_id}; kept it", "started_at": now,
+        "finished_at": now, "duration_s": 0.0,
+    })
+
+
+def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fingerprint: str,
+              current=None) -> dict:
+    """Stage, gate and swap in one flow-month; ``current`` (unless forced) skips identical data."""
     from trade_warehouse import validation, warehouse
 
     first = files[0]
@@ -201,6 +257,12 @@ def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fin
     staged = None
     try:
         staged = warehouse.stage_month(con, files, load_id)
+        if current is not None and current.data_sha256 == staged.data_sha256:
+            # other files (e.g. fetched in parts, not whole) but the same rows: nothing to reload
+            _record_unchanged(con, settings, run_id, first.flow, first.month, fingerprint, current,
+                              "landed data (other files, same rows) identical to load", staged.data_sha256)
+            result.update(status="unchanged")
+            return result
         trailing = warehouse.trailing_row_counts(con, first.flow, first.hs_level, first.month)
         outcome = validation.validate_month(con, staged, trailing)
         for suite in outcome.results:
@@ -214,7 +276,7 @@ def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fin
             })
         finished = datetime.now(UTC).replace(tzinfo=None)
         audit.update(source=staged.source, detail_rows=staged.detail_rows, totals_rows=staged.totals_rows,
-                     finished_at=finished, duration_s=(finished - started).total_seconds())
+                     data_sha256=staged.data_sha256, finished_at=finished, duration_s=(finished - started).total_seconds())
         if outcome.success:
             warehouse.replace_month(con, staged, {**audit, "status": "loaded"})
             result.update(status="loaded", rows=staged.detail_rows)
@@ -287,9 +349,9 @@ def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> dict
         return {"published": False, "reason": "unchanged"}
     started = time.monotonic()
     transform.build(settings)
-    transform.generate_docs(settings)
+    _, docs_rebuilt = transform.generate_docs(settings)
     built = time.monotonic()
     result = publish.publish(settings, run_id, fingerprint)
-    result.update(published=True, dbt_seconds=round(built - started, 1),
+    result.update(published=True, docs_rebuilt=docs_rebuilt, dbt_seconds=round(built - started, 1),
                   publish_seconds=round(time.monotonic() - built, 1))
     return result

@@ -7,17 +7,19 @@ dbt runs in its own process: dbt-duckdb keeps file locks inside a long-lived pro
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from trade_warehouse.config import DBT_PROJECT_DIR, Settings
 
 
 class TransformError(RuntimeError):
-    """dbt build failed; the message carries the failing nodes from dbt's output."""
+    """dbt build failed; the message names the failing nodes (from dbt's run_results.json)."""
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
@@ -42,13 +44,33 @@ def run_dbt(settings: Settings, *args: str) -> str:
         "--target-path", str(dbt_dir / "target"),
         "--log-path", str(dbt_dir / "logs"),
     ]
+    started = time.time()
     completed = subprocess.run(command, env=dbt_env(settings), capture_output=True, text=True, check=False)
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
-        failing = [line for line in output.splitlines() if "FAIL" in line or "ERROR" in line or "Error" in line]
-        tail = "\n".join(failing[-25:]) or "\n".join(output.splitlines()[-25:])
+        failing = failed_nodes(dbt_dir / "target" / "run_results.json", started)
+        tail = "\n".join(failing[:25]) or "\n".join(output.splitlines()[-25:])  # no results: a parse error
         raise TransformError(f"dbt {' '.join(args)} failed (exit {completed.returncode}):\n{tail}")
     return output
+
+
+def failed_nodes(run_results: Path, since: float = 0.0) -> list[str]:
+    """The failed models and tests of a dbt invocation, from dbt's own ``run_results.json``.
+
+    One line per node: its id, status, failing-row count and dbt's message. Results older
+    than ``since`` (a previous invocation's file) are ignored.
+    """
+    if not run_results.exists() or run_results.stat().st_mtime < since:
+        return []
+    results = json.loads(run_results.read_text(encoding="utf-8")).get("results", [])
+    lines = []
+    for result in results:
+        if result.get("status") in ("error", "fail", "runtime error"):
+            failures = result.get("failures")
+            count = f" ({failures} failing rows)" if failures else ""
+            message = " ".join(str(result.get("message") or "").split())[:300]
+            lines.append(f"{result.get('unique_id')}: {result.get('status')}{count}: {message}")
+    return lines
 
 
 def build(settings: Settings) -> str:
@@ -56,19 +78,27 @@ def build(settings: Settings) -> str:
     return run_dbt(settings, "build")
 
 
-def generate_docs(settings: Settings) -> Path:
-    """``dbt docs generate --static``: one self-contained HTML page under docs/dbt/.
+def generate_docs(settings: Settings) -> tuple[Path, bool]:
+    """``dbt docs generate --static`` into docs/dbt/, when the dbt project changed.
 
-    It also compiles the saved analyses (``analyses/``) into the target directory.
+    The page documents models, columns and lineage, which only a change of the project
+    changes; regenerating it on every publish cost about 9 s a night for nothing. It also
+    compiles the saved analyses (``analyses/``). Returns the page and whether it was rebuilt.
     """
+    page = settings.dbt_docs_dir / "index.html"
+    stamp = settings.dbt_docs_dir / ".project-fingerprint"
+    compiled = settings.data_dir / "dbt" / "target" / "compiled" / "trade_warehouse" / "analyses"
+    fingerprint = project_fingerprint()
+    if page.exists() and compiled.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return page, False
     run_dbt(settings, "docs", "generate", "--static")
     target = settings.data_dir / "dbt" / "target"
     settings.dbt_docs_dir.mkdir(parents=True, exist_ok=True)
-    page = settings.dbt_docs_dir / "index.html"
     temp = page.with_suffix(".tmp")
     shutil.copyfile(target / "static_index.html", temp)
     os.replace(temp, page)
-    return page
+    stamp.write_text(fingerprint)
+    return page, True
 
 
 def compiled_analysis(settings: Settings, name: str) -> str:

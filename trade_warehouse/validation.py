@@ -25,6 +25,9 @@ from trade_warehouse.config import EXPECTATIONS_DIR, SEEDS_DIR, hs_level_digits
 from trade_warehouse.warehouse import VALUE_COLUMNS, StagedMonth
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# GX logs thousands of INFO lines on import ("Skipping registering function ... closure"):
+# lowered before anything imports it, so task logs keep only what an operator needs.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 @dataclass
@@ -67,7 +70,6 @@ def _gx():
     """One ephemeral context per process with every suite from ``expectations/``."""
     import great_expectations as gx
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     try:
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -262,9 +264,29 @@ def validate_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing
             {"country_codes": partner_codes + grouping_codes, "months": [staged.month]},
         )
     )
+    hs4_cte, hs4_union = "", ""
+    if staged.hs4_table and digits >= 4:
+        # the month's world-total detail rows, rolled up to HS4, against the API's own HS4 totals
+        hs4_cte = f"""
+        hs4_check as (
+            select 'HS{digits} world rows sum to the published HS4 total' as check_name,
+                   coalesce(d.hs4_code, p.hs4_code) as key,
+                   coalesce(d.detail_sum_usd, 0) as detail_sum_usd,
+                   coalesce(p.published_total_usd, 0) as published_total_usd
+            from (
+                select left(hs_code, 4) as hs4_code, sum(try_cast({main_value} as hugeint)) as detail_sum_usd
+                from {staged.detail_table} where partner_code = '-' group by 1
+            ) as d
+            full outer join (
+                select hs_code as hs4_code, sum(try_cast({main_value} as hugeint)) as published_total_usd
+                from {staged.hs4_table} group by 1
+            ) as p using (hs4_code)
+        ),"""
+        hs4_union = "\n            union all\n            select * from hs4_check"
     reconciliation = con.execute(
         f"""
-        with detail_by_partner as (
+        with {hs4_cte}
+        detail_by_partner as (
             select partner_code, sum(try_cast({main_value} as hugeint)) as detail_sum_usd
             from {staged.detail_table} group by partner_code
         ),
@@ -287,7 +309,7 @@ def validate_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing
         checks as (
             select * from partner_checks
             union all
-            select * from world_check
+            select * from world_check{hs4_union}
         )
         -- label both sides, so a failure's examples say which check and which partner
         select

@@ -8,6 +8,7 @@ process per file, so every Airflow task that calls into it runs in the single-sl
 from __future__ import annotations
 
 import fcntl
+import gzip
 import hashlib
 import json
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from trade_warehouse.census_client import collapse_repeats
 from trade_warehouse.landing import LandedFile
 
 COMMODITY = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
@@ -53,12 +55,23 @@ create table if not exists raw.census_imports_totals (
     gen_value_usd bigint not null, con_value_usd bigint not null, landed_file varchar not null,
     loaded_at timestamp not null
 );
+create table if not exists raw.census_exports_hs4_totals (
+    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
+    hs_code varchar not null, hs_description varchar, all_value_usd bigint not null,
+    landed_file varchar not null, loaded_at timestamp not null
+);
+create table if not exists raw.census_imports_hs4_totals (
+    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
+    hs_code varchar not null, hs_description varchar, gen_value_usd bigint not null, con_value_usd bigint not null,
+    landed_file varchar not null, loaded_at timestamp not null
+);
 create table if not exists audit.loads (
     load_id varchar primary key, run_id varchar, flow varchar not null, hs_level varchar not null,
     month date not null, source varchar, content_sha256 varchar, files varchar, detail_rows bigint,
     totals_rows bigint, status varchar not null, error varchar, started_at timestamp, finished_at timestamp,
     duration_s double
 );
+alter table audit.loads add column if not exists data_sha256 varchar;
 create table if not exists audit.validations (
     validation_id varchar primary key, load_id varchar, run_id varchar, flow varchar, hs_level varchar,
     month date, suite varchar, success boolean, evaluated bigint, failed bigint,
@@ -76,8 +89,12 @@ class LandingError(ValueError):
     """Landed files cannot be read as the table they should hold (terminal for that month)."""
 
 
+RAW_SUFFIX = {"detail": "hs", "totals": "totals", "hs4": "hs4_totals"}
+
+
 def raw_table(flow: str, kind: str) -> str:
-    return f"raw.census_{flow}_{'hs' if kind == 'detail' else 'totals'}"
+    """The raw table a landed kind loads into: detail -> hs, totals, hs4 -> hs4_totals."""
+    return f"raw.census_{flow}_{RAW_SUFFIX[kind]}"
 
 
 class WriterBusyError(RuntimeError):
@@ -160,59 +177,148 @@ def content_fingerprint(files: list[LandedFile]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def current_load(con: duckdb.DuckDBPyConnection, flow: str, hs_level: str, month: str) -> tuple[str, str] | None:
-    """(load_id, content_sha256) of the version of a month the raw tables hold now."""
+@dataclass(frozen=True)
+class CurrentLoad:
+    """The version of a month the raw tables hold now."""
+
+    load_id: str
+    content_sha256: str | None  # of the landed files
+    data_sha256: str | None  # of the rows they hold (None for loads made before it was recorded)
+
+
+def current_load(con: duckdb.DuckDBPyConnection, flow: str, hs_level: str, month: str) -> CurrentLoad | None:
+    """The load of a month the raw tables hold now, with its file and data fingerprints."""
     row = con.execute(
         """
-        select load_id, content_sha256 from audit.loads
+        select load_id, content_sha256, data_sha256 from audit.loads
         where flow = ? and hs_level = ? and month = ?::date and status = 'loaded'
         order by finished_at desc limit 1
         """,
         [flow, hs_level, f"{month}-01"],
     ).fetchone()
-    return (row[0], row[1]) if row else None
+    return CurrentLoad(*row) if row else None
+
+
+NOT_DATA = ("load_id", "landed_file", "loaded_at")  # bookkeeping columns, different on every load
+
+
+def data_fingerprint(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> str:
+    """One hash over the rows of a staged month, independent of row order and of files.
+
+    A month fetched whole and the same month fetched in parts give the same fingerprint:
+    nothing about a month's data may depend on how it arrived.
+    """
+    digest = hashlib.sha256()
+    for kind in sorted(tables):
+        columns = [name for (name,) in con.execute(
+            "select column_name from (describe " + tables[kind] + ")").fetchall() if name not in NOT_DATA]
+        row_text = "concat_ws(chr(31), " + ", ".join(f"coalesce({c}::varchar, chr(0))" for c in columns) + ")"
+        value = con.execute(
+            f"select md5(coalesce(string_agg(r, chr(10) order by r), '')) from (select {row_text} as r from {tables[kind]})"
+        ).fetchone()[0]
+        digest.update(f"{kind}:{value};".encode())
+    return digest.hexdigest()
+
+
+def served_header(path: str | Path) -> list[str]:
+    """The header row actually in a landed file's bytes (the first element of its JSON array).
+
+    Only the start of the file is decompressed: the header is the first array element.
+    """
+    decoder = json.JSONDecoder()
+    text = ""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        while True:
+            chunk = handle.read(65536)
+            text += chunk
+            start = text.find("[")
+            if start >= 0:
+                second = text.find("[", start + 1)
+                if second >= 0:
+                    try:
+                        header, _ = decoder.raw_decode(text, second)
+                        break
+                    except json.JSONDecodeError:
+                        pass
+            if not chunk:
+                raise LandingError(f"landed file {Path(path).name} has no header row")
+    if not isinstance(header, list) or not all(isinstance(name, str) for name in header):
+        raise LandingError(f"landed file {Path(path).name} does not start with a header row of column names")
+    return header
+
+
+REQUIRED_COLUMNS = {
+    "detail": lambda flow: ["CTY_CODE", "CTY_NAME", "time", COMMODITY[flow], COMMODITY[flow] + "_LDESC"],
+    "totals": lambda flow: ["CTY_CODE", "CTY_NAME", "time", "SUMMARY_LVL"],
+    "hs4": lambda flow: ["time", COMMODITY[flow], COMMODITY[flow] + "_LDESC"],
+}
 
 
 def _select_landed(files: list[LandedFile], flow: str, kind: str, load_id: str, hs_level: str) -> str:
-    """SQL that reads landed JSON tables with DuckDB's reader and types the columns."""
+    """SQL that reads landed JSON tables with DuckDB's reader and types the columns.
+
+    Every file is read by the header in its own bytes (never by a position remembered
+    elsewhere): a split part's header carries the commodity predicate as an extra column.
+    Files with the same header are read together; all parts must share one layout, and
+    a part that does not is named.
+    """
     chosen = [f for f in files if f.kind == kind]
     if not chosen:
         raise LandingError(f"no landed {kind} file for {flow} {files[0].month}")
-    header = chosen[0].header
-    required = ["CTY_CODE", "CTY_NAME", "time", *VALUE_COLUMNS[flow]]
-    required += ([COMMODITY[flow], COMMODITY[flow] + "_LDESC"] if kind == "detail" else ["SUMMARY_LVL"])
-    missing = [name for name in required if name not in header]
-    if missing:
-        raise LandingError(f"landed {kind} file {Path(chosen[0].path).name} lacks columns {missing} (header {header})")
-    position = {name: index + 1 for index, name in enumerate(header)}  # DuckDB lists are 1-based
+    headers = {f.path: served_header(f.path) for f in chosen}
+    reference = chosen[0]
     for other in chosen[1:]:
-        if other.header != header:
-            raise ValueError(f"landed parts of {flow} {kind} have different headers: {header} vs {other.header}")
-    paths = ", ".join("'" + f.path.replace("'", "''") + "'" for f in chosen)
-    header_literal = "[" + ", ".join("'" + h + "'" for h in header) + "]"
+        if collapse_repeats(headers[other.path]) != collapse_repeats(headers[reference.path]):
+            raise LandingError(
+                f"landed part {other.part} of {flow} {other.month} {kind} ({Path(other.path).name}) has columns "
+                f"{headers[other.path]}, but part {reference.part} ({Path(reference.path).name}) has "
+                f"{headers[reference.path]}: all parts of a month must share one layout"
+            )
+    required = REQUIRED_COLUMNS[kind](flow) + list(VALUE_COLUMNS[flow])
+    missing = [name for name in required if name not in headers[reference.path]]
+    if missing:
+        raise LandingError(f"landed {kind} file {Path(reference.path).name} lacks columns {missing} "
+                           f"(header {headers[reference.path]})")
     sources = {f.source for f in chosen}
     source = "census-emulator" if "census-emulator" in sources else "census"
+    by_header: dict[tuple[str, ...], list[LandedFile]] = {}
+    for landed in chosen:
+        by_header.setdefault(tuple(headers[landed.path]), []).append(landed)
+    selects = [_selectcollapse_repeats(list(header), group, flow, kind, load_id, hs_level, source)
+               for header, group in by_header.items()]
+    return "\n    union all\n".join(selects)
+
+
+def _selectcollapse_repeats(header: list[str], files: list[LandedFile], flow: str, kind: str, load_id: str,
+                   hs_level: str, source: str) -> str:
+    """One read_json over files that share exactly one header."""
+    position = {name: index + 1 for index, name in reversed(list(enumerate(header)))}  # first occurrence, 1-based
+    paths = ", ".join("'" + f.path.replace("'", "''") + "'" for f in files)
+    header_literal = "[" + ", ".join("'" + h.replace("'", "''") + "'" for h in header) + "]"
     # values stay strings here: the GX gate reports a bad value by its text, the swap casts
     values = ",\n        ".join(f"json[{position[api]}] as {column}" for api, column in VALUE_COLUMNS[flow].items())
+    commodity = COMMODITY[flow]
     if kind == "detail":
-        commodity = COMMODITY[flow]
+        dims = f"""json[{position['CTY_CODE']}] as partner_code,
+        json[{position['CTY_NAME']}] as partner_name,
+        json[{position[commodity]}] as hs_code,
+        json[{position[commodity + '_LDESC']}] as hs_description,"""
+    elif kind == "totals":
+        dims = f"""json[{position['CTY_CODE']}] as partner_code,
+        json[{position['CTY_NAME']}] as partner_name,
+        json[{position['SUMMARY_LVL']}] as summary_level,"""
+    else:
         dims = f"""json[{position[commodity]}] as hs_code,
         json[{position[commodity + '_LDESC']}] as hs_description,"""
-    else:
-        dims = f"json[{position['SUMMARY_LVL']}] as summary_level,"
-    # the raw zone keeps the header names' hints; the manifest keeps the header itself
-    file_name = "regexp_extract(filename, '[^/]+$')"
     return f"""
     select
         '{load_id}' as load_id,
         '{source}' as source,
         cast(json[{position['time']}] || '-01' as date) as month,
         '{hs_level}' as hs_level,
-        json[{position['CTY_CODE']}] as partner_code,
-        json[{position['CTY_NAME']}] as partner_name,
         {dims}
         {values},
-        {file_name} as landed_file,
+        regexp_extract(filename, '[^/]+$') as landed_file,
         now()::timestamp as loaded_at
     from read_json([{paths}], format = 'array', records = false,
                    columns = {{'json': 'VARCHAR[]'}}, filename = true)
@@ -232,36 +338,62 @@ class StagedMonth:
     detail_rows: int
     totals_rows: int
     source: str
+    hs4_table: str | None = None  # world x HS4 totals; None for months landed before they were extracted
+    hs4_rows: int = 0
+    data_sha256: str = ""  # see data_fingerprint
+
+    def tables(self) -> dict[str, str]:
+        """Staged temp table per landed kind."""
+        tables = {"detail": self.detail_table, "totals": self.totals_table}
+        if self.hs4_table:
+            tables["hs4"] = self.hs4_table
+        return tables
 
 
 def stage_month(con: duckdb.DuckDBPyConnection, files: list[LandedFile], load_id: str) -> StagedMonth:
-    """Read a month's landed files into temp tables, typed, without touching raw tables."""
+    """Read a month's landed files into temp tables, typed, without touching raw tables.
+
+    Every file's data rows are counted against its manifest row count, so a file read
+    with the wrong layout (or a truncated one) cannot slip through.
+    """
     first = files[0]
     flow, hs_level, month = first.flow, first.hs_level, first.month
     suffix = load_id.replace("-", "")[:12]
-    detail_table, totals_table = f"stage_detail_{suffix}", f"stage_totals_{suffix}"
-    con.execute(f"create or replace temp table {detail_table} as {_select_landed(files, flow, 'detail', load_id, hs_level)}")
-    con.execute(f"create or replace temp table {totals_table} as {_select_landed(files, flow, 'totals', load_id, hs_level)}")
-    detail_rows = con.execute(f"select count(*) from {detail_table}").fetchone()[0]
-    totals_rows = con.execute(f"select count(*) from {totals_table}").fetchone()[0]
+    kinds = ["detail", "totals"] + (["hs4"] if any(f.kind == "hs4" for f in files) else [])
+    tables = {kind: f"stage_{kind}_{suffix}" for kind in kinds}
+    counts = {}
+    expected = {Path(f.path).name: f.row_count for f in files}
+    for kind, table in tables.items():
+        con.execute(f"create or replace temp table {table} as {_select_landed(files, flow, kind, load_id, hs_level)}")
+        per_file = dict(con.execute(f"select landed_file, count(*) from {table} group by 1").fetchall())
+        for landed in (f for f in files if f.kind == kind):
+            name = Path(landed.path).name
+            if per_file.get(name, 0) != expected[name]:
+                raise LandingError(f"landed file {name} ({flow} {month} {kind}) has {per_file.get(name, 0)} data rows "
+                                   f"but the manifest recorded {expected[name]}")
+        counts[kind] = sum(per_file.values())
     sources = {f.source for f in files}
+    data_sha256 = data_fingerprint(con, tables)
     return StagedMonth(
         load_id=load_id,
         flow=flow,
         hs_level=hs_level,
         month=month,
         fingerprint=content_fingerprint(files),
-        detail_table=detail_table,
-        totals_table=totals_table,
-        detail_rows=detail_rows,
-        totals_rows=totals_rows,
+        detail_table=tables["detail"],
+        totals_table=tables["totals"],
+        detail_rows=counts["detail"],
+        totals_rows=counts["totals"],
         source="census-emulator" if "census-emulator" in sources else "census",
+        hs4_table=tables.get("hs4"),
+        hs4_rows=counts.get("hs4", 0),
+        data_sha256=data_sha256,
     )
 
 
 def drop_stage(con: duckdb.DuckDBPyConnection, staged: StagedMonth) -> None:
-    con.execute(f"drop table if exists {staged.detail_table}")
-    con.execute(f"drop table if exists {staged.totals_table}")
+    for table in staged.tables().values():
+        con.execute(f"drop table if exists {table}")
 
 
 def replace_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, audit_row: dict) -> None:
@@ -273,11 +405,13 @@ def replace_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, audit_row
     month_date = f"{staged.month}-01"
     con.execute("begin transaction")
     try:
-        for kind, table in (("detail", staged.detail_table), ("totals", staged.totals_table)):
+        tables = staged.tables()
+        for kind in RAW_SUFFIX:  # a month without HS4 totals (landed before they existed) loses stale ones
             target = raw_table(staged.flow, kind)
             con.execute(f"delete from {target} where month = ?::date and hs_level = ?", [month_date, staged.hs_level])
-            casts = ", ".join(f"cast({c} as bigint) as {c}" for c in VALUE_COLUMNS[staged.flow].values())
-            con.execute(f"insert into {target} by name select * replace ({casts}) from {table}")
+            if kind in tables:
+                casts = ", ".join(f"cast({c} as bigint) as {c}" for c in VALUE_COLUMNS[staged.flow].values())
+                con.execute(f"insert into {target} by name select * replace ({casts}) from {tables[kind]}")
         insert_load_audit(con, audit_row)
         con.execute("commit")
     except BaseException:

@@ -9,6 +9,7 @@ import pytest
 from duck import query
 
 from trade_warehouse.airflow_env import NIGHTLY_DAG_ID
+from trade_warehouse.cli import format_failures
 from trade_warehouse.dag_runner import run_dag
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
@@ -48,8 +49,9 @@ def test_window_run_end_to_end_and_rerun_is_identical(airflow_db, emulator, sett
 def test_nightly_noop_new_month_and_revision(airflow_db, emulator, settings):
     seed = ["2016-05", "2016-12", "2017-01", "2017-02"]
     load_and_validate(settings, extract(settings, seed)["landed"], "seed")
-    transform_and_publish(settings, "seed")
+    assert transform_and_publish(settings, "seed")["docs_rebuilt"]
     published = query(settings.serving_path, "select publish_id from meta.publish")
+    docs_built = (settings.dbt_docs_dir / "index.html").stat().st_mtime_ns
 
     # nothing released after 2017-02: quick, green, nothing extracted, loaded or rebuilt
     emulator.state.latest_month = "2017-02"
@@ -77,6 +79,13 @@ def test_nightly_noop_new_month_and_revision(airflow_db, emulator, settings):
     assert dict(rows) == {"2016-05": "unchanged", "2016-12": "loaded", "2017-01": "loaded", "2017-02": "loaded",
                           "2017-03": "loaded", "2017-04": "loaded"}
     assert query(settings.serving_path, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-04-01"
+    # the dbt docs describe the project, not the data: built by the first publish, kept by the nights
+    from trade_warehouse import transform
+
+    page = settings.dbt_docs_dir / "index.html"
+    assert page.stat().st_mtime_ns == docs_built and transform.compiled_analysis(settings, "japan_deficit_and_drivers")
+    (settings.dbt_docs_dir / ".project-fingerprint").write_text("a project that changed since")
+    assert transform.generate_docs(settings) == (page, True) and page.stat().st_mtime_ns > docs_built
 
 
 def test_backfill_is_one_run_per_month(airflow_db, emulator, settings):
@@ -126,6 +135,12 @@ def test_failed_month_fails_the_run_others_publish_and_alert(airflow_db, emulato
     assert alert["run_id"] == result["run_id"]
     assert "exports 2017-03 at validate" in alert["reason"]
     assert "expect_compound_columns_to_be_unique" in alert["reason"]
+    # the run's summary (what make backfill prints) comes from the stage results, not the log:
+    # the failed expectation, its columns and an example value
+    summary = format_failures(result["stages"])
+    assert "exports 2017-03 at validate: suite census_exports_month" in summary, summary
+    assert "expect_compound_columns_to_be_unique ['partner_code', 'hs_code', 'month_label']" in summary, summary
+    assert "examples ['" in summary and "imports 2017-03 at validate" in summary
 
 
 @pytest.mark.parametrize(

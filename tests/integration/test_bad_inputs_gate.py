@@ -7,13 +7,14 @@ the problem, leave the previously loaded version of the month intact, and publis
 
 import gzip
 import json
+import uuid
 from dataclasses import replace
 
 import duckdb
 import pytest
 
-from trade_warehouse.census_client import Response
-from trade_warehouse.landing import land_response, latest_landed
+from trade_warehouse.census_client import CHAPTERS, Response, detail_request, hs4_totals_request, totals_request
+from trade_warehouse.landing import land_response, latest_landed, record_extraction
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.integration
@@ -49,23 +50,34 @@ def good_tables(settings) -> dict:
     return tables
 
 
-def land_crafted(settings, good: dict, kind: str, alter) -> None:
-    """Land an altered copy of the month's good ``kind`` table as the newest extraction."""
-    body = alter(good[kind])
-    body = body if isinstance(body, bytes) else json.dumps(body).encode()
-    from trade_warehouse.census_client import detail_request, totals_request
-
-    request = detail_request("exports", MONTH, "HS6") if kind == "detail" else totals_request("exports", MONTH)
-    header = json.loads(body)[0] if body.strip().startswith(b"[[") else []
+def land_body(settings, request, body: bytes, extraction_id: str) -> None:
+    """Land ``body`` as the answer to ``request`` (the header recorded as served)."""
+    table = json.loads(body) if body.strip().startswith(b"[[") else []
     response = Response(request=request, status=200, body=body, source="census-emulator",
                         fetched_at="2099-01-01T00:00:00+00:00", elapsed_s=0.0, attempts=1,
-                        header=header, row_count=max(0, len(json.loads(body)) - 1) if body.strip() else 0)
-    land_response(settings.landing_dir, "HS6", MONTH, response)
+                        header=table[0] if table else [], row_count=max(0, len(table) - 1))
+    land_response(settings.landing_dir, "HS6", MONTH, response, extraction_id)
+
+
+def land_extraction(settings, bodies: dict) -> None:
+    """Land ``{request: body}`` as the month's newest complete extraction."""
+    extraction_id = str(uuid.uuid4())
+    for request, body in bodies.items():
+        land_body(settings, request, body if isinstance(body, bytes) else json.dumps(body).encode(), extraction_id)
+    record_extraction(settings.landing_dir, "exports", "HS6", MONTH, {"extraction_id": extraction_id})
+
+
+REQUESTS = {"detail": detail_request("exports", MONTH, "HS6"), "totals": totals_request("exports", MONTH),
+            "hs4": hs4_totals_request("exports", MONTH)}
+
+
+def land_crafted(settings, good: dict, kind: str, alter) -> None:
+    """Land the month's good tables again as the newest extraction, with ``kind`` altered."""
+    land_extraction(settings, {REQUESTS[k]: alter(table) if k == kind else table for k, table in good.items()})
 
 
 def restore_good(settings, good: dict) -> None:
-    for kind in ("detail", "totals"):
-        land_crafted(settings, good, kind, lambda table: table)
+    land_crafted(settings, good, "detail", lambda table: table)
 
 
 def with_row(table, index, column, value):
@@ -100,6 +112,9 @@ CASES = {
         lambda t: with_row(t, [r[0] for r in t].index("-"), "ALL_VAL_MO",
                            str(int(t[[r[0] for r in t].index("-")][3]) + 1)),
         "partners sum to world total"),
+    "HS4 totals that disagree with the detail": (
+        "hs4", lambda t: with_row(t, 1, "ALL_VAL_MO", str(int(t[1][2]) + 1)),
+        "HS6 world rows sum to the published HS4 total"),
 }
 
 
@@ -142,3 +157,34 @@ def test_an_error_inside_the_swap_keeps_the_previous_version(emulator, settings)
                                                   "hs_level": "HS6", "month": f"{MONTH}-01", "status": "loaded"})
         assert con.execute("select count(*) from audit.loads where load_id = 'doomed-load'").fetchone()[0] == 0
     assert rows_and_sums(settings) == before
+
+
+def test_a_split_part_with_another_layout_is_named(emulator, settings):
+    load_and_validate(settings, extract(settings, [MONTH])["landed"], "good")
+    before = rows_and_sums(settings)
+    good = good_tables(settings)
+    header, *rows = good["detail"]
+    assert header[-1] == "time"
+    low = tuple(c for c in CHAPTERS["exports"] if c < "50")
+    high = tuple(c for c in CHAPTERS["exports"] if c >= "50")
+    # the API appends the commodity predicate before time; the second part has it elsewhere
+    part_a = [header[:-1] + ["E_COMMODITY", "time"]] + [r[:-1] + ["01*", r[-1]] for r in rows if r[2][:2] < "50"]
+    odd = header[:6] + ["E_COMMODITY"] + header[6:]
+    part_b = [odd] + [r[:6] + ["50*"] + r[6:] for r in rows if r[2][:2] >= "50"]
+    land_extraction(settings, {detail_request("exports", MONTH, "HS6", low): part_a,
+                               detail_request("exports", MONTH, "HS6", high): part_b,
+                               REQUESTS["totals"]: good["totals"], REQUESTS["hs4"]: good["hs4"]})
+    result = load_and_validate(settings, [{"flow": "exports", "month": MONTH}], "bad layout")
+    [failure] = result["failures"]
+    assert "landed part 50-98" in failure["error"] and "must share one layout" in failure["error"], failure
+    assert rows_and_sums(settings) == before
+
+    # the same parts, both in the layout the API serves, load and equal the whole month
+    part_b = [part_a[0]] + [r[:-1] + ["50*", r[-1]] for r in rows if r[2][:2] >= "50"]
+    land_extraction(settings, {detail_request("exports", MONTH, "HS6", low): part_a,
+                               detail_request("exports", MONTH, "HS6", high): part_b,
+                               REQUESTS["totals"]: good["totals"], REQUESTS["hs4"]: good["hs4"]})
+    result = load_and_validate(settings, [{"flow": "exports", "month": MONTH}], "split layout")
+    assert [x["month"] for x in result["loaded"]] == [MONTH], result
+    after = rows_and_sums(settings)
+    assert after[:2] == before[:2] and after[3:] == before[3:] and after[2] != before[2]  # same data, new load

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from trade_warehouse.census_client import (
+    CHAPTERS,
     CensusAuthError,
     CensusClient,
     CensusRequestError,
@@ -18,6 +19,7 @@ from trade_warehouse.census_client import (
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.landing import land_response, latest_landed
 from trade_warehouse.pipeline import extract
+from trade_warehouse.split_extraction import HeavyBudget, extract_detail
 
 pytestmark = pytest.mark.integration
 
@@ -50,15 +52,70 @@ def test_retries_are_bounded(emulator):
         c.fetch_totals("exports", "2017-01")
 
 
-def test_heavy_month_is_split_by_chapter(emulator):
-    emulator.state.row_budget = 1500  # a whole month of HS6 is more than this; one chapter is not
+def detail(emulator, flow="exports", month="2017-01", memory=None, budget=None):
     with client(emulator) as c:
-        parts = c.fetch_detail("exports", "2017-01", "HS6")
-    assert len(parts) > 90 and {p.request.part for p in parts} >= {"01", "87"}
-    emulator.state.row_budget = 10_000_000
+        return extract_detail(c, flow, month, "HS6", memory, budget or HeavyBudget())
+
+
+def test_heavy_month_is_split_into_packed_parts_that_sum_to_the_whole(emulator):
+    whole = detail(emulator)
+    assert whole.mode == "whole" and whole.requests == 1
+    emulator.state.row_budget = 1500  # a whole month of HS6 is more than this
+    split = detail(emulator)
+    assert split.mode == "split" and sum(r.row_count for r in split.responses) == whole.responses[0].row_count
+    assert split.failed >= 2  # the two whole-month attempts the run allows, then halves
+    # packed requests repeat the commodity predicate: far fewer requests than one per chapter
+    assert len(split.parts) < 20 and split.requests < 30
+    assert all(r.row_count <= 1500 for r in split.responses)
+    assert any(len(r.request.prefixes) > 1 for r in split.responses)
+
+
+def test_a_chapter_that_is_still_too_heavy_is_split_again(emulator):
+    whole = detail(emulator, "imports")
+    emulator.state.row_budget = 150
+    split = detail(emulator, "imports")
+    prefixes = {p for r in split.responses for p in r.request.prefixes}
+    assert any(len(prefix) > 2 for prefix in prefixes), prefixes
+    assert sum(r.row_count for r in split.responses) == whole.responses[0].row_count
+    # every chapter is covered, either whole or by finer prefixes, never both
+    chapters = {u for u in split.units if len(u) == 2}
+    finer = {u[:2] for u in split.units if len(u) > 2}
+    assert not chapters & finer and chapters | finer == set(CHAPTERS["imports"])
+
+
+def test_at_most_two_failed_whole_month_attempts_per_flow_per_run(emulator):
+    emulator.state.row_budget = 1500
+    budget = HeavyBudget()
     with client(emulator) as c:
-        whole = c.fetch_detail("exports", "2017-01", "HS6")[0]
-    assert sum(p.row_count for p in parts) == whole.row_count
+        first = extract_detail(c, "exports", "2017-01", "HS6", None, budget)
+        # a month of the same run that starts without memory does not try the whole month again
+        second = extract_detail(c, "exports", "2017-02", "HS6", None, budget)
+        other_flow = extract_detail(c, "imports", "2017-01", "HS6", None, budget)
+    whole_failures = [o for e in (first, second) for o in e.outcomes if o.part == "all"]
+    assert len(whole_failures) == 2 and all(o.heavy_failure for o in whole_failures)
+    assert [o.part for o in second.outcomes if o.part == "all"] == []
+    assert len([o for o in other_flow.outcomes if o.part == "all"]) == 2  # the budget is per flow
+
+
+def test_the_next_month_starts_at_the_split_that_worked(emulator):
+    emulator.state.row_budget = 1500
+    first = detail(emulator, month="2017-01")
+    memory = first.memory(None)
+    assert memory.split and memory.fail_rows > 1500 >= memory.ok_rows
+    second = detail(emulator, month="2017-02", memory=memory)
+    assert [o for o in second.outcomes if o.part == "all"] == []  # no whole-month attempt at all
+    assert second.requests < first.requests and second.failed <= 1
+
+
+def test_a_transient_500_on_the_whole_month_then_a_good_split(emulator):
+    whole = detail(emulator)
+    emulator.set_faults(fail_whole_month=2)
+    split = detail(emulator)
+    assert split.mode == "split" and [o.part for o in split.outcomes[:2]] == ["all", "all"]
+    assert sum(r.row_count for r in split.responses) == whole.responses[0].row_count
+    # the learned sizes only come from data: nothing was refused for its size, so the next month
+    # is packed at the size that worked
+    assert split.memory(None).fail_rows == whole.responses[0].row_count
 
 
 @pytest.mark.parametrize("key", [None, "not-a-valid-key"])
@@ -153,17 +210,6 @@ def test_slow_server_times_out_as_transient(emulator):
     emulator.set_faults(slow_seconds=1.0)
     with client(emulator, timeout_s=0.3, max_attempts=2) as c, pytest.raises(TransientCensusError, match="timed out"):
         c.fetch_totals("exports", "2017-01")
-
-
-def test_a_chapter_that_is_still_too_heavy_is_split_again(emulator):
-    with client(emulator) as c:
-        whole = c.fetch_detail("imports", "2017-01", "HS6")[0]
-    emulator.state.row_budget = 150
-    with client(emulator) as c:
-        parts = c.fetch_detail("imports", "2017-01", "HS6")
-    prefixes = {p.request.part for p in parts}
-    assert any(len(prefix) > 2 for prefix in prefixes), prefixes
-    assert sum(p.row_count for p in parts) == whole.row_count
 
 
 def test_annual_revision_lands_new_files_only_for_revised_months(emulator, settings):

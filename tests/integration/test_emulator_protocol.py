@@ -96,3 +96,33 @@ def test_row_budget_answers_500(emulator):
 def test_data_is_deterministic(emulator):
     query = "get=CTY_CODE,E_COMMODITY,ALL_VAL_MO&COMM_LVL=HS6&CTY_CODE=5800&time=2016-05"
     assert get(emulator, "exports", query).content == get(emulator, "exports", query).content
+
+
+def test_split_requests_echo_the_commodity_predicate_like_the_api(emulator):
+    """The header rule a split part depends on: get, then every predicate in URL order,
+    so a predicate also in get comes back twice; a repeated predicate (OR) once."""
+    get_vars = "CTY_CODE,CTY_NAME,E_COMMODITY,E_COMMODITY_LDESC,ALL_VAL_MO"
+    one = get(emulator, "exports", f"get={get_vars}&COMM_LVL=HS6&SUMMARY_LVL=DET&E_COMMODITY=87*&time=2017-01")
+    header, *rows = one.json()
+    assert header == [*get_vars.split(","), "COMM_LVL", "SUMMARY_LVL", "E_COMMODITY", "time"]
+    assert {row[2][:2] for row in rows} == {"87"}
+    assert all(row[7] == row[2] for row in rows)  # the echoed predicate column holds the row's own code
+    packed = get(emulator, "exports",
+                 f"get={get_vars}&COMM_LVL=HS6&SUMMARY_LVL=DET&E_COMMODITY=01*&E_COMMODITY=87*&time=2017-01")
+    header, *rows = packed.json()
+    assert header == [*get_vars.split(","), "COMM_LVL", "SUMMARY_LVL", "E_COMMODITY", "time"]
+    assert {row[2][:2] for row in rows} == {"01", "87"}  # a repeated predicate is OR
+
+
+def test_heavy_partner_by_commodity_queries_are_refused_and_light_ones_are_not(emulator):
+    emulator.state.row_budget = 500
+    heavy = get(emulator, "imports", "get=CTY_CODE,I_COMMODITY,GEN_VAL_MO&COMM_LVL=HS6&time=2017-01")
+    assert heavy.status_code == 500
+    # all partners over all commodities, or the world over all HS4 headings: light, whatever the size
+    totals = table(get(emulator, "imports", "get=CTY_CODE,CTY_NAME,GEN_VAL_MO&time=2017-01"))
+    hs4 = table(get(emulator, "imports", "get=I_COMMODITY,I_COMMODITY_LDESC,GEN_VAL_MO&COMM_LVL=HS4&time=2017-01"))
+    assert len(totals) > 200 and len(hs4) > 100 and {len(r["I_COMMODITY"]) for r in hs4} == {4}
+    emulator.set_faults(fail_whole_month=1)
+    emulator.state.row_budget = 10_000_000
+    assert get(emulator, "imports", "get=CTY_CODE,I_COMMODITY,GEN_VAL_MO&COMM_LVL=HS6&time=2017-01").status_code == 500
+    assert get(emulator, "imports", "get=CTY_CODE,I_COMMODITY,GEN_VAL_MO&COMM_LVL=HS6&time=2017-01").status_code == 200

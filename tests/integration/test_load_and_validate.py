@@ -125,3 +125,53 @@ def test_gx_data_docs_show_the_last_validations(emulator, settings):
     pages = list((settings.gx_docs_dir / "validations").rglob("*.html"))
     assert len(pages) == 6  # 2 flows x 3 suites (month rows, totals, reconciliation)
     assert any("exports-2017-05" in p.name for p in pages)
+
+
+def test_a_month_fetched_in_parts_is_the_same_data_as_fetched_whole(emulator, settings):
+    from trade_warehouse.landing import latest_extraction
+
+    first = load_and_validate(settings, extract(settings, ["2017-01"])["landed"], "whole")
+    assert len(first["loaded"]) == 2
+    counts = raw_counts(settings)
+    loads = audit(settings, "select flow, load_id from audit.loads where status = 'loaded' order by 1")
+
+    emulator.state.row_budget = 1500  # the server now refuses whole months: the same month arrives in parts
+    again = extract(settings, ["2017-01"])
+    assert {latest_extraction(settings.landing_dir, f, "HS6", "2017-01")["mode"] for f in ("exports", "imports")} \
+        == {"split"}
+    second = load_and_validate(settings, again["landed"], "split")
+    assert len(second["skipped"]) == 2 and not second["loaded"] and not second["failures"]
+    assert raw_counts(settings) == counts
+    assert audit(settings, "select flow, load_id from audit.loads where status = 'loaded' order by 1") == loads
+    reasons = audit(settings, "select error from audit.loads where run_id = 'split'")
+    assert all("other files, same rows" in r for (r,) in reasons), reasons
+
+    # a forced reload still reloads (same rows, new load ids)
+    forced = load_and_validate(settings, again["landed"], "forced", force=True)
+    assert len(forced["loaded"]) == 2 and raw_counts(settings) == counts
+
+
+def test_status_answers_while_a_run_holds_the_writer(emulator, settings):
+    import os
+    import subprocess
+    import sys
+
+    load_and_validate(settings, extract(settings, ["2017-05"])["landed"], "status-run")
+    env = dict(os.environ, TRADE_DATA_DIR=str(settings.data_dir))
+
+    def status() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "trade_warehouse", "status"], env=env, capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    with warehouse.connect(settings.warehouse_path):  # a writer holds the file: DuckDB refuses any other open
+        busy = status()
+    assert busy.returncode == 0, busy.stderr
+    assert "the warehouse is busy" in busy.stdout
+    lines = [line.split() for line in busy.stdout.splitlines() if line.startswith("2017-05")]
+    assert [line[:2] for line in lines] == [["2017-05", "exports"], ["2017-05", "imports"]]
+    assert all("not" in line and "whole" in line for line in lines)  # not published yet; fetched whole
+
+    free = status()
+    assert free.returncode == 0 and "busy" not in free.stdout
+    assert [line.split()[:3] for line in free.stdout.splitlines() if line.startswith("2017-05")] == [
+        ["2017-05", "exports", "loaded"], ["2017-05", "imports", "loaded"]]

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", action="append", default=None,
                         help=f"accepted key (repeatable); default {DEMO_API_KEY!r}")
     parser.add_argument("--row-budget", type=int, default=2_000_000,
-                        help="a request that would return more rows answers HTTP 500, like a heavy real query")
+                        help="a partner x commodity request that would return more rows answers HTTP 500, like a heavy real query")
     parser.add_argument("--vintage", type=int, default=0, help=">0 serves annually revised values")
     args = parser.parse_args(argv)
     parse_month(args.latest_month, "--latest-month")

@@ -4,7 +4,8 @@ Implements the behaviour listed in the reference's emulator checklist (section 1
 key check first (302 + ``X-DataWebAPI-KeyError``), ordered ``get``, ``time`` as a month
 or ``from .. to ..`` range, predicates (repeat = OR, ``*``, ``prefix*``), default-to-total
 rows, groupings as ``CGP``, header = ``get`` + predicates in URL order (duplicates kept),
-204 for no rows or unreleased months, 400 for unknown variables, 500 over a row budget.
+204 for no rows or unreleased months, 400 for unknown variables, 500 when a partner x commodity
+query would return more rows than the row budget (the heavy queries the real API refuses).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Faults:
     wrong_month: str | None = None  # label every row with this month instead
     status_429: int = 0  # answer the next N data requests with 429 + Retry-After: 1
     corrupt_month: str | None = None  # repeat the first data row, only in responses for this month
+    fail_whole_month: int = 0  # answer the next N whole-month detail requests (no commodity predicate) with 500
 
     @classmethod
     def from_dict(cls, values: dict) -> Faults:
@@ -164,6 +166,18 @@ def requested_months(query: Query) -> list[str]:
     return sorted(f"{y}-{m}" for y in year_list for m in month_values)
 
 
+def _match_series(values: pd.Series, patterns: list[str]) -> pd.Series:
+    """Vectorised :func:`_match` for a column of codes (split requests repeat the predicate)."""
+    if "*" in patterns:
+        return pd.Series(True, index=values.index)
+    prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
+    exact = [p for p in patterns if not p.endswith("*")]
+    mask = values.isin(exact)
+    if prefixes:
+        mask |= values.str.startswith(prefixes) & (values != "-")
+    return mask
+
+
 def _match(value: str, patterns: list[str]) -> bool:
     for pattern in patterns:
         if pattern == "*" or pattern == value:
@@ -209,7 +223,9 @@ class QueryEngine:
         if not frames:
             return header, []
         data = pd.concat(frames, ignore_index=True)
-        if len(data) > self.state.row_budget:
+        # the real API's limit is server time, spent on partner x commodity breakouts; totals
+        # over all partners or all commodities are light whatever their row count
+        if country_active and commodity_active and len(data) > self.state.row_budget:
             raise QueryError(500, "There was an error while running your query.  We've logged the error and we'll correct it ASAP.  Sorry for the inconvenience.")
         return header, self._render(query, header, data)
 
@@ -251,7 +267,7 @@ class QueryEngine:
             frame = frame.assign(k=keys)
         commodity_patterns = query.values(commodity_var)
         if commodity_patterns:
-            frame = frame[frame["k"].map(lambda v: _match(v, commodity_patterns))]
+            frame = frame[_match_series(frame["k"], commodity_patterns)]
         grouped = frame.groupby(["cty", "k"], as_index=False)[["val_mo", "con_mo", "val_yr", "con_yr"]].sum()
         membership = self.universe.membership
         if not country_active:
@@ -359,6 +375,13 @@ class Handler(BaseHTTPRequestHandler):
             self.state.faults = faults
         self._send(200, json.dumps(faults.__dict__).encode(), "application/json")
 
+    def _take_whole_month_fault(self) -> bool:
+        with self.state.lock:
+            if self.state.faults.fail_whole_month > 0:
+                self.state.faults.fail_whole_month -= 1
+                return True
+        return False
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         url = urlsplit(self.path)
         path = url.path
@@ -418,6 +441,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             query = parse_query(flow, pairs)
+            if _is_whole_month_detail(query) and self._take_whole_month_fault():
+                raise QueryError(500, "There was an error while running your query.")
             header, rows = QueryEngine(self.state).run(query)
         except QueryError as error:
             self._send(error.status, error.message.encode())
@@ -430,6 +455,12 @@ class Handler(BaseHTTPRequestHandler):
         if faults.truncate_json:
             body = body[: len(body) // 2]
         self._send(200, body, "application/json;charset=utf-8")
+
+
+def _is_whole_month_detail(query: Query) -> bool:
+    """Partner x commodity detail with no commodity predicate: the heaviest query there is."""
+    commodity = COMMODITY_VARS[query.flow][0]
+    return "CTY_CODE" in query.get and commodity in query.get and not query.values(commodity)
 
 
 def _apply_data_faults(faults: Faults, header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:

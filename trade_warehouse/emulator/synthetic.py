@@ -126,6 +126,15 @@ PLANTED_CODES = {
     "070190": "POTATOES, FRESH OR CHILLED, EXCEPT SEED",
 }
 
+# HS4 headings of the headline questions, with descriptions in the API's style; other
+# headings get a synthetic description built from the chapter title.
+HS4_DESCRIPTIONS = {
+    "8703": "MOTOR CARS AND OTHER MOTOR VEHICLES PRINCIPALLY DESIGNED FOR THE TRANSPORT OF PERSONS",
+    "2701": "COAL; BRIQUETTES, OVOIDS AND SIMILAR SOLID FUELS MANUFACTURED FROM COAL",
+    "2711": "PETROLEUM GASES AND OTHER GASEOUS HYDROCARBONS",
+    "0701": "POTATOES (OTHER THAN SWEET POTATOES), FRESH OR CHILLED",
+}
+
 # Share of a partner's flow carried by planted codes: (partner, flow) -> {code: share}.
 PLANTED_SHARES = {
     ("5880", "imports"): {"870323": 0.24, "870324": 0.14},
@@ -225,7 +234,7 @@ class Universe:
         if len(code) == 2:
             return self.chapters[code].upper()
         if len(code) == 4:
-            return f"{self.chapters[code[:2]].upper()}: HEADING {code}"
+            return HS4_DESCRIPTIONS.get(code) or f"HEADING {code} OF {self.chapters[code[:2]].upper()}"
         if len(code) == 10:
             return self._descriptions(flow)[code[:6]]
         return self._descriptions(flow)[code]

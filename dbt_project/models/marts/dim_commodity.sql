@@ -1,5 +1,6 @@
--- HS2 > HS4 > HS6 commodity codes. HS6 descriptions are the API's (latest month wins);
--- HS2 titles come from the hs_chapters seed; HS4 gets a descriptive label from its chapter.
+-- HS2 > HS4 > HS6 commodity codes. HS6 and HS4 descriptions are the API's own (latest month
+-- wins; HS4 from the world x HS4 totals the pipeline extracts each month); HS2 titles come
+-- from the hs_chapters seed. A heading the API never described gets a label from its chapter.
 with hs6_descriptions as (
     select
         left(hs_code, 6) as hs_code,
@@ -10,6 +11,18 @@ with hs6_descriptions as (
         select hs_code, hs_description, month from {{ ref('stg_census__imports_hs') }}
     )
     where length(hs_code) = 6
+    group by 1
+),
+
+hs4_descriptions as (
+    select
+        hs_code,
+        arg_max(hs_description, month) as hs_description
+    from (
+        select hs_code, hs_description, month from {{ ref('stg_census__exports_hs4_totals') }}
+        union all
+        select hs_code, hs_description, month from {{ ref('stg_census__imports_hs4_totals') }}
+    )
     group by 1
 ),
 
@@ -30,13 +43,21 @@ hs6 as (
     left join hs6_descriptions using (hs_code)
 ),
 
+hs4_codes as (
+    select distinct left(hs_code, 4) as hs_code from hs6
+),
+
 hs4 as (
-    select distinct
+    select
         4 as hs_level,
-        left(hs6.hs_code, 4) as hs_code,
-        chapters.chapter_title || ': heading ' || left(hs6.hs_code, 4) as hs_description
-    from hs6
-    left join chapters on chapters.hs_chapter = left(hs6.hs_code, 2)
+        hs4_codes.hs_code,
+        coalesce(
+            hs4_descriptions.hs_description,
+            chapters.chapter_title || ': heading ' || hs4_codes.hs_code
+        ) as hs_description
+    from hs4_codes
+    left join hs4_descriptions using (hs_code)
+    left join chapters on chapters.hs_chapter = left(hs4_codes.hs_code, 2)
 ),
 
 hs2 as (
