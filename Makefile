@@ -80,3 +80,20 @@ lock:
 
 clean:
 	rm -rf data .airflow dbt_project/target
+
+## bi: Apache Superset on 127.0.0.1:8088 (BI_PORT to change) with the dashboard kept as code in bi/dashboard;
+##     its own venv from bi/requirements.lock, cached by the lock's hash; needs a published warehouse
+.PHONY: bi bi-down bi-setup bi-lock
+bi: setup
+	$(BIN)/python -m trade_warehouse.bi up
+
+bi-down:
+	$(BIN)/python -m trade_warehouse.bi down
+
+## bi-setup: install (once per lock hash) Superset's venv under ~/.cache/trade-warehouse/
+bi-setup: setup
+	$(BIN)/python -m trade_warehouse.bi setup
+
+## bi-lock: re-resolve bi/requirements.in into bi/requirements.lock
+bi-lock:
+	$(BIN)/uv pip compile --python-version 3.11 --quiet bi/requirements.in -o bi/requirements.lock

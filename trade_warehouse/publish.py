@@ -5,12 +5,19 @@ against the mart contract, and moved over ``serving/trade.duckdb`` with an atomi
 rename. A BI tool with the old file open keeps reading the old snapshot; a new
 connection sees the new one; nobody ever sees a mix, and the writer never waits on a
 reader. The previous snapshots are kept in ``serving/snapshots/`` for ``make rollback``.
+
+The Parquet copy of the marts is one directory per publish, ``serving/parquet/versions/
+<stamp>-<publish_id>/<table>/data.parquet``, and ``serving/parquet/current`` is a relative
+symlink to the one in service, switched by an atomic rename. A reader that resolves
+``current`` once reads every table from the same publish; the previous sets stay for
+rollback, which moves the pointer back together with the DuckDB snapshot.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -44,6 +51,11 @@ MART_CONTRACT: dict[str, list[str]] = {
 }
 DIMENSIONS = ["dim_partner", "dim_commodity", "dim_month"]
 KEEP_SNAPSHOTS = 3
+PARQUET_POINTER = "current"
+PARQUET_MANIFEST = "_publish.json"
+
+
+log = logging.getLogger(__name__)
 
 
 class PublishError(RuntimeError):
@@ -167,7 +179,10 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
     serving.parent.mkdir(parents=True, exist_ok=True)
     publish_id = str(uuid.uuid4())
     candidate = serving.parent / f".candidate-{publish_id}.duckdb"
-    parquet_staging = settings.parquet_dir.parent / f".parquet-{publish_id}"
+    versions = settings.parquet_dir / "versions"
+    parquet_staging = versions / f".staging-{publish_id}"
+    parquet_version = versions / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}-{publish_id}"
+    switched = False
     try:
         with warehouse.connect(settings.warehouse_path) as con:
             con.execute(f"attach '{candidate}' as candidate")
@@ -189,9 +204,14 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
                 target = parquet_staging / table
                 target.mkdir(parents=True)
                 con.execute(f"copy (select * from marts.{table}) to '{target / 'data.parquet'}' (format parquet)")
+        (parquet_staging / PARQUET_MANIFEST).write_text(json.dumps(
+            {"publish_id": publish_id, "run_id": run_id, "row_counts": counts}, sort_keys=True))
+        os.replace(parquet_staging, parquet_version)
         _keep_previous(settings)
         os.replace(candidate, serving)
-        _swap_parquet(settings.parquet_dir, parquet_staging)
+        _point_parquet_at(settings, parquet_version)
+        switched = True
+        _prune_parquet(settings)
         record = {
             "publish_id": publish_id, "run_id": run_id,
             "published_at": datetime.now(UTC).replace(tzinfo=None), "fingerprint": fingerprint,
@@ -205,6 +225,8 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
     finally:
         candidate.unlink(missing_ok=True)
         shutil.rmtree(parquet_staging, ignore_errors=True)
+        if not switched:
+            shutil.rmtree(parquet_version, ignore_errors=True)
 
 
 def _keep_previous(settings: Settings) -> None:
@@ -223,19 +245,56 @@ def _keep_previous(settings: Settings) -> None:
         old.unlink(missing_ok=True)
 
 
-def _swap_parquet(final: Path, staging: Path) -> None:
-    final.mkdir(parents=True, exist_ok=True)
-    for table_dir in staging.iterdir():
-        target = final / table_dir.name
-        old = final / f".old-{table_dir.name}-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            os.replace(target, old)
-        os.replace(table_dir, target)
+def current_parquet(settings: Settings) -> Path | None:
+    """The Parquet set in service (the resolved ``current`` pointer), or None before the first publish.
+
+    Readers that want several tables from one publish resolve this once and read under it.
+    """
+    pointer = settings.parquet_dir / PARQUET_POINTER
+    return pointer.resolve() if pointer.is_symlink() else None
+
+
+def _point_parquet_at(settings: Settings, version: Path) -> None:
+    """Switch ``current`` to ``version`` with one rename: readers see the old set or the new one."""
+    link = settings.parquet_dir / PARQUET_POINTER
+    staging = settings.parquet_dir / f".{PARQUET_POINTER}-{uuid.uuid4().hex}"
+    os.symlink(Path(version.parent.name) / version.name, staging)
+    os.replace(staging, link)
+
+
+def _prune_parquet(settings: Settings) -> None:
+    """Keep the set in service and the newest few before it; drop the pre-versioning layout."""
+    current = current_parquet(settings)
+    versions = sorted(p.resolve() for p in (settings.parquet_dir / "versions").glob("*-*") if p.is_dir())
+    previous = [v for v in versions if v != current]
+    for old in previous[:-KEEP_SNAPSHOTS]:
         shutil.rmtree(old, ignore_errors=True)
+    for table in MART_CONTRACT:  # serving/parquet/<table>/ from before versioned sets
+        legacy = settings.parquet_dir / table
+        if legacy.is_dir() and not legacy.is_symlink():
+            shutil.rmtree(legacy, ignore_errors=True)
+
+
+def _rollback_parquet(settings: Settings, restored: Path) -> Path | None:
+    """Point ``current`` at the Parquet set of the restored snapshot's publish, when it is still kept."""
+    con = duckdb.connect(str(restored), read_only=True)
+    try:
+        publish_id = con.execute("select publish_id from meta.publish").fetchone()[0]
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    matches = sorted((settings.parquet_dir / "versions").glob(f"*-{publish_id}"))
+    if not matches:
+        log.warning("no Parquet set kept for publish %s: serving/parquet/current still points at %s",
+                    publish_id, current_parquet(settings))
+        return None
+    _point_parquet_at(settings, matches[-1])
+    return matches[-1]
 
 
 def rollback(settings: Settings) -> Path:
-    """Put the newest kept snapshot back in service (atomic rename of a copy)."""
+    """Put the newest kept snapshot back in service (atomic rename of a copy), and its Parquet set."""
     snapshots = sorted(settings.snapshots_dir.glob("trade-*.duckdb"))
     if not snapshots:
         raise PublishError(f"no previous snapshot in {settings.snapshots_dir} to roll back to")
@@ -244,4 +303,5 @@ def rollback(settings: Settings) -> Path:
     shutil.copy2(previous, staging)
     os.replace(staging, settings.serving_path)
     previous.unlink()
+    _rollback_parquet(settings, settings.serving_path)
     return previous

@@ -15,6 +15,22 @@ pytestmark = pytest.mark.integration
 
 
 
+def parquet_matches_serving(settings) -> bool:
+    """The set `current` points at is the serving snapshot's publish, with the same rows in every table."""
+    import json
+
+    current = (settings.parquet_dir / "current").resolve()
+    manifest = json.loads((current / "_publish.json").read_text())
+    publish_id = query(settings.serving_path, "select publish_id from meta.publish")[0][0]
+    if manifest["publish_id"] != publish_id or not current.name.endswith(publish_id):
+        return False
+    for table in MART_CONTRACT:
+        rows = duckdb.sql(f"select count(*) from '{current / table / 'data.parquet'}'").fetchone()[0]
+        if rows != query(settings.serving_path, f"select count(*) from marts.{table}")[0][0]:
+            return False
+    return True
+
+
 def test_build_publish_contract_and_rollback(emulator, settings):
     months = ["2016-01", "2016-02", "2016-03", "2017-01", "2017-02", "2017-03"]
     load_and_validate(settings, extract(settings, months)["landed"], "run-1")
@@ -59,12 +75,20 @@ def test_build_publish_contract_and_rollback(emulator, settings):
     load_and_validate(settings, extract(settings, ["2017-04"])["landed"], "run-3")
     assert transform_and_publish(settings, "run-3")["published"]
     assert query(serving, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-04-01"
+    # the Parquet sets: one directory per publish, `current` pointing at the one in service
+    current = settings.parquet_dir / "current"
+    assert current.is_symlink() and not os.path.isabs(os.readlink(current))
+    assert len(list((settings.parquet_dir / "versions").iterdir())) == 2
+    assert parquet_matches_serving(settings)
     # make rollback runs this command
     subprocess.run([sys.executable, "-m", "trade_warehouse", "rollback"], check=True,
                    env=dict(os.environ, TRADE_DATA_DIR=str(settings.data_dir)))
     assert query(serving, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-03-01"
-    parquet = settings.parquet_dir / "trade_balance_annual" / "data.parquet"
-    assert duckdb.sql(f"select count(*) from '{parquet}'").fetchone()[0] > 0
+    # rollback moved the Parquet pointer back too; the newer set stays for a roll forward
+    assert parquet_matches_serving(settings)
+    parquet = current / "trade_balance_monthly" / "data.parquet"
+    assert duckdb.sql(f"select max(month) from '{parquet}'").fetchone()[0].isoformat() == "2017-03-01"
+    assert len(list((settings.parquet_dir / "versions").iterdir())) == 2
     publishes = query(settings.warehouse_path, "select count(*) from audit.publishes where status = 'published'")
     assert publishes == [(2,)]
 

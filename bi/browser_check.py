@@ -1,0 +1,84 @@
+"""Open the dashboard in headless Chromium as a user would; runs in the BI venv (Playwright).
+
+Logs in through Superset's login form, opens the dashboard, waits (bounded) until every
+chart tile has either drawn (an ECharts canvas or table rows) or failed, takes a
+full-page screenshot and measures it, and prints one JSON line for the test to judge:
+the tiles, any error tiles, the dashboard's visible text and the screenshot's colour
+statistics. Debian's Chromium is driven directly (Playwright's browser download is not
+used), with the headless flags that work in this environment.
+
+Usage: python browser_check.py <superset url> <dashboard path> <screenshot.png> <profile dir>
+(admin password in TRADE_BI_ADMIN_PASSWORD).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = os.environ.get("TRADE_BI_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+TILES_JS = """
+() => [...document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')].map(tile => ({
+    title: (tile.querySelector('[data-test="editable-title"], .header-title') || {}).innerText || '',
+    canvas: tile.querySelectorAll('canvas').length,
+    rows: tile.querySelectorAll('table tbody tr').length,
+    loading: tile.querySelectorAll('[data-test="loading-indicator"], .loading').length,
+    error: [...tile.querySelectorAll('.ant-alert-error, [role="alert"], [data-test="error-tooltip"]')]
+        .map(e => e.innerText || e.getAttribute('aria-label') || 'error').join(' | '),
+    text: tile.innerText,
+}))
+"""
+
+
+def screenshot_stats(path: str) -> dict:
+    """How much of the page is not background, and how many colours: a blank page has ~0 and a few."""
+    image = Image.open(path).convert("RGB")
+    small = image.resize((image.width // 4, image.height // 4))
+    pixels = [small.getpixel((x, y)) for y in range(small.height) for x in range(small.width)]
+    background = max(set(pixels), key=pixels.count)
+    differing = sum(1 for p in pixels if sum(abs(a - b) for a, b in zip(p, background, strict=True)) > 30)
+    return {"width": image.width, "height": image.height, "colours": len(set(pixels)),
+            "non_background_fraction": differing / len(pixels)}
+
+
+def main(url: str, dashboard_path: str, screenshot: str, profile: str, timeout_s: float = 120.0) -> dict:
+    with sync_playwright() as p:
+        # A new, empty profile per run (the caller passes a fresh directory).
+        browser = p.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1400, "height": 1800},
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(timeout_s * 1000)
+            page.goto(f"{url}/login/")
+            page.fill('[data-test="username-input"]', "admin")
+            page.fill('[data-test="password-input"]', os.environ["TRADE_BI_ADMIN_PASSWORD"])
+            page.click('[data-test="login-button"]')
+            page.wait_for_url(lambda u: "/login" not in u)
+            page.goto(f"{url}{dashboard_path}")
+            page.wait_for_selector('[data-test="dashboard-component-chart-holder"]')
+            deadline = time.monotonic() + timeout_s
+            tiles = page.evaluate(TILES_JS)
+            while time.monotonic() < deadline:
+                tiles = page.evaluate(TILES_JS)
+                if tiles and all(t["error"] or (not t["loading"] and (t["canvas"] or t["rows"])) for t in tiles):
+                    break
+                time.sleep(1)
+            time.sleep(2)  # let ECharts finish its entry animation before the screenshot
+            tiles = page.evaluate(TILES_JS)
+            page.screenshot(path=screenshot, full_page=True)
+            return {"url": page.url, "tiles": tiles, "page_text": page.inner_text("body"),
+                    "screenshot": screenshot, **screenshot_stats(screenshot)}
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    print("TRADE_BI_BROWSER " + json.dumps(main(*sys.argv[1:5])))

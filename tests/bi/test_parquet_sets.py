@@ -1,0 +1,37 @@
+"""Versioned Parquet sets behind an atomically switched pointer (publish.py), on the filesystem alone."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from trade_warehouse import publish
+from trade_warehouse.config import Settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_pointer_switch_keeps_previous_sets_and_drops_the_old_layout(tmp_path):
+    settings = Settings(base_url="http://127.0.0.1:1", api_key=None, data_dir=tmp_path, hs_level="HS6", pacing_s=0.0)
+    versions = settings.parquet_dir / "versions"
+    names = [f"2026010{i}T000000000000Z-publish{i}" for i in range(1, 7)]
+    for name in names:
+        (versions / name / "trade_balance_monthly").mkdir(parents=True)
+    legacy = settings.parquet_dir / "trade_balance_monthly"  # serving/parquet/<table>/ before versioned sets
+    legacy.mkdir()
+    assert publish.current_parquet(settings) is None
+
+    publish._point_parquet_at(settings, versions / names[5])
+    assert publish.current_parquet(settings) == (versions / names[5]).resolve()
+    # a rollback points back at an older set: pruning must keep it, plus the newest others
+    publish._point_parquet_at(settings, versions / names[2])
+    link = os.readlink(settings.parquet_dir / "current")
+    assert link == f"versions/{names[2]}"  # relative: survives a moved or mounted data directory
+    publish._prune_parquet(settings)
+
+    kept = sorted(p.name for p in versions.iterdir())
+    assert kept == [names[2], names[3], names[4], names[5]]
+    assert publish.current_parquet(settings) == (versions / names[2]).resolve()
+    assert not legacy.exists()
+    assert [p.name for p in settings.parquet_dir.iterdir() if p.name.startswith(".")] == []  # no stray link

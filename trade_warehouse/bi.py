@@ -1,0 +1,263 @@
+"""Apache Superset on the serving snapshot: install, start and stop (``make bi`` / ``make bi-down``).
+
+Superset pins SQLAlchemy < 2 and pandas < 2.2, so it cannot live in the Airflow venv. It
+gets its own venv, built from ``bi/requirements.lock`` into a cache directory named after
+the lock's hash (``~/.cache/trade-warehouse/bi-venv-<hash>``): every clone on a machine
+shares it, and a changed lock builds a new one instead of mutating the old. This module
+runs in the main venv and only drives that venv through subprocesses.
+
+Each start generates a new admin password (printed once, stored nowhere) and, on first
+start, a secret key kept in the Superset home with mode 0600. ``bi/bootstrap.py`` then
+imports the dashboard kept as code in ``bi/dashboard`` with the serving file's path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trade_warehouse.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+BI_DIR = REPO / "bi"
+LOCK_FILE = BI_DIR / "requirements.lock"
+DASHBOARD_DIR = BI_DIR / "dashboard"
+DEFAULT_PORT = 8088
+DASHBOARD_SLUG = "trade-overview"
+
+
+class BIError(RuntimeError):
+    """Superset could not be installed, bootstrapped or started; the message says where to look."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("TRADE_BI_CACHE") or Path.home() / ".cache" / "trade-warehouse")
+
+
+def venv_path() -> Path:
+    """The BI venv for the current lock: a new lock means a new directory, never an in-place upgrade."""
+    digest = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:16]
+    return cache_root() / f"bi-venv-{digest}"
+
+
+def _uv() -> str:
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    if not found:
+        raise BIError("uv not found: run `make setup` first")
+    return found
+
+
+def ensure_venv() -> Path:
+    """Install Superset's locked venv once per lock hash; concurrent callers wait on a file lock.
+
+    The ``.complete`` marker is written last, so an interrupted install is redone, not trusted.
+    """
+    venv = venv_path()
+    marker = venv / ".complete"
+    if marker.exists():
+        return venv
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / ".bi-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        started = time.monotonic()
+        print(f"installing Superset's venv into {venv} (once per bi/requirements.lock)", flush=True)
+        python = os.environ.get("TRADE_BI_PYTHON", sys.executable)  # the main venv's 3.11
+        for cmd in ([_uv(), "venv", "--quiet", "--python", python, str(venv)],
+                    [_uv(), "pip", "sync", "--quiet", "--python", str(venv / "bin" / "python"), str(LOCK_FILE)]):
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise BIError(f"{' '.join(cmd)} failed:\n{result.stderr[-3000:]}")
+        marker.write_text(f"installed in {time.monotonic() - started:.0f}s\n")
+        print(f"Superset venv ready in {time.monotonic() - started:.0f}s", flush=True)
+    return venv
+
+
+def default_home(settings: Settings) -> Path:
+    return Path(os.environ.get("TRADE_BI_HOME") or settings.data_dir / "bi")
+
+
+def _secret_key(home: Path) -> str:
+    """Generated on first start and kept (0600): sessions and encrypted fields survive restarts."""
+    path = home / "secret_key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def _environment(venv: Path, home: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env.update({
+        "PATH": f"{venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}",
+        "SUPERSET_CONFIG_PATH": str(BI_DIR / "superset_config.py"),
+        "SUPERSET_HOME": str(home),
+        "TRADE_BI_HOME": str(home),
+        "TRADE_BI_PORT": str(port),
+        "SUPERSET_LOAD_EXAMPLES": "no",
+    })
+    return env
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) != 0
+
+
+@dataclass
+class Superset:
+    """A running Superset: where it listens, how to log in, and what the import created."""
+
+    url: str
+    pid: int
+    home: Path
+    admin_password: str
+    dashboard_id: int
+    charts: dict[str, int] = field(default_factory=dict)
+    startup_s: float = 0.0
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"{self.url}/superset/dashboard/{DASHBOARD_SLUG}/"
+
+
+def start(serving_path: Path, home: Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
+          timeout_s: float = 240.0) -> Superset:
+    """Bootstrap the home and start gunicorn in its own process group; wait (bounded) for /health.
+
+    The process group lets ``stop`` end gunicorn and its worker together, even after a crash.
+    """
+    started = time.monotonic()
+    if not serving_path.exists():
+        raise BIError(f"{serving_path} does not exist: publish the warehouse first (make run or make backfill)")
+    if not _port_free(host, port):
+        raise BIError(f"{host}:{port} is already in use (make bi-down, or set BI_PORT)")
+    venv = ensure_venv()
+    home.mkdir(parents=True, exist_ok=True)
+    _secret_key(home)
+    env = _environment(venv, home, port)
+    password = secrets.token_urlsafe(18)
+    env["TRADE_BI_ADMIN_PASSWORD"] = password
+    boot = subprocess.run(
+        [str(venv / "bin" / "python"), str(BI_DIR / "bootstrap.py"), str(DASHBOARD_DIR), str(serving_path.resolve())],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    (home / "bootstrap.log").write_text(boot.stdout + boot.stderr)
+    info_lines = [line for line in boot.stdout.splitlines() if line.startswith("TRADE_BI_BOOTSTRAP ")]
+    if boot.returncode != 0 or not info_lines:
+        raise BIError(f"Superset bootstrap failed (see {home / 'bootstrap.log'}):\n{boot.stderr[-3000:]}")
+    info = json.loads(info_lines[-1].split(" ", 1)[1])
+    env.pop("TRADE_BI_ADMIN_PASSWORD")
+
+    log = open(home / "superset.log", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "gunicorn"), "--workers", "1", "--worker-class", "gthread", "--threads", "8",
+         "--timeout", "120", "--bind", f"{host}:{port}", "--limit-request-line", "0",
+         "--limit-request-field_size", "0", "superset.app:create_app()"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=home,
+    )
+    log.close()
+    (home / "superset.pid").write_text(str(proc.pid))
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                if response.status == 200:
+                    return Superset(url=url, pid=proc.pid, home=home, admin_password=password,
+                                    dashboard_id=info["dashboard_id"], charts=info["charts"],
+                                    startup_s=time.monotonic() - started)
+        except OSError:
+            pass
+        time.sleep(1)
+    stop(home)
+    tail = (home / "superset.log").read_text(errors="replace")[-3000:]
+    raise BIError(f"Superset did not become healthy within {timeout_s:.0f}s (see {home / 'superset.log'}):\n{tail}")
+
+
+def stop(home: Path, grace_s: float = 20.0) -> bool:
+    """End the Superset process group started from this home (TERM, then KILL); True if one ran."""
+    pid_file = home / "superset.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        return False
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:  # reap it when this process started it (a test), or its zombie keeps the group alive
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m trade_warehouse.bi setup|up|down``: what the Makefile's bi targets run."""
+    parser = argparse.ArgumentParser(prog="python -m trade_warehouse.bi")
+    parser.add_argument("command", choices=["setup", "up", "down"])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BI_PORT", DEFAULT_PORT)))
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    home = default_home(settings)
+    if args.command == "setup":
+        print(ensure_venv())
+        return 0
+    if args.command == "down":
+        print("Superset stopped" if stop(home) else f"Superset is not running (no {home / 'superset.pid'})")
+        return 0
+    pid_file = home / "superset.pid"
+    if pid_file.exists():
+        try:
+            os.killpg(int(pid_file.read_text()), 0)
+            print(f"Superset is already running (pid {pid_file.read_text()}); make bi-down first")
+            return 1
+        except ProcessLookupError:
+            pid_file.unlink()
+    try:
+        server = start(settings.serving_path, home, port=args.port)
+    except BIError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"Superset: {server.url}  (started in {server.startup_s:.0f}s; logs in {home})")
+    print(f"Dashboard: {server.dashboard_url}")
+    print(f"login: admin / {server.admin_password}   (generated now, shown once; a new one on every make bi)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
