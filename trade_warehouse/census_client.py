@@ -19,9 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from trade_warehouse import __version__
 
@@ -70,6 +72,25 @@ class CensusRequestError(CensusError):
 
 class CensusResponseError(CensusError):
     """The response is not the JSON table the request asked for."""
+
+
+MAX_RETRY_AFTER_S = 300.0  # never wait longer than this on a server's Retry-After
+
+
+def retry_after_seconds(value: str, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date (RFC 9110); None if unreadable."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -337,51 +358,69 @@ class CensusClient:
     def fetch(
         self, request: Request, month: str, max_attempts: int | None = None, heavy_attempts: int | None = None
     ) -> Response:
-        """Send ``request``; retry transient faults; return the raw body and parsed shape.
+        """Send ``request``; retry transient faults (tenacity); return the raw body and parsed shape.
 
         ``heavy_attempts`` bounds the "too heavy" failures (5xx, time-outs) separately from
         the other transient ones: a split request gives up after one such failure and is
         split further, instead of making the server compute the same heavy query again.
-        A :class:`TransientCensusError` raised here carries ``attempts``, the requests sent.
+        Terminal errors are never retried. A :class:`TransientCensusError` raised here
+        carries ``attempts``, the requests sent.
         """
         attempts_allowed = max_attempts or self.max_attempts
         heavy_allowed = heavy_attempts or attempts_allowed
         url = f"{self.base_url}/{request.flow}/hs?{request.query_string(self._api_key)}"
-        attempt = heavy = 0
+        heavy_failures = [0]
         started = time.monotonic()
-        while True:
-            attempt += 1
-            if self.pacing_s:
-                self._sleep(self.pacing_s)
-            try:
-                response = self._send_once(url, request)
-            except TransientCensusError as error:
-                heavy += error.heavy
-                if attempt >= attempts_allowed or heavy >= heavy_allowed:
-                    final = TransientCensusError(f"{error} (gave up after {attempt} attempts)", heavy=error.heavy)
-                    final.attempts = attempt  # type: ignore[attr-defined]
-                    raise final from None
-                self._sleep(self._backoff(attempt, error.retry_after))
-                continue
-            response_obj = Response(
-                request=request,
-                status=response.status_code,
-                body=response.content if response.status_code == 200 else b"",
-                source="census-emulator" if EMULATOR_HEADER in response.headers else "census",
-                fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                elapsed_s=round(time.monotonic() - started, 3),
-                attempts=attempt,
-            )
-            if response.status_code == 200:
-                parsed = parse_table(response.content, request, month)
-                response_obj.header = parsed.header
-                response_obj.row_count = parsed.row_count
-                response_obj.prefix_rows = parsed.prefix_rows
-            return response_obj
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        def count_heavy(state: RetryCallState) -> None:
+            heavy_failures[0] += bool(getattr(state.outcome.exception(), "heavy", False))
+
+        def give_up(state: RetryCallState) -> bool:
+            return state.attempt_number >= attempts_allowed or heavy_failures[0] >= heavy_allowed
+
+        def raise_final(state: RetryCallState) -> None:
+            error = state.outcome.exception()
+            final = TransientCensusError(f"{error} (gave up after {state.attempt_number} attempts)",
+                                         heavy=getattr(error, "heavy", False))
+            final.attempts = state.attempt_number  # type: ignore[attr-defined]
+            raise final from None
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientCensusError),
+            stop=give_up,
+            wait=lambda state: self._wait_s(state.attempt_number, state.outcome.exception().retry_after),
+            before=lambda state: self._sleep(self.pacing_s) if self.pacing_s else None,
+            after=count_heavy,
+            sleep=self._sleep,
+            retry_error_callback=raise_final,
+        )
+        attempt = 0
+        for attempt_state in retrying:
+            with attempt_state:
+                attempt = attempt_state.retry_state.attempt_number
+                response = self._send_once(url, request)
+        response_obj = Response(
+            request=request,
+            status=response.status_code,
+            body=response.content if response.status_code == 200 else b"",
+            source="census-emulator" if EMULATOR_HEADER in response.headers else "census",
+            fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            elapsed_s=round(time.monotonic() - started, 3),
+            attempts=attempt,
+        )
+        if response.status_code == 200:
+            parsed = parse_table(response.content, request, month)
+            response_obj.header = parsed.header
+            response_obj.row_count = parsed.row_count
+            response_obj.prefix_rows = parsed.prefix_rows
+        return response_obj
+
+    def _wait_s(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before the next attempt: the server's ``Retry-After`` when it sent one
+        (capped, so a hostile or broken value cannot stall a run for hours), else
+        exponential backoff with jitter."""
         if retry_after is not None:
-            return retry_after
+            return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
         return self.backoff_s * (2 ** (attempt - 1)) * (0.5 + self._jitter())
 
     def _send_once(self, url: str, request: Request) -> httpx.Response:
@@ -405,9 +444,8 @@ class CensusClient:
         if status == 204:
             return response
         if status == 429:
-            retry_after = response.headers.get("Retry-After", "")
             raise TransientCensusError(f"{where}: HTTP 429 Too Many Requests",
-                                       float(retry_after) if retry_after.isdigit() else None)
+                                       retry_after_seconds(response.headers.get("Retry-After", "")))
         if status >= 500:
             raise TransientCensusError(f"{where}: HTTP {status} {self._redact(response.text[:200]).strip()}", heavy=True)
         if status == 400:
