@@ -7,11 +7,10 @@ process per file, so every Airflow task that calls into it runs in the single-sl
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import json
-import time
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+from filelock import FileLock, Timeout
 
 from trade_warehouse.census_client import collapse_repeats
 from trade_warehouse.landing import LandedFile
@@ -103,48 +103,33 @@ class WriterBusyError(RuntimeError):
 
 @contextmanager
 def writer_lock(path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
-    """Hold the warehouse's writer lock (an OS file lock beside the database).
+    """Hold the warehouse's writer lock (an OS file lock beside the database, via filelock).
 
     DuckDB refuses a second read-write process outright. Airflow's single-slot pool
     orders our own tasks; this lock also orders writers the pool cannot see (a
     ``make backfill`` next to a running Airflow, two Airflow installations). Waiting
-    writers queue instead of failing. Re-entrant within a process.
+    writers queue instead of failing. Re-entrant within a process (any thread), so the
+    publish step can hold it across dbt and the snapshot copy.
     """
     lock_path = Path(str(path) + ".writer.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    key = str(lock_path.resolve())
-    if _held_locks.get(key):
-        _held_locks[key] += 1
-        try:
-            yield
-        finally:
-            _held_locks[key] -= 1
-        return
-    handle = open(lock_path, "a+")  # noqa: SIM115 - closed in finally
+    with _locks_guard:
+        lock = _locks.setdefault(str(lock_path.resolve()), FileLock(lock_path, thread_local=False))
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise WriterBusyError(
-                        f"another process has held the warehouse writer lock {lock_path} for over "
-                        f"{timeout_s:.0f}s; is a load stuck?"
-                    ) from None
-                time.sleep(0.5)
-        _held_locks[key] = 1
-        try:
-            yield
-        finally:
-            _held_locks.pop(key, None)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        lock.acquire(timeout=timeout_s, poll_interval=0.5)
+    except Timeout:
+        raise WriterBusyError(
+            f"another process has held the warehouse writer lock {lock_path} for over {timeout_s:.0f}s; "
+            "is a load stuck?"
+        ) from None
+    try:
+        yield
     finally:
-        handle.close()
+        lock.release()
 
 
-_held_locks: dict[str, int] = {}
+_locks: dict[str, FileLock] = {}
+_locks_guard = threading.Lock()
 
 
 @contextmanager
