@@ -1,4 +1,4 @@
-"""Runtime settings, read from the environment (the operating contract in PRODUCT.md).
+"""Runtime settings, read from the environment (the README's "Configuration" table).
 
 Settings are resolved when a function asks for them, never at import time, so that DAG
 parsing does no I/O and tests can point the pipeline at temporary directories.

@@ -29,7 +29,7 @@ import duckdb
 from trade_warehouse import transform, warehouse
 from trade_warehouse.config import Settings
 
-# The mart contract (PRODUCT.md): table -> columns BI tools rely on.
+# The mart contract (README "Mart contract"): table -> columns BI tools rely on.
 MART_CONTRACT: dict[str, list[str]] = {
     "trade_balance_monthly": [
         "month", "partner_code", "partner_name", "partner_iso2", "exports_usd", "imports_usd", "balance_usd",

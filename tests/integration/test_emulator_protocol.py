@@ -1,4 +1,4 @@
-"""The emulator speaks the Census protocol (reference section 11), over real loopback HTTP."""
+"""The emulator speaks the Census protocol, over real loopback HTTP."""
 
 from collections import defaultdict
 

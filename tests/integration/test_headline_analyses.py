@@ -1,6 +1,6 @@
-"""The four headline questions of PRODUCT.md, answered by the saved dbt analyses on emulator data.
+"""The four headline questions the warehouse exists for, answered by the saved dbt analyses on emulator data.
 
-The emulator is calibrated to published Census-basis figures (reference section 10), so
+The emulator is calibrated to published Census-basis figures, so
 the answers must match them: Japan about -$69 billion in 2016 with cars (8703) first,
 Korea's deficit more than doubling from 2011 to 2016.
 """

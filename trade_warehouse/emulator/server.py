@@ -1,6 +1,6 @@
 """HTTP front of the emulator: the Census query language over the synthetic universe.
 
-Implements the behaviour listed in the reference's emulator checklist (section 11):
+Implements the behaviour of the real API that a client depends on:
 key check first (302 + ``X-DataWebAPI-KeyError``), ordered ``get``, ``time`` as a month
 or ``from .. to ..`` range, predicates (repeat = OR, ``*``, ``prefix*``), default-to-total
 rows, groupings as ``CGP``, header = ``get`` + predicates in URL order (duplicates kept),

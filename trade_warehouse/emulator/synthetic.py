@@ -4,8 +4,8 @@ The emulator only generates the finest rows (partner x HS6 x month, with integer
 values); every total it serves (HS4, HS2, commodity total, groupings, world total) is
 summed from these rows, so the published invariants hold exactly by construction.
 
-Annual partner totals are calibrated to published Census-basis figures (reference
-section 10) so the demo tells the real story (Japan about -$69 billion in 2016, Korea's
+Annual partner totals are calibrated to published Census-basis figures (the
+annual balances first published by Census, USITC and USTR) so the demo tells the real story (Japan about -$69 billion in 2016, Korea's
 deficit doubling after 2011, cars driving the Japan deficit), but the data stay synthetic.
 """
 
