@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ from filelock import FileLock, Timeout
 
 from trade_warehouse.census_client import collapse_repeats
 from trade_warehouse.landing import LandedFile
+
+log = logging.getLogger(__name__)
 
 COMMODITY = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
 VALUE_COLUMNS = {
@@ -116,12 +119,16 @@ def writer_lock(path: Path, timeout_s: float = 3600.0) -> Iterator[None]:
     with _locks_guard:
         lock = _locks.setdefault(str(lock_path.resolve()), FileLock(lock_path, thread_local=False))
     try:
-        lock.acquire(timeout=timeout_s, poll_interval=0.5)
-    except Timeout:
-        raise WriterBusyError(
-            f"another process has held the warehouse writer lock {lock_path} for over {timeout_s:.0f}s; "
-            "is a load stuck?"
-        ) from None
+        lock.acquire(timeout=0)
+    except Timeout:  # say why the task is idle: another writer has the warehouse
+        log.info("waiting for the warehouse writer lock %s: another writer holds it", lock_path)
+        try:
+            lock.acquire(timeout=timeout_s, poll_interval=0.5)
+        except Timeout:
+            raise WriterBusyError(
+                f"another process has held the warehouse writer lock {lock_path} for over {timeout_s:.0f}s; "
+                "is a load stuck?"
+            ) from None
     try:
         yield
     finally:

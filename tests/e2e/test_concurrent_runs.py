@@ -1,7 +1,8 @@
 """A backfill and the nightly run at the same time, in two processes, share one warehouse.
 
 Each process has its own Airflow metadata DB, so Airflow's writer pool cannot order
-them: the warehouse writer lock must. Both runs must finish green and the warehouse
+them: the warehouse writer lock must. The test holds that lock until both runs have
+queued on it (so they provably overlap); then both must finish green and the warehouse
 must hold every month once.
 """
 
@@ -10,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import duckdb
 import pytest
@@ -18,6 +20,7 @@ from trade_warehouse.airflow_env import NIGHTLY_DAG_ID
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.months import month_range
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.warehouse import writer_lock
 
 pytestmark = pytest.mark.dag
 
@@ -28,6 +31,9 @@ def test_backfill_and_nightly_run_concurrently(airflow_db, emulator, settings, t
     emulator.state.latest_month = "2017-02"
 
     processes = {}
+    # the test holds the writer lock until both runs are queued on it: they provably overlap
+    holding = writer_lock(settings.warehouse_path)
+    holding.__enter__()
     for name, conf, dag_id in (("nightly", {}, NIGHTLY_DAG_ID),
                                ("backfill", {"start_month": "2016-06", "end_month": "2016-09"},
                                 "census_trade_monthly")):
@@ -43,6 +49,15 @@ def test_backfill_and_nightly_run_concurrently(airflow_db, emulator, settings, t
             [sys.executable, "-m", "trade_warehouse.dag_runner", json.dumps(conf), str(tmp_path / f"{name}.json"),
              dag_id], env=env, stdout=log, stderr=subprocess.STDOUT), log)
 
+    try:
+        deadline = time.monotonic() + 300
+        while not all("waiting for the warehouse writer lock" in (tmp_path / f"{name}.log").read_text()
+                      for name in processes):
+            assert time.monotonic() < deadline, "both runs should have queued on the writer lock"
+            assert all(process.poll() is None for process, _ in processes.values())
+            time.sleep(0.5)
+    finally:
+        holding.__exit__(None, None, None)
     for name, (process, log) in processes.items():
         assert process.wait(timeout=600) == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
         log.close()
