@@ -409,7 +409,10 @@ class CensusClient:
             attempts=attempt,
         )
         if response.status_code == 200:
-            parsed = parse_table(response.content, request, month)
+            try:
+                parsed = parse_table(response.content, request, month)
+            except CensusResponseError as error:  # its text quotes the body: never the key
+                raise CensusResponseError(self._redact(str(error))) from None
             response_obj.header = parsed.header
             response_obj.row_count = parsed.row_count
             response_obj.prefix_rows = parsed.prefix_rows
@@ -437,7 +440,7 @@ class CensusClient:
             problem = "missing" if "missing_key" in location or not self._api_key else "invalid"
             raise CensusAuthError(
                 f"{where}: the Census API rejected the request because the API key is {problem} "
-                f"(HTTP {status}, redirect to {location or 'n/a'}). Request a key at "
+                f"(HTTP {status}, redirect to {self._redact(location) or 'n/a'}). Request a key at "
                 "https://api.census.gov/data/key_signup.html, activate it from the e-mail, and set "
                 "CENSUS_API_KEY or the password of the Airflow connection 'census_api'."
             )

@@ -121,7 +121,15 @@ def read_extractions(landing_dir: Path, flow: str, hs_level: str, month: str) ->
     path = month_dir(landing_dir, flow, hs_level, month) / EXTRACTIONS
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line) if line else None
+        except ValueError:  # a line cut short by a crash: that extraction never completed
+            record = None
+        if isinstance(record, dict) and record.get("extraction_id"):
+            records.append(record)
+    return records
 
 
 def latest_extraction(landing_dir: Path, flow: str, hs_level: str, month: str) -> dict | None:
@@ -172,7 +180,8 @@ def latest_landed(landing_dir: Path, flow: str, hs_level: str, month: str) -> li
         return sorted(chosen, key=lambda e: (order.get(e.kind, 9), e.part))
     latest: dict[tuple[str, str], LandedFile] = {}
     for entry in entries:
-        latest[(entry.kind, entry.part)] = entry
+        if entry.extraction_id is None:  # files with an id but no record belong to an unfinished extraction
+            latest[(entry.kind, entry.part)] = entry
     detail = [e for (kind, _), e in latest.items() if kind == "detail"]
     # a split extraction supersedes an earlier whole-month file and vice versa
     whole = [e for e in detail if e.part == "all"]

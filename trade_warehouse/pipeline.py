@@ -123,6 +123,9 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
         def stream(flow: str) -> None:
             remembered = nearest_extraction(settings.landing_dir, flow, level, months[0]) if months else None
             memory = split_extraction.SizeMemory.from_record(remembered) if remembered else None
+            if remembered and memory is None:
+                log.warning("the landing zone's last extraction record for %s holds no usable size memory: "
+                            "starting without it", flow)
             for month in months:
                 if key_rejected.is_set():
                     failures.append({"flow": flow, "month": month, "stage": "extract", "transient": False,
@@ -130,22 +133,27 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
                     continue
                 month_started = time.monotonic()
                 try:
-                    detail = split_extraction.extract_detail(client, flow, month, level, memory, budget)
+                    # the totals first: a 204 means the month is not released, and no split is spent on it
                     totals = client.fetch_totals(flow, month)
+                    if totals.status == 204:
+                        unreleased.append(f"{flow} {month}")
+                        continue
+                    detail = split_extraction.extract_detail(client, flow, month, level, memory, budget)
                     hs4 = client.fetch_hs4_totals(flow, month) if hs_level_digits(level) >= 4 else None
+                    extraction_id = str(uuid.uuid4())
+                    others = [r for r in (totals, hs4) if r is not None]
+                    files = [land_response(settings.landing_dir, level, month, r, extraction_id)
+                             for r in [*detail.responses, *others]]
                 except CensusError as error:
                     if isinstance(error, CensusAuthError):
                         key_rejected.set()
                     failures.append({"flow": flow, "month": month, "stage": "extract", "error": str(error),
                                      "transient": error.transient})
                     continue
-                if all(r.status == 204 for r in detail.responses) and totals.status == 204:
-                    unreleased.append(f"{flow} {month}")
+                except Exception as error:  # e.g. a full disk: this month fails, the others go on
+                    failures.append({"flow": flow, "month": month, "stage": "extract", "transient": False,
+                                     "error": f"{error.__class__.__name__}: {error}"})
                     continue
-                extraction_id = str(uuid.uuid4())
-                others = [r for r in (totals, hs4) if r is not None]
-                files = [land_response(settings.landing_dir, level, month, r, extraction_id)
-                         for r in [*detail.responses, *others]]
                 files = [f for f in files if f]
                 memory = detail.memory(memory)
                 cost = {
@@ -199,7 +207,11 @@ def load_and_validate(settings: Settings, targets: list[dict], run_id: str, forc
     with warehouse.connect(settings.warehouse_path) as con:
         for number, target in enumerate(targets, start=1):
             started = time.monotonic()
-            outcome = _load_target(con, settings, target["flow"], target["month"], run_id, force)
+            try:
+                outcome = _load_target(con, settings, target["flow"], target["month"], run_id, force)
+            except Exception as error:  # an unreadable manifest or record: this month fails, the others go on
+                outcome = {"flow": target["flow"], "month": target["month"], "status": "failed", "stage": "load",
+                           "error": f"{error.__class__.__name__}: {error}"}
             {"loaded": loaded, "unchanged": skipped}.get(outcome["status"], failures).append(outcome)
             # one line per flow-month with a running count: a long backfill shows its progress
             log.info("load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",

@@ -21,6 +21,7 @@ Failed heavy attempts are the expensive part (each costs minutes of server time)
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ from trade_warehouse.census_client import CHAPTERS, CensusClient, Response, Tran
 
 WHOLE_MONTH_HEAVY_FAILURES_PER_RUN = 2  # per flow, across all the months of a run
 SAFETY = 0.9  # never plan a request above this share of the smallest size known to fail
+FORGET_LIMIT_AFTER_MONTHS = 6  # a limit not confirmed by a refusal for this long is tried again
+MAX_PREFIXES_PER_REQUEST = 50  # keeps URLs short (about 1 KB of predicates)
+MIN_TARGET_ROWS = 100  # never plan smaller requests, whatever a (damaged) memory says
 
 
 @dataclass
@@ -39,6 +43,7 @@ class SizeMemory:
     ok_rows: int | None = None  # largest detail request known to succeed
     fail_rows: int | None = None  # smallest detail request known to fail as too heavy
     split: bool = False  # the last month needed splitting
+    months_since_refusal: int = 0  # months split without any refused request since fail_rows was learned
 
     def target_rows(self) -> int | None:
         """Planned rows per request: between the sizes known to succeed and to fail.
@@ -55,12 +60,22 @@ class SizeMemory:
         return self.ok_rows
 
     def to_record(self) -> dict:
-        return {"units": self.units, "ok_rows": self.ok_rows, "fail_rows": self.fail_rows, "split": self.split}
+        return {"units": self.units, "ok_rows": self.ok_rows, "fail_rows": self.fail_rows, "split": self.split,
+                "months_since_refusal": self.months_since_refusal}
 
     @classmethod
-    def from_record(cls, record: dict) -> SizeMemory:
-        return cls(units=dict(record.get("units") or {}), ok_rows=record.get("ok_rows"),
-                   fail_rows=record.get("fail_rows"), split=bool(record.get("split")))
+    def from_record(cls, record: dict) -> SizeMemory | None:
+        """The memory in an extraction record; None if the record does not hold a usable one."""
+
+        def count(value: object) -> int | None:
+            return int(value) if isinstance(value, int | float) and value >= 0 else None
+
+        units = record.get("units")
+        if not isinstance(units, dict):
+            return None
+        return cls(units={str(k): count(v) or 0 for k, v in units.items()}, ok_rows=count(record.get("ok_rows")),
+                   fail_rows=count(record.get("fail_rows")), split=bool(record.get("split")),
+                   months_since_refusal=count(record.get("months_since_refusal")) or 0)
 
 
 class HeavyBudget:
@@ -126,11 +141,19 @@ class DetailExtraction:
         ok_rows = max(succeeded, default=None) or (previous.ok_rows if previous else None)
         if failed_sizes:
             fail_rows: int | None = min(failed_sizes)
+            quiet = 0
         else:
             fail_rows = previous.fail_rows if previous else None
+            quiet = (previous.months_since_refusal + 1) if previous else 0
         if fail_rows is not None and ok_rows is not None and fail_rows <= ok_rows:
             fail_rows = None  # the server took more than it once refused: forget the old limit
-        return SizeMemory(units=self.units, ok_rows=ok_rows, fail_rows=fail_rows, split=self.mode == "split")
+        if quiet >= FORGET_LIMIT_AFTER_MONTHS:
+            # a refusal not seen again for months may have been a transient fault, or the
+            # server got faster: try the whole month again (at most 2 failed attempts a run)
+            fail_rows, quiet = None, 0
+        split = self.mode == "split" and fail_rows is not None
+        return SizeMemory(units=self.units, ok_rows=ok_rows, fail_rows=fail_rows, split=split,
+                          months_since_refusal=quiet)
 
     def _rows_under(self, prefixes: tuple[str, ...]) -> int:
         if not prefixes:
@@ -145,13 +168,14 @@ def pack(units: dict[str, int], target: int, digits: int = 6) -> list[tuple[str,
     target is replaced by its ten children first (each predicted at a tenth), so no
     request is planned to fail; one that fails anyway is split further when refused.
     """
+    target = max(MIN_TARGET_ROWS, target)
     units = refine(units, target, digits)
     groups: list[tuple[str, ...]] = []
     current: list[str] = []
     size = 0
     for prefix in sorted(units):
         rows = units[prefix]
-        if current and size + rows > target:
+        if current and (size + rows > target or len(current) >= MAX_PREFIXES_PER_REQUEST):
             groups.append(tuple(current))
             current, size = [], 0
         current.append(prefix)
@@ -168,7 +192,7 @@ def refine(units: dict[str, int], target: int, digits: int) -> dict[str, int]:
     while pending:
         prefix, rows = pending.pop()
         if rows > target and len(prefix) + 1 < digits:
-            pending += [(prefix + digit, rows // 10) for digit in "0123456789"]
+            pending += [(prefix + digit, max(1, rows // 10)) for digit in "0123456789"]
         else:
             refined[prefix] = rows
     return refined
@@ -253,6 +277,8 @@ def extract_detail(
 
     units = initial_units(flow, memory)
     target = memory.target_rows() if memory else None
+    if any(o.heavy_failure for o in outcomes):  # this month was just refused whole: plan below its size
+        target = min(target or sys.maxsize, max(1, sum(units.values()) // 2))
     planned = bool(target and memory and memory.units)
     # with nothing known about sizes, halve the month until a part gets through
     queue = deque(pack(units, target, digits) if planned else halves(tuple(sorted(units)), units, digits))

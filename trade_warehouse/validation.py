@@ -24,6 +24,7 @@ import pandas as pd
 from trade_warehouse.config import EXPECTATIONS_DIR, SEEDS_DIR, hs_level_digits
 from trade_warehouse.warehouse import VALUE_COLUMNS, StagedMonth
 
+log = logging.getLogger(__name__)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 # GX logs thousands of INFO lines on import ("Skipping registering function ... closure"):
 # lowered before anything imports it, so task logs keep only what an operator needs.
@@ -265,6 +266,9 @@ def validate_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing
         )
     )
     hs4_cte, hs4_union = "", ""
+    if digits >= 4 and not staged.hs4_table:
+        log.warning("%s %s has no HS4 world totals (landed before they were extracted): the HS4 "
+                    "reconciliation is skipped for it", staged.flow, staged.month)
     if staged.hs4_table and digits >= 4:
         # the month's world-total detail rows, rolled up to HS4, against the API's own HS4 totals
         hs4_cte = f"""

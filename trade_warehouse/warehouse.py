@@ -276,12 +276,12 @@ def _select_landed(files: list[LandedFile], flow: str, kind: str, load_id: str, 
     by_header: dict[tuple[str, ...], list[LandedFile]] = {}
     for landed in chosen:
         by_header.setdefault(tuple(headers[landed.path]), []).append(landed)
-    selects = [_selectcollapse_repeats(list(header), group, flow, kind, load_id, hs_level, source)
+    selects = [_select_layout(list(header), group, flow, kind, load_id, hs_level, source)
                for header, group in by_header.items()]
     return "\n    union all\n".join(selects)
 
 
-def _selectcollapse_repeats(header: list[str], files: list[LandedFile], flow: str, kind: str, load_id: str,
+def _select_layout(header: list[str], files: list[LandedFile], flow: str, kind: str, load_id: str,
                    hs_level: str, source: str) -> str:
     """One read_json over files that share exactly one header."""
     position = {name: index + 1 for index, name in reversed(list(enumerate(header)))}  # first occurrence, 1-based

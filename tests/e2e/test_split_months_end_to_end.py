@@ -1,7 +1,6 @@
 """Heavy months end to end: a month that had to be split reaches the published marts
 exactly as the same month fetched whole (real DAG via dag.test(), emulator over HTTP)."""
 
-import json
 import math
 import threading
 from contextlib import contextmanager
@@ -122,4 +121,3 @@ def test_transient_500s_on_the_whole_month_then_a_good_split(emulator, settings,
         for month in MONTHS[1:]:
             assert records[(flow, month)]["mode"] == "split" and records[(flow, month)]["failed"] == 0
     assert emulator.state.faults.fail_whole_month == 0
-    assert DEMO_API_KEY not in json.dumps(list(records.values()))

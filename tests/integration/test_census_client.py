@@ -233,3 +233,14 @@ def test_key_is_registered_with_airflows_secrets_masker(settings):
     _, key = census_credentials(replace(settings, api_key=secret))
     assert key == secret
     assert secret not in str(airflow_redact(f"GET ...&key={secret}"))
+
+
+def test_a_month_refused_whole_after_a_whole_month_is_not_asked_whole_again(emulator):
+    first = detail(emulator, month="2017-01")
+    memory = first.memory(None)
+    assert not memory.split and memory.ok_rows == first.responses[0].row_count
+    emulator.state.row_budget = int(memory.ok_rows * 0.9)  # this month the server refuses the whole month
+    second = detail(emulator, month="2017-02", memory=memory)
+    assert second.mode == "split" and second.failed == 2  # only the two whole-month attempts were refused
+    assert all(len(o.prefixes) < 60 for o in second.outcomes if o.prefixes)  # no part asks for every chapter
+    assert all(r.row_count <= emulator.state.row_budget for r in second.responses)

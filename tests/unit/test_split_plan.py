@@ -49,16 +49,39 @@ def test_target_converges_between_success_and_failure():
 
 
 def test_memory_learns_the_exact_size_of_a_refused_request():
-    units = {"01": 100, "02": 200, "03": 300}
+    units = {"01": 100, "02": 200, "03": 300, "04": 50}
     outcomes = [
-        RequestOutcome("all", (), None, 0, 1, heavy_failure=True),
-        RequestOutcome("01-03", ("01", "02", "03"), None, 0, 1, heavy_failure=True),
+        RequestOutcome("all", (), None, 0, 1, heavy_failure=True),  # 650 rows
+        RequestOutcome("01-03", ("01", "02", "03"), None, 0, 1, heavy_failure=True),  # 600 rows
         RequestOutcome("01-02", ("01", "02"), 200, 300, 1),
         RequestOutcome("03", ("03",), 200, 300, 1),
+        RequestOutcome("04", ("04",), 200, 50, 1),
     ]
     memory = DetailExtraction([], outcomes, units, "split").memory(previous=None)
     assert memory.split and memory.ok_rows == 300 and memory.fail_rows == 600
     assert memory.units == units
+
+
+def test_a_limit_not_confirmed_for_months_is_forgotten_and_the_whole_month_tried_again():
+    memory = SizeMemory(units={"01": 10}, ok_rows=300, fail_rows=600, split=True)
+    quiet = DetailExtraction([], [RequestOutcome("01", ("01",), 200, 300, 1)], {"01": 300}, "split")
+    for month in range(1, 7):
+        memory = quiet.memory(memory)
+        assert memory.split == (month < 6) and (memory.fail_rows == 600) == (month < 6)
+    assert memory.fail_rows is None and memory.months_since_refusal == 0
+
+
+def test_pack_caps_prefixes_per_request_and_never_predicts_zero_children():
+    groups = pack({"84": 30_000, "85": 0}, target=1, digits=10)  # a damaged memory's target
+    assert all(len(g) <= 50 for g in groups)
+    assert len(groups) <= 400  # planned at 100 rows at least: no runaway refinement
+    assert pack({f"{c:02d}": 0 for c in range(1, 98)}, target=1000)[0] == tuple(f"{c:02d}" for c in range(1, 51))
+
+
+def test_malformed_memory_is_ignored():
+    assert SizeMemory.from_record({"extraction_id": "x"}) is None
+    memory = SizeMemory.from_record({"units": {"01": None, "02": 5}, "ok_rows": "big", "fail_rows": 9})
+    assert memory.units == {"01": 0, "02": 5} and memory.ok_rows is None and memory.fail_rows == 9
 
 
 def test_initial_units_cover_every_chapter():

@@ -1,14 +1,15 @@
 -- HS2 > HS4 > HS6 commodity codes. HS6 and HS4 descriptions are the API's own (latest month
--- wins; HS4 from the world x HS4 totals the pipeline extracts each month); HS2 titles come
--- from the hs_chapters seed. A heading the API never described gets a label from its chapter.
+-- wins, imports' text on a tie; HS4 from the world x HS4 totals the pipeline extracts each
+-- month); HS2 titles come from the hs_chapters seed. A heading the API never described gets a
+-- label from its chapter.
 with hs6_descriptions as (
     select
         left(hs_code, 6) as hs_code,
-        arg_max(hs_description, month) as hs_description
+        arg_max(hs_description, strftime(month, '%Y-%m') || flow) as hs_description
     from (
-        select hs_code, hs_description, month from {{ ref('stg_census__exports_hs') }}
+        select hs_code, hs_description, month, 'exports' as flow from {{ ref('stg_census__exports_hs') }}
         union all
-        select hs_code, hs_description, month from {{ ref('stg_census__imports_hs') }}
+        select hs_code, hs_description, month, 'imports' as flow from {{ ref('stg_census__imports_hs') }}
     )
     where length(hs_code) = 6
     group by 1
@@ -17,11 +18,11 @@ with hs6_descriptions as (
 hs4_descriptions as (
     select
         hs_code,
-        arg_max(hs_description, month) as hs_description
+        arg_max(hs_description, strftime(month, '%Y-%m') || flow) as hs_description
     from (
-        select hs_code, hs_description, month from {{ ref('stg_census__exports_hs4_totals') }}
+        select hs_code, hs_description, month, 'exports' as flow from {{ ref('stg_census__exports_hs4_totals') }}
         union all
-        select hs_code, hs_description, month from {{ ref('stg_census__imports_hs4_totals') }}
+        select hs_code, hs_description, month, 'imports' as flow from {{ ref('stg_census__imports_hs4_totals') }}
     )
     group by 1
 ),
