@@ -80,3 +80,12 @@ lock:
 
 clean:
 	rm -rf data .airflow dbt_project/target
+
+## test-deploy: only the deployment tests (docker/ offline checks + the pipeline under real Airflow services)
+.PHONY: test-deploy docker-env
+test-deploy: setup
+	$(BIN)/python -m pytest tests/deploy
+
+## docker-env: write docker/.env with fresh secrets for `docker compose` (once; see docker/README.md)
+docker-env:
+	docker/generate-env.sh

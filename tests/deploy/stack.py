@@ -68,6 +68,10 @@ class StackError(RuntimeError):
     """A component of the test deployment did not start or stop as expected."""
 
 
+class ProcessDied(RuntimeError):
+    """A component exited while we waited for it: no point in waiting longer."""
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -304,7 +308,7 @@ class Stack:
         env.update({
             "AIRFLOW_HOME": str(self.root / "airflow-home"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url(),
-            "AIRFLOW__CELERY__RESULT_BACKEND": self.postgres.url("db+postgresql"),
+            "AIRFLOW__CELERY__RESULT_BACKEND": self.postgres.url("db+postgresql+psycopg2"),
             "AIRFLOW__CELERY__BROKER_URL": f"redis://:{self.secrets['REDIS_PASSWORD']}@127.0.0.1:{self.redis_port}/0",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
@@ -390,8 +394,15 @@ class Stack:
                                       str(concurrency), "--celery-hostname", f"{name}@%h", "--skip-serve-logs"],
                                worker_env)
         for name in workers:
-            wait_for(f"Celery worker {name}", lambda n=name: f"{n}@" in self.processes[n].log_tail(20000)
-                     and "ready" in self.processes[n].log_tail(20000), timeout_s=120)
+            wait_for(f"Celery worker {name}", lambda n=name: self.ready(n, f"{n}@", "ready"), timeout_s=120)
+
+    def ready(self, name: str, *words: str) -> bool:
+        """Whether the log of ``name`` shows all ``words``; raises at once if it has exited."""
+        process = self.processes[name]
+        if not process.alive():
+            raise ProcessDied(f"{name} exited with {process.popen.returncode}: {process.log_tail()}")
+        log = process.log_tail(50_000)
+        return all(word in log for word in words)
 
     def stop(self) -> None:
         """Stop everything, even after failures; the temporary directory goes too."""
@@ -435,6 +446,22 @@ class Stack:
         if done.returncode != 0:
             raise StackError(f"airflow {' '.join(args)} failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
         return done.stdout
+
+    def pids(self) -> set[int]:
+        """Every live process of the stack: the marked ones and all descendants of ours.
+
+        Task processes rename themselves (setproctitle), which can clobber the environment
+        that /proc shows, so descendants are collected from the process tree as well.
+        """
+        import psutil
+
+        found = {int(line.split(":", 1)[0]) for line in stray_processes(self.marker)}
+        for process in self.processes.values():
+            try:
+                found |= {child.pid for child in psutil.Process(process.popen.pid).children(recursive=True)}
+            except psutil.NoSuchProcess:
+                continue
+        return found
 
     def logs_tail(self) -> str:
         """The end of every component's log (for assertion messages)."""

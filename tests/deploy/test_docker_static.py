@@ -155,6 +155,13 @@ def test_image_versions_match_the_lock_and_it_runs_as_airflow():
     assert users and users[-1] == "50000"  # the official image's `airflow` user
 
 
+def test_locked_celery_executor_imports():
+    """The lock's Celery and its provider work together (celery 5.7 broke provider 3.26)."""
+    done = subprocess.run([sys.executable, "-c", "from airflow.providers.celery.executors.celery_executor import app"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_build_context_keeps_secrets_and_local_state_out():
     ignored = (REPO / ".dockerignore").read_text().split()
     for entry in ("docker/.env", "**/.env", ".venv", "data", ".git", ".airflow"):
