@@ -50,13 +50,13 @@ LOCALISED = (
     "CENSUS_API_PACING_S",
 )
 
-# Test timings: a scheduler loop every second, a task whose heartbeats stop is failed
-# within seconds, and a failed try is retried after a few seconds.
+# Test timings: a scheduler loop every second, a task whose heartbeats (every 2 s) stop is
+# failed after 15 s, and a failed try is retried 8 s later.
 TEST_TIMINGS = {
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
     "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
     "AIRFLOW__API__WORKERS": "1",

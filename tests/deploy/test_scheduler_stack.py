@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from duck import query
 from stack import Stack, StackError, stray_processes, wait_for
@@ -247,12 +248,18 @@ def test_sigkill_in_the_middle_of_load_is_noticed_and_retried(stack):
     # open is the load task's process, staging and validating the month.
     [pid] = wait_for("the load task to open the warehouse", lambda: writer_pids(stack, warehouse),
                      timeout_s=RUN_TIMEOUT_S, interval_s=0.1)
-    assert "dbt" not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    time.sleep(0.3)
-    os.kill(pid, signal.SIGKILL)
-    wait_for("the killed task to be gone", lambda: not Path(f"/proc/{pid}").exists(), timeout_s=10, interval_s=0.1)
+    task = psutil.Process(pid)
+    supervisor = task.parent()
+    # The task and its supervisor (a LocalExecutor worker) die together, as in an OOM kill
+    # or a lost machine: nobody reports the failure, the scheduler must notice the silence.
+    assert supervisor.pid != stack.processes["scheduler"].popen.pid
+    assert "LocalExecutor" in " ".join(supervisor.cmdline()), supervisor.cmdline()
+    for process in (supervisor, task):
+        process.send_signal(signal.SIGKILL)
+    psutil.wait_procs([supervisor, task], timeout=10)
+    assert not task.is_running() and not supervisor.is_running()
 
-    # before the retry (TRADE_TASK_RETRY_DELAY_S=8): the warehouse still holds a whole month
+    # before the retry: the warehouse still holds a whole month, the one loaded before
     during = assert_whole_month(warehouse, "2016-02")
     assert {t: s[:3] for t, s in during.items()} == {t: s[:3] for t, s in before.items()}
 
@@ -260,7 +267,10 @@ def test_sigkill_in_the_middle_of_load_is_noticed_and_retried(stack):
         load = task_instances(stack, MONTHLY, run_id)["load"]
         return load["state"] in ("up_for_retry", "failed") or load["try_number"] >= 2
 
-    assert wait_for("the failed try to be noticed", noticed, timeout_s=60, interval_s=0.5)
+    assert wait_for("the scheduler to notice the dead task", noticed, timeout_s=90, interval_s=0.5)
+    detected = [line for line in stack.processes["scheduler"].log_tail(1_000_000).splitlines()
+                if "Detected a task instance without a heartbeat" in line]
+    assert any(run_id in line and "'Task Id': 'load'" in line for line in detected), detected
 
     run = wait_run(stack, MONTHLY, run_id)
     load = task_instances(stack, MONTHLY, run_id)["load"]
