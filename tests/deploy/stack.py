@@ -164,6 +164,7 @@ class Postgres:
         self.bin = postgres_bin()
 
     def start(self, password: str) -> None:
+        """initdb as the `postgres` user (it refuses root), start on a free loopback port, create the DB."""
         self.password = password
         self.dir.mkdir(parents=True)
         pwfile = self.dir / "pwfile"
@@ -194,13 +195,16 @@ class Postgres:
         con.close()
 
     def url(self, scheme: str = "postgresql+psycopg2") -> str:
+        """A SQLAlchemy URL of the `airflow` database (the driver is explicit: SQLAlchemy 2.1)."""
         return f"{scheme}://airflow:{self.password}@127.0.0.1:{self.port}/airflow"
 
     def log_tail(self) -> str:
+        """The end of the server log, for error messages."""
         log = self.dir / "server.log"
         return log.read_text(errors="replace")[-2000:] if log.exists() else ""
 
     def stop(self) -> None:
+        """Immediate shutdown: the cluster is thrown away anyway."""
         if (self.data / "postmaster.pid").exists():
             _run_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "-t", "30",
                               "stop"], env=self.env)
@@ -217,9 +221,11 @@ class Process:
                                       stdin=subprocess.DEVNULL, start_new_session=True)
 
     def alive(self) -> bool:
+        """Whether the process is still running."""
         return self.popen.poll() is None
 
     def log_tail(self, chars: int = 3000) -> str:
+        """The last ``chars`` characters of its log."""
         return self.log_path.read_text(errors="replace")[-chars:]
 
     def stop(self, timeout_s: float = 20) -> None:
@@ -347,6 +353,7 @@ class Stack:
         self.start_scheduler("LocalExecutor")
 
     def start_process(self, name: str, args: list[str], env: dict[str, str]) -> Process:
+        """Start one component; fail at once if it exits within half a second."""
         if name in self.processes and self.processes[name].alive():
             raise StackError(f"{name} is already running")
         process = Process(name, args, env, self.logs)
@@ -357,6 +364,7 @@ class Stack:
         return process
 
     def start_scheduler(self, executor: str) -> None:
+        """Start the scheduler with ``executor`` and wait for its health check (as compose does)."""
         env = self.airflow_env(executor)
         self.start_process("scheduler", ["airflow", "scheduler"], env)
         port = env["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT"]
@@ -364,6 +372,7 @@ class Stack:
                  lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200, timeout_s=120)
 
     def stop_process(self, name: str) -> None:
+        """Stop one component and its children (e.g. the scheduler before switching executors)."""
         process = self.processes.pop(name, None)
         if process is not None:
             process.stop()
@@ -420,10 +429,12 @@ class Stack:
             raise StackError("; ".join(errors))
 
     def remove(self) -> None:
+        """Delete the stack's temporary directory (database, data, logs)."""
         shutil.rmtree(self.root, ignore_errors=True)
 
     # ----- the REST API ------------------------------------------------------------------
     def token(self, username: str | None = None, password: str | None = None) -> httpx.Response:
+        """Log in through the simple auth manager's token endpoint (default: the admin from the env)."""
         return httpx.post(f"{self.api_url}/auth/token", timeout=30, json={
             "username": username or self.secrets["AIRFLOW_ADMIN_USERNAME"],
             "password": password or self.secrets["AIRFLOW_ADMIN_PASSWORD"]})
@@ -441,6 +452,7 @@ class Stack:
         return response.json() if response.content else {}
 
     def airflow_cli(self, *args: str, timeout_s: float = 180) -> str:
+        """Run an `airflow` CLI command against the stack (as `docker compose exec` would); its stdout."""
         done = subprocess.run(["airflow", *args], env=self.airflow_env(), capture_output=True, text=True,
                               timeout=timeout_s, check=False)
         if done.returncode != 0:

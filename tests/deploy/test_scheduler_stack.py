@@ -109,15 +109,18 @@ def wait_for_no_strays(marker: str, seen: dict[int, float], timeout_s: float = 2
 
 # ----- helpers: the REST API and the warehouse, read as a user would ---------------------
 def runs(stack: Stack, dag_id: str) -> list[dict]:
+    """The DAG's runs as the REST API lists them (what an operator sees in the UI)."""
     return stack.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
 
 
 def task_instances(stack: Stack, dag_id: str, run_id: str) -> dict[str, dict]:
+    """task_id -> task instance (state, try_number, queue, hostname) from the REST API."""
     tis = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
     return {ti["task_id"]: ti for ti in tis}
 
 
 def wait_run(stack: Stack, dag_id: str, run_id: str, timeout_s: float = RUN_TIMEOUT_S) -> dict:
+    """The run once it has finished; on a timeout, fail with the end of every component's log."""
     def finished() -> dict | None:
         run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
         return run if run["state"] in TERMINAL else None
@@ -129,14 +132,17 @@ def wait_run(stack: Stack, dag_id: str, run_id: str, timeout_s: float = RUN_TIME
 
 
 def trigger(stack: Stack, dag_id: str, conf: dict) -> str:
+    """Trigger a run through the REST API, as the UI's trigger form does; returns its run id."""
     return stack.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})["dag_run_id"]
 
 
 def states(stack: Stack, dag_id: str, run_id: str) -> dict[str, str]:
+    """task_id -> state of one run."""
     return {task: ti["state"] for task, ti in task_instances(stack, dag_id, run_id).items()}
 
 
 def published_months(stack: Stack) -> list[str]:
+    """The months a BI reader sees in the serving snapshot (YYYY-MM)."""
     path = stack.data_dir / "serving" / "trade.duckdb"
     return [m.isoformat()[:7] for (m,) in query(path, "select month from marts.dim_month order by 1")]
 
@@ -181,6 +187,7 @@ def writer_pids(stack: Stack, warehouse: Path) -> list[int]:
 
 # ----- the scenarios -----------------------------------------------------------------------
 def test_admin_login_comes_from_the_environment(stack):
+    """The admin password is the one from the environment; Airflow's defaults do not log in."""
     assert stack.token().status_code == 201
     assert stack.token(password="admin").status_code == 401
     assert stack.token(password="airflow").status_code == 401
@@ -191,6 +198,7 @@ def test_admin_login_comes_from_the_environment(stack):
 
 
 def test_backfill_create_runs_three_months_one_at_a_time(stack):
+    """`airflow backfill create` for 3 months, --max-active-runs 1: 3 runs, in turn, exactly those months."""
     stack.api("PATCH", f"/dags/{MONTHLY}", json={"is_paused": False})  # a backfill needs it unpaused
     stack.airflow_cli("backfill", "create", "--dag-id", MONTHLY, "--from-date", "2016-01-01",
                       "--to-date", "2016-03-01", "--max-active-runs", "1")
@@ -216,6 +224,8 @@ def test_backfill_create_runs_three_months_one_at_a_time(stack):
 
 
 def test_nightly_scheduled_new_month_then_noop_night(stack, emulator):
+    """The scheduler runs the nightly DAG on its own: a new month is loaded; then a night with
+    nothing new probes once and publishes nothing."""
     emulator.state.latest_month = "2016-04"  # Census releases April
     stack.api("PATCH", f"/dags/{NIGHTLY}", json={"is_paused": False})
     # nobody triggers it: the scheduler creates the latest nightly run on its own
@@ -240,6 +250,8 @@ def test_nightly_scheduled_new_month_then_noop_night(stack, emulator):
 
 
 def test_sigkill_in_the_middle_of_load_is_noticed_and_retried(stack):
+    """A load killed mid-way is failed by the scheduler's heartbeat check and retried; the
+    warehouse never holds a half-replaced month."""
     warehouse = stack.data_dir / "warehouse" / "trade.duckdb"
     before = assert_whole_month(warehouse, "2016-02")
     run_id = trigger(stack, MONTHLY, {"month": "2016-02", "force": True})  # reload: replaces the month
@@ -284,6 +296,8 @@ def test_sigkill_in_the_middle_of_load_is_noticed_and_retried(stack):
 
 
 def test_celery_profile_writer_tasks_run_only_on_the_duckdb_worker(stack):
+    """The Celery profile: Redis, a default worker and the `duckdb` worker (concurrency 1);
+    the writer tasks ran on the `duckdb` worker and nowhere else."""
     stack.stop_process("scheduler")
     stack.start_celery({"worker-default": ("default", 2), "worker-duckdb": ("duckdb", 1)})
     stack.start_scheduler("CeleryExecutor")
@@ -298,3 +312,16 @@ def test_celery_profile_writer_tasks_run_only_on_the_duckdb_worker(stack):
         assert (ti["queue"], ti["hostname"]) == expected, (task, ti["queue"], ti["hostname"])
     assert "worker-duckdb@" in stack.processes["worker-duckdb"].log_tail(100_000)
     assert published_months(stack) == ["2016-01", "2016-02", "2016-03", "2016-04"]
+
+
+def test_no_secret_in_any_log(stack):
+    """After every scenario: no component or task log holds a secret of the deployment."""
+    secrets = {name: stack.secrets[name] for name in ("POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
+                                                       "AIRFLOW_API_SECRET_KEY", "REDIS_PASSWORD",
+                                                       "AIRFLOW_ADMIN_PASSWORD")}
+    logs = [*stack.logs.glob("*.log"), *(stack.root / "task-logs").rglob("*.log")]
+    assert len(logs) > 20  # component logs and the task logs of every run above
+    for path in logs:
+        text = path.read_text(errors="replace")
+        leaked = [name for name, value in secrets.items() if value in text]
+        assert not leaked, f"{leaked} in {path}"
