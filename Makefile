@@ -97,3 +97,12 @@ bi-setup: setup
 ## bi-lock: re-resolve bi/requirements.in into bi/requirements.lock
 bi-lock:
 	$(BIN)/uv pip compile --python-version 3.11 --quiet bi/requirements.in -o bi/requirements.lock
+
+## test-deploy: only the deployment tests (docker/ offline checks + the pipeline under real Airflow services)
+.PHONY: test-deploy docker-env
+test-deploy: setup
+	$(BIN)/python -m pytest tests/deploy
+
+## docker-env: write docker/.env with fresh secrets for `docker compose` (once; see docker/README.md)
+docker-env:
+	docker/generate-env.sh

@@ -19,6 +19,11 @@ DEFAULT_BASE_URL = "https://api.census.gov/data/timeseries/intltrade"
 HS_LEVELS = ("HS2", "HS4", "HS6", "HS10")
 FLOWS = ("exports", "imports")
 WRITER_POOL = "duckdb_writer"
+# Celery queue of the tasks that write the warehouse: served by exactly one worker with
+# concurrency 1 on the host that owns the data volume (LocalExecutor ignores queues).
+WRITER_QUEUE = "duckdb"
+# Seconds between a failed task try and its retry; unset = the DAG's default (2 minutes).
+RETRY_DELAY_ENV = "TRADE_TASK_RETRY_DELAY_S"
 
 
 class ConfigError(ValueError):

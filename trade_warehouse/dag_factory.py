@@ -12,13 +12,14 @@ Importing this module is cheap: the pipeline modules are imported inside the tas
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Asset, Param, task
 
 from trade_warehouse.alerts import TradeAlertNotifier
-from trade_warehouse.config import WRITER_POOL
+from trade_warehouse.config import RETRY_DELAY_ENV, WRITER_POOL, WRITER_QUEUE
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 SERVING_SNAPSHOT = Asset(name="trade_warehouse_serving", uri="file:///trade-warehouse/serving/trade.duckdb")
@@ -27,7 +28,7 @@ DEFAULT_ARGS = {
     "owner": "trade-warehouse",
     "retries": 2,
     "retry_delay": timedelta(minutes=2),
-    "retry_exponential_backoff": True,
+    "retry_exponential_backoff": 2.0,  # a multiplier in Airflow 3.3: 2 min, 4 min, 8 min ... (max 30 min)
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
     "on_failure_callback": TradeAlertNotifier(),
@@ -44,6 +45,25 @@ API key fails at extract without retries: fix the `census_api` connection. Trans
 errors were already retried; re-run the month (trigger `census_trade_monthly` with
 `month=YYYY-MM`) once the API answers. `make rollback` restores the previous snapshot.
 """
+
+
+def retry_delay() -> timedelta:
+    """The delay before a failed task is retried: ``$TRADE_TASK_RETRY_DELAY_S`` or 2 minutes.
+
+    The scheduler computes a retry's time from the serialized DAG, so the value is fixed when
+    the DAG is parsed; reading one environment variable does no I/O. Deployment tests set it
+    to seconds so that a killed task is retried quickly.
+    """
+    raw = os.environ.get(RETRY_DELAY_ENV, "").strip()
+    if not raw:
+        return DEFAULT_ARGS["retry_delay"]
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"{RETRY_DELAY_ENV}={raw!r} is not a number of seconds") from None
+    if seconds < 0:
+        raise ValueError(f"{RETRY_DELAY_ENV}={raw!r} must not be negative")
+    return timedelta(seconds=seconds)
 
 
 def build_dag(dag_id: str, nightly: bool) -> DAG:
@@ -82,7 +102,7 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
         max_active_runs=1,
         tags=["census", "trade", "warehouse", "nightly" if nightly else "backfill"],
         doc_md=doc,
-        default_args=DEFAULT_ARGS,
+        default_args={**DEFAULT_ARGS, "retry_delay": retry_delay()},
         params=params,
     ) as dag:
 
@@ -114,7 +134,7 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
                 return landed_targets(settings, planned["months"])
             return extract(settings, planned["months"], run_id=context["run_id"])
 
-        @task(pool=WRITER_POOL, doc_md="Validate each landed month with Great Expectations; swap it into the raw "
+        @task(pool=WRITER_POOL, queue=WRITER_QUEUE, doc_md="Validate each landed month with Great Expectations; swap it into the raw "
                                        "tables in one transaction. Skips months whose data did not change.")
         def load(extracted: dict, **context) -> dict:
             from trade_warehouse.config import load_settings
@@ -131,7 +151,7 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
 
             return build_gx_docs(load_settings())
 
-        @task(pool=WRITER_POOL, outlets=[SERVING_SNAPSHOT],
+        @task(pool=WRITER_POOL, queue=WRITER_QUEUE, outlets=[SERVING_SNAPSHOT],
               doc_md="dbt build (models, tests, unit tests) and dbt docs, then publish the serving snapshot "
                      "(contract + GX marts suite, atomic rename). Skipped when nothing changed.")
         def transform_and_publish(loaded: dict, **context) -> dict:

@@ -49,6 +49,8 @@ def test_writers_pool_retries_timeouts_docs(dagbag, dag_id):
     assert dag.max_active_runs == 1 and dag.doc_md
     for task in dag.tasks:
         assert (task.pool == "duckdb_writer") == (task.task_id in WRITERS), task.task_id
+        # Celery: writers go to the one-worker `duckdb` queue, everything else to the default queue
+        assert (task.queue == "duckdb") == (task.task_id in WRITERS), task.task_id
         assert task.execution_timeout is not None, task.task_id
         assert task.doc_md, task.task_id
         assert not task.depends_on_past, task.task_id
