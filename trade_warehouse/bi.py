@@ -14,7 +14,6 @@ imports the dashboard kept as code in ``bi/dashboard`` with the serving file's p
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import json
 import os
@@ -28,6 +27,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from filelock import FileLock
 
 from trade_warehouse.config import Settings, load_settings
 
@@ -71,8 +72,7 @@ def ensure_venv() -> Path:
     if marker.exists():
         return venv
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / ".bi-venv.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(venv.parent / ".bi-venv.lock"):
         if marker.exists():
             return venv
         shutil.rmtree(venv, ignore_errors=True)

@@ -7,6 +7,7 @@ parsing does no I/O and tests can point the pipeline at temporary directories.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,13 +112,14 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         api_key=env.get("CENSUS_API_KEY") or None,
         data_dir=data_dir,
         hs_level=hs_level,
-        concurrency=int(_number(env, "CENSUS_API_CONCURRENCY", 2, minimum=1)),
-        pacing_s=_number(env, "CENSUS_API_PACING_S", 0.5, minimum=0),
-        timeout_s=_number(env, "CENSUS_API_TIMEOUT_S", 180, minimum=1),
+        concurrency=int(number_setting(env, "CENSUS_API_CONCURRENCY", 2, minimum=1)),
+        pacing_s=number_setting(env, "CENSUS_API_PACING_S", 0.5, minimum=0),
+        timeout_s=number_setting(env, "CENSUS_API_TIMEOUT_S", 180, minimum=1),
     )
 
 
-def _number(env: dict[str, str], name: str, default: float, minimum: float) -> float:
+def number_setting(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    """A numeric setting from ``env``: ``default`` when unset; a clear error when not a number or too small."""
     raw = env.get(name)
     if raw in (None, ""):
         return default

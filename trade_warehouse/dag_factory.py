@@ -19,7 +19,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, Param, task
 
 from trade_warehouse.alerts import TradeAlertNotifier
-from trade_warehouse.config import RETRY_DELAY_ENV, WRITER_POOL, WRITER_QUEUE
+from trade_warehouse.config import RETRY_DELAY_ENV, WRITER_POOL, WRITER_QUEUE, number_setting
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 SERVING_SNAPSHOT = Asset(name="trade_warehouse_serving", uri="file:///trade-warehouse/serving/trade.duckdb")
@@ -54,16 +54,8 @@ def retry_delay() -> timedelta:
     the DAG is parsed; reading one environment variable does no I/O. Deployment tests set it
     to seconds so that a killed task is retried quickly.
     """
-    raw = os.environ.get(RETRY_DELAY_ENV, "").strip()
-    if not raw:
-        return DEFAULT_ARGS["retry_delay"]
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(f"{RETRY_DELAY_ENV}={raw!r} is not a number of seconds") from None
-    if seconds < 0:
-        raise ValueError(f"{RETRY_DELAY_ENV}={raw!r} must not be negative")
-    return timedelta(seconds=seconds)
+    default = DEFAULT_ARGS["retry_delay"].total_seconds()
+    return timedelta(seconds=number_setting(os.environ, RETRY_DELAY_ENV, default, minimum=0))
 
 
 def build_dag(dag_id: str, nightly: bool) -> DAG:
