@@ -7,12 +7,13 @@ from contextlib import contextmanager
 
 import duckdb
 import pytest
+from duck import query as duck_query
 
 from trade_warehouse.census_client import collapse_repeats
 from trade_warehouse.dag_runner import run_dag
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
-from trade_warehouse.emulator.synthetic import Universe
+from trade_warehouse.emulator.synthetic import HS4_DESCRIPTIONS, Universe
 from trade_warehouse.landing import latest_landed, read_extractions
 from trade_warehouse.months import month_range
 
@@ -52,7 +53,13 @@ def whole_snapshot(airflow_db, tmp_path_factory):
     for flow in ("exports", "imports"):
         assert {r["mode"] for m in MONTHS for r in read_extractions(data_dir / "landing" / "census", flow, "HS6", m)} \
             == {"whole"}
-    return data_dir / "serving" / "trade.duckdb"
+    serving = data_dir / "serving" / "trade.duckdb"
+    # the API's own HS4 descriptions (world x HS4 totals, one request per flow-month) reach the
+    # published dimension; the split runs below must publish the same
+    published = dict(duck_query(serving, "select hs_code, hs_description from marts.dim_commodity "
+                                         "where hs_level = 4 and hs_code in ('8703', '2701')"))
+    assert published == {code: HS4_DESCRIPTIONS[code] for code in ("8703", "2701")}
+    return serving
 
 
 def differences(left, right) -> dict[str, tuple[int, int, int]]:

@@ -4,7 +4,7 @@ import duckdb
 import pytest
 
 from trade_warehouse import warehouse
-from trade_warehouse.pipeline import extract, load_and_validate
+from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +132,7 @@ def test_a_month_fetched_in_parts_is_the_same_data_as_fetched_whole(emulator, se
 
     first = load_and_validate(settings, extract(settings, ["2017-01"])["landed"], "whole")
     assert len(first["loaded"]) == 2
+    assert transform_and_publish(settings, "whole")["published"]
     counts = raw_counts(settings)
     loads = audit(settings, "select flow, load_id from audit.loads where status = 'loaded' order by 1")
 
@@ -145,6 +146,8 @@ def test_a_month_fetched_in_parts_is_the_same_data_as_fetched_whole(emulator, se
     assert audit(settings, "select flow, load_id from audit.loads where status = 'loaded' order by 1") == loads
     reasons = audit(settings, "select error from audit.loads where run_id = 'split'")
     assert all("other files, same rows" in r for (r,) in reasons), reasons
+    # nothing changed for readers either: no dbt build, no new snapshot
+    assert transform_and_publish(settings, "split") == {"published": False, "reason": "unchanged"}
 
     # a forced reload still reloads (same rows, new load ids)
     forced = load_and_validate(settings, again["landed"], "forced", force=True)
