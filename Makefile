@@ -11,7 +11,7 @@ export TRADE_DATA_DIR ?= $(CURDIR)/data
 export GX_ANALYTICS_ENABLED ?= False
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 
-.PHONY: setup run test lint up down backfill status rollback lock emulator clean
+.PHONY: setup run test lint up down backfill status rollback lock emulator clean bench
 
 ## setup: create .venv with the locked dependency set (seconds when nothing changed)
 setup: $(STAMP) $(AIRFLOW_HOME)/.migrated
@@ -106,3 +106,12 @@ test-deploy: setup
 ## docker-env: write docker/.env with fresh secrets for `docker compose` (once; see docker/README.md)
 docker-env:
 	docker/generate-env.sh
+
+## bench: full-scale window through the real DAG vs the DuckDB floor, nightly at 12 and 84 months, no-op night;
+##        make bench FROM=2017-01 TO=2017-12 SCALE=full HISTORY=12,84 SCENARIOS=backfill,nightly,noop LABEL=...
+##        (results appended to bench/results.jsonl; histories cached under bench/data/)
+BENCH_FROM ?= $(if $(FROM),$(FROM),2017-01)
+BENCH_TO ?= $(if $(TO),$(TO),2017-12)
+bench: setup
+	$(BIN)/python -m trade_warehouse.bench --from $(BENCH_FROM) --to $(BENCH_TO) --scale $${SCALE:-full} \
+	  --history $${HISTORY:-12,84} --scenarios $${SCENARIOS:-backfill,nightly,noop} --label "$${LABEL:-}"
