@@ -443,7 +443,19 @@ def scenario_backfill(args: argparse.Namespace) -> dict:
                      after_extract_s=after_extract,
                      after_extract_ratio=round(after_extract / floor["wall_s"], 2) if floor["wall_s"] else None,
                      target_after_extract_s=round(3 * floor["wall_s"] + 30, 1))
-    if not args.keep:
+    cache = history_dir(args.bench_dir, args.scale, months)
+    if args.cache_history and not (cache / "build.done").exists():
+        # the backfilled window is a loaded, published history: keep it for nightly runs on top of it
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(data_dir / "floor", ignore_errors=True)
+        os.replace(data_dir, cache)
+        (cache / "build.done").write_text(json.dumps({
+            "rc": 0, "seconds": run.wall_s, "from_landing": False, "load_avg_before": load_before,
+            "load_avg_after": load_after, "stages": {s.task_id: s.wall_s for s in run.stages}, "built_at": _now(),
+            "by": "backfill scenario"}))
+        print(f"kept as the cached history {cache.name} (a nightly with --new-month {add_months(months[-1], 1)} "
+              f"--history {len(months)} uses it)")
+    elif not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
     return record
 
@@ -553,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON lines file results are appended to")
     parser.add_argument("--label", default="", help="free text stored with the results (e.g. before/after)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch data dirs of the runs")
+    parser.add_argument("--cache-history", action="store_true",
+                        help="keep the backfilled window as a cached history for nightly runs after it")
     args = parser.parse_args(argv)
     args.bench_dir = args.bench_dir.resolve()
     scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}

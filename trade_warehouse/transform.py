@@ -31,6 +31,9 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         DBT_USE_COLORS="false",
     )
+    # dbt runs independent models and tests side by side: one thread per core (measured with
+    # make bench); DuckDB parallelises each query on its own, dbt threads overlap the rest
+    env.setdefault("TRADE_DBT_THREADS", str(os.cpu_count() or 1))
     return env
 
 

@@ -1,24 +1,52 @@
 -- Grain: month x individual partner x HS level (2, 4, 6) x code. Each level is a separate
 -- set of rows summed from HS6 within that level: never add rows of different levels.
+-- The fact is unique by month x partner x HS6, so HS6 rows are its rows as they are, HS4
+-- sums HS6 and HS2 sums HS4 (same totals as summing HS6 three times over, a third of the work).
 with fact as (
     select * from {{ ref('fct_trade__partner_hs6_monthly') }}
 ),
 
-levels as (
-    select unnest([2, 4, 6]) as hs_level
+hs6 as (
+    select
+        month,
+        partner_code,
+        6 as hs_level,
+        hs6_code as hs_code,
+        exports_usd::bigint as exports_usd,
+        imports_usd::bigint as imports_usd
+    from fact
+),
+
+hs4 as (
+    select
+        month,
+        partner_code,
+        4 as hs_level,
+        left(hs6_code, 4) as hs_code,
+        sum(exports_usd)::bigint as exports_usd,
+        sum(imports_usd)::bigint as imports_usd
+    from fact
+    group by all
+),
+
+hs2 as (
+    select
+        month,
+        partner_code,
+        2 as hs_level,
+        left(hs_code, 2) as hs_code,
+        sum(exports_usd)::bigint as exports_usd,
+        sum(imports_usd)::bigint as imports_usd
+    from hs4
+    group by all
 ),
 
 rolled_up as (
-    select
-        fact.month,
-        fact.partner_code,
-        levels.hs_level,
-        left(fact.hs6_code, levels.hs_level) as hs_code,
-        sum(fact.exports_usd)::bigint as exports_usd,
-        sum(fact.imports_usd)::bigint as imports_usd
-    from fact
-    cross join levels
-    group by all
+    select * from hs2
+    union all
+    select * from hs4
+    union all
+    select * from hs6
 )
 
 select

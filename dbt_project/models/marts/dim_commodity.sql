@@ -28,7 +28,9 @@ hs4_descriptions as (
 ),
 
 hs6_codes as (
-    select distinct hs6_code as hs_code from {{ ref('int_trade__partner_hs6_monthly') }}
+    -- the fact holds every partner x HS6 row of every loaded month (the same codes as the
+    -- intermediate view), already materialized: reading it does not re-aggregate staging
+    select distinct hs6_code as hs_code from {{ ref('fct_trade__partner_hs6_monthly') }}
 ),
 
 chapters as (
