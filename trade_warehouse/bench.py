@@ -503,10 +503,19 @@ def _record(args: argparse.Namespace, scenario: str, run: DagRun, rows: int, flo
         "dag_id": run.dag_id, "run_id": run.run_id, "state": run.state.replace("DagRunState.", ""),
         "wall_s": run.wall_s, "peak_rss_mb": run.peak_rss_mb, "detail_rows": rows,
         "floor": floor, "stages": stage_rows(run, rows, floor["wall_s"] if floor else None),
-        "transform": {k: v for k, v in (run.results.get("transform_and_publish") or {}).items()
+        "transform": {k: v for k, v in _as_dict(run.results.get("transform_and_publish")).items()
                       if k in ("dbt_seconds", "publish_seconds", "docs_rebuilt", "months")},
         **extra,
     }
+
+
+def _as_dict(value: object) -> dict:
+    """A stage's XCom result as a dict (a plain dict, or a typed result with ``to_xcom``/fields)."""
+    if isinstance(value, dict):
+        return value
+    if hasattr(value, "to_xcom"):
+        return dict(value.to_xcom())
+    return dict(getattr(value, "__dict__", {}) or {})
 
 
 # ---------------------------------------------------------------- output
