@@ -30,8 +30,14 @@ from trade_warehouse import __version__
 CLIENT_VERSION = f"trade-warehouse/{__version__}"
 EMULATOR_HEADER = "X-Census-Emulator"
 
+# The one statement of which Census variables the pipeline asks for, and (for the values)
+# the raw-table column each one lands in: the client, the loader and the gate read it here.
 COMMODITY_VAR = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
-VALUE_VARS = {"exports": ("ALL_VAL_MO",), "imports": ("GEN_VAL_MO", "CON_VAL_MO")}
+VALUE_COLUMNS = {
+    "exports": {"ALL_VAL_MO": "all_value_usd"},
+    "imports": {"GEN_VAL_MO": "gen_value_usd", "CON_VAL_MO": "con_value_usd"},
+}
+VALUE_VARS = {flow: tuple(columns) for flow, columns in VALUE_COLUMNS.items()}
 # HS chapters the API serves: exports 01-98, imports 01-99; 77 is reserved and never used.
 CHAPTERS = {
     "exports": tuple(f"{c:02d}" for c in range(1, 99) if c != 77),
