@@ -16,7 +16,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from trade_warehouse.census_client import CensusAuthError, CensusClient, CensusError
+from trade_warehouse.census_api import CensusAuthError, CensusError
+from trade_warehouse.census_client import CensusClient
 from trade_warehouse.config import FLOWS, Settings
 from trade_warehouse.landing import (
     LandedFile,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from trade_warehouse.census_client import CensusClient, totals_request
+from trade_warehouse.census_api import totals_request
+from trade_warehouse.census_client import CensusClient
 from trade_warehouse.config import FLOWS, Settings
 from trade_warehouse.landing import MANIFEST
 from trade_warehouse.months import FIRST_MONTH, MonthError, add_months, format_month

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
-from trade_warehouse.census_client import COMMODITY_VAR, VALUE_COLUMNS, collapse_repeats
+from trade_warehouse.census_api import COMMODITY_VAR, VALUE_COLUMNS, collapse_repeats
 from trade_warehouse.landing import LandedFile
 
 log = logging.getLogger(__name__)

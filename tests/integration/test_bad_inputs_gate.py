@@ -13,7 +13,7 @@ from dataclasses import replace
 import duckdb
 import pytest
 
-from trade_warehouse.census_client import CHAPTERS, Response, detail_request, hs4_totals_request, totals_request
+from trade_warehouse.census_api import CHAPTERS, Response, detail_request, hs4_totals_request, totals_request
 from trade_warehouse.landing import land_response, latest_landed, record_extraction
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 from trade_warehouse.results import FlowMonth

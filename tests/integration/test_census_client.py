@@ -7,15 +7,15 @@ from dataclasses import replace
 
 import pytest
 
-from trade_warehouse.census_client import (
+from trade_warehouse.census_api import (
     CHAPTERS,
     CensusAuthError,
-    CensusClient,
     CensusRequestError,
     CensusResponseError,
     Request,
     TransientCensusError,
 )
+from trade_warehouse.census_client import CensusClient
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.landing import land_response, latest_landed
 from trade_warehouse.pipeline import extract
