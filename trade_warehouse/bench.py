@@ -250,8 +250,9 @@ def landed_detail_rows(data_dir: Path, months: list[str]) -> int:
 
 def floor_sql(data_dir: Path, months: list[str]) -> list[str]:
     """The floor as SQL: read_json on the landed gzip files -> typed tables -> two marts."""
+    from trade_warehouse.census_api import COMMODITY_VAR
     from trade_warehouse.landing import latest_landed
-    from trade_warehouse.warehouse import COMMODITY, served_header
+    from trade_warehouse.warehouse import served_header
 
     value_column = {"exports": "ALL_VAL_MO", "imports": "GEN_VAL_MO"}
     landing = data_dir / "landing" / "census"
@@ -271,7 +272,7 @@ def floor_sql(data_dir: Path, months: list[str]) -> list[str]:
             files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
             selects.append(
                 f"select cast(json[{pos['time']}] || '-01' as date) as month, json[{pos['CTY_CODE']}] as partner_code, "
-                f"json[{pos[COMMODITY[flow]]}] as hs_code, cast(json[{pos[value_column[flow]]}] as bigint) as value_usd "
+                f"json[{pos[COMMODITY_VAR[flow]]}] as hs_code, cast(json[{pos[value_column[flow]]}] as bigint) as value_usd "
                 f"from read_json([{files}], format = 'array', records = false, columns = {{'json': 'VARCHAR[]'}}) "
                 f"where json <> {header_literal}"
             )
