@@ -98,6 +98,51 @@ def _table(headers: list[str], rows: list[list[str]], table_id: str) -> str:
 
 
 
+def revision_section(con: duckdb.DuckDBPyConnection, limit: int = 10) -> str:
+    """HTML of "What the last revision changed": largest absolute balance revisions, by partner and by HS4.
+
+    The last revision is every revising load of the latest day with one (an annual revision
+    reloads many months in one run). Self-contained (own queries, own markup) so it moves
+    into a template as one block. A balance revision is the exports change minus the imports
+    change. Empty marts (no revision yet) give a one-line note.
+    """
+    last = con.execute("select max(revised_at)::date from marts.trade_revisions_monthly").fetchone()[0]
+    if last is None:
+        return '<h2>What the last revision changed</h2><p id="revisions-none">No revision since the first load.</p>'
+    balance = "sum(case when flow = 'exports' then change_usd else -change_usd end)"
+    partners = con.execute(
+        f"select any_value(partner_name), {balance} as change, count(distinct month), "
+        "bool_or(in_revision_window) from marts.trade_revisions_monthly where revised_at::date = ? "
+        "group by partner_code having change <> 0 order by abs(change) desc, 1 limit ?",
+        [last, limit],
+    ).fetchall()
+    products = con.execute(
+        f"select hs_code || ' ' || coalesce(any_value(hs_description), ''), {balance} as change, count(distinct month) "
+        "from marts.commodity_revisions_hs4_monthly where revised_at::date = ? "
+        "group by hs_code having change <> 0 order by abs(change) desc, 1 limit ?",
+        [last, limit],
+    ).fetchall()
+    months = con.execute(
+        "select strftime(min(month), '%Y-%m'), strftime(max(month), '%Y-%m'), count(distinct month) "
+        "from marts.trade_revisions_monthly where revised_at::date = ?", [last]).fetchone()
+
+    def millions(value: float) -> str:
+        return f"{value / 1e6:+,.1f}"
+
+    return (
+        f"<h2>What the last revision changed ({last:%Y-%m-%d})</h2>"
+        f"<p>Loaded {last:%Y-%m-%d}: {months[2]} months revised, {months[0]} to {months[1]}. Balance revision = "
+        "change in exports minus change in general imports, $ millions (negative = larger deficit).</p>"
+        '<div class="row"><div>'
+        + _table(["partner", "balance revision $m", "months", "annual revision"],
+                 [[n, millions(c), m, "yes" if w else "ad hoc"] for n, c, m, w in partners], "revision-partners-table")
+        + "</div><div>"
+        + _table(["HS4 product (all partners)", "balance revision $m", "months"],
+                 [[n, millions(c), m] for n, c, m in products], "revision-products-table")
+        + "</div></div>"
+    )
+
+
 def report_partners(env: dict[str, str] | None = None) -> tuple[tuple[str, ...], str]:
     """Trend partners and the commodity-focus partner, from TRADE_REPORT_PARTNERS / _FOCUS."""
     env = os.environ if env is None else env
@@ -156,6 +201,7 @@ def render(settings: Settings, partners: tuple[str, ...] | None = None, focus: s
             ).fetchone()[0]
             named.append([f"{label} ({code})", _billions(value)])
         synthetic = con.execute("select bool_or(data_source = 'census-emulator') from marts.dim_month").fetchone()[0]
+        revisions_html = revision_section(con)
     finally:
         con.close()
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -201,6 +247,7 @@ Details: <a href="../../docs/gx/index.html">GX Data Docs</a> (validations),
 {_line_chart(trend, marker="2012-03")}
 <h2>Commodities (HS4) driving the balance with {focus_label}, {full_year}</h2>
 {_bar_chart("drivers-chart", "commodity drivers", drivers, width=900)}
+{revisions_html}
 </body></html>
 """
     target = settings.report_path

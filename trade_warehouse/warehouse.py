@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
+from trade_warehouse import history
 from trade_warehouse.census_client import collapse_repeats
 from trade_warehouse.landing import LandedFile
 
@@ -404,6 +405,7 @@ def replace_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, audit_row
             if kind in tables:
                 casts = ", ".join(f"cast({c} as bigint) as {c}" for c in VALUE_COLUMNS[staged.flow].values())
                 con.execute(f"insert into {target} by name select * replace ({casts}) from {tables[kind]}")
+        history.record_version(con, staged.load_id, staged.flow, staged.hs_level, tables)  # the vintage history
         insert_load_audit(con, audit_row)
         con.execute("commit")
     except BaseException:
