@@ -9,7 +9,7 @@ import pytest
 from duck import query
 
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
-from trade_warehouse.publish import MART_CONTRACT
+from trade_warehouse.publish import MART_CONTRACT, MAY_BE_EMPTY
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def test_build_publish_contract_and_rollback(emulator, settings):
         found = [c for (c,) in query(serving, "select column_name from duckdb_columns() "
                                               "where schema_name = 'marts' and table_name = ?", [table])]
         assert set(columns) <= set(found), table
-        assert query(serving, f"select count(*) from marts.{table}")[0][0] > 0
+        assert query(serving, f"select count(*) from marts.{table}")[0][0] > 0 or table in MAY_BE_EMPTY
 
     types = dict(query(serving, "select column_name, data_type from duckdb_columns() "
                                 "where schema_name = 'marts' and table_name = 'trade_balance_monthly'"))
