@@ -42,7 +42,7 @@ class Revised:
     before_revision: datetime  # a time between the first publish and the revision's loads
     annual_first: list[tuple]  # trade_balance_annual as the first publish served it
     revisions_after_revision: list[tuple]
-    rerun: dict
+    rerun: object
 
 
 def _partner_values(path: str, flow: str) -> dict[str, int]:
@@ -81,24 +81,24 @@ def revised(tmp_path_factory: pytest.TempPathFactory) -> Revised:
     settings = Settings(base_url=base_url, api_key=DEMO_API_KEY, data_dir=data_dir, hs_level="HS6",
                         pacing_s=0.0)
     try:
-        load_and_validate(settings, extract(settings, MONTHS)["landed"], "run-1")
-        assert transform_and_publish(settings, "run-1")["published"]
+        load_and_validate(settings, extract(settings, MONTHS).landed, "run-1")
+        assert transform_and_publish(settings, "run-1").published
         annual_first = query(settings.serving_path, "select * from marts.trade_balance_annual order by all")
         assert query(settings.serving_path, "select count(*) from marts.trade_revisions_monthly") == [(0,)]
         time.sleep(0.05)
         before_revision = datetime.now(UTC).replace(tzinfo=None)
         time.sleep(0.05)
         state.vintage = 1  # the annual revision
-        loaded = load_and_validate(settings, extract(settings, MONTHS)["landed"], "run-2")
-        assert sorted((o["flow"], o["month"]) for o in loaded["loaded"]) == sorted(
-            (f, m) for f in VALUE for m in REVISED)
-        assert transform_and_publish(settings, "run-2")["published"]
+        loaded = load_and_validate(settings, extract(settings, MONTHS).landed, "run-2")
+        assert sorted((o.flow, o.month) for o in loaded.loaded) == sorted((f, m) for f in VALUE for m in REVISED)
+        assert transform_and_publish(settings, "run-2").published
         revisions = query(settings.serving_path, "select * from marts.trade_revisions_monthly order by all")
         # a re-run: the same revised data again (nothing reloaded, nothing published), and the
         # snapshot taken again over it adds no row
-        rerun = load_and_validate(settings, extract(settings, MONTHS)["landed"], "run-3")
-        assert rerun["loaded"] == [] and len(rerun["skipped"]) == 4
-        assert transform_and_publish(settings, "run-3") == {"published": False, "reason": "unchanged"}
+        rerun = load_and_validate(settings, extract(settings, MONTHS).landed, "run-3")
+        assert rerun.loaded == [] and len(rerun.unchanged) == 4
+        unchanged = transform_and_publish(settings, "run-3")
+        assert not unchanged.published and unchanged.reason == "unchanged"
         snapshot_rows = query(settings.warehouse_path, f"select count(*) from snapshots.{history.SNAPSHOT}")
         transform.run_dbt(settings, "snapshot", "--select", history.SNAPSHOT)
         assert query(settings.warehouse_path, f"select count(*) from snapshots.{history.SNAPSHOT}") == snapshot_rows
