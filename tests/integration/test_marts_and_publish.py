@@ -87,7 +87,8 @@ def test_build_publish_contract_and_rollback(emulator, settings):
     assert top == [("8703",)]
 
     # nothing changed: no dbt build, no publish
-    assert transform_and_publish(settings, "run-2") == {"published": False, "reason": "unchanged"}
+    unchanged = transform_and_publish(settings, "run-2")
+    assert not unchanged.published and unchanged.reason == "unchanged"
 
     # a new month publishes a new snapshot; rollback restores the previous one
     load_and_validate(settings, extract(settings, ["2017-04"]).landed, "run-3")
