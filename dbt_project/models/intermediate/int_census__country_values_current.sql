@@ -12,7 +12,10 @@ with history as (
 ),
 
 loads as (
-    select load_id, loaded_at from {{ ref('stg_audit__loads') }}
+    select
+        load_id,
+        loaded_at
+    from {{ ref('stg_audit__loads') }}
 ),
 
 versions as (
@@ -47,8 +50,8 @@ codes_so_far as (
     from history
     inner join numbered using (load_id)
     inner join chosen
-        on chosen.flow = numbered.flow
-        and chosen.month = numbered.month
+        on numbered.flow = chosen.flow
+            and numbered.month = chosen.month
     where numbered.version_number <= chosen.version_number
     group by 1, 2, 3
 ),
@@ -66,11 +69,11 @@ final as (
         chosen.loaded_at
     from codes_so_far
     inner join chosen
-        on chosen.flow = codes_so_far.flow
-        and chosen.month = codes_so_far.month
+        on codes_so_far.flow = chosen.flow
+            and codes_so_far.month = chosen.month
     left join history as current_rows
-        on current_rows.load_id = chosen.load_id
-        and current_rows.code = codes_so_far.country_code
+        on chosen.load_id = current_rows.load_id
+            and codes_so_far.country_code = current_rows.code
 )
 
 select * from final

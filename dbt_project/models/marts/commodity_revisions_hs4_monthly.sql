@@ -9,7 +9,10 @@ with history as (
 ),
 
 loads as (
-    select load_id, loaded_at from {{ ref('stg_audit__loads') }}
+    select
+        load_id,
+        loaded_at
+    from {{ ref('stg_audit__loads') }}
 ),
 
 versions as (
@@ -39,13 +42,23 @@ revised_pairs as (
 ),
 
 pair_rows as (
-    select revised_pairs.*, history.code, history.name, 0 as is_after, history.value_usd
+    select
+        revised_pairs.*,
+        history.code,
+        history.name,
+        0 as is_after,
+        history.value_usd
     from revised_pairs
-    inner join history on history.load_id = revised_pairs.load_id_before
+    inner join history on revised_pairs.load_id_before = history.load_id
     union all
-    select revised_pairs.*, history.code, history.name, 1 as is_after, history.value_usd
+    select
+        revised_pairs.*,
+        history.code,
+        history.name,
+        1 as is_after,
+        history.value_usd
     from revised_pairs
-    inner join history on history.load_id = revised_pairs.load_id_after
+    inner join history on revised_pairs.load_id_after = history.load_id
 ),
 
 compared as (

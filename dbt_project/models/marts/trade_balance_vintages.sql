@@ -17,7 +17,10 @@ with snapshot as (
 
 first_versions as (
     -- when each flow-month was first published (over all codes, not only partners)
-    select flow, month, min(dbt_valid_from) as first_published_at
+    select
+        flow,
+        month,
+        min(dbt_valid_from) as first_published_at
     from {{ ref('snap_census__country_values') }}
     group by 1, 2
 ),
@@ -55,7 +58,7 @@ revisions as (
         count(distinct coalesce(loads.run_id, revisions.load_id_after)) as revisions,
         max(revisions.revised_at) as last_revised_at
     from {{ ref('trade_revisions_monthly') }} as revisions
-    left join {{ ref('stg_audit__loads') }} as loads on loads.load_id = revisions.load_id_after
+    left join {{ ref('stg_audit__loads') }} as loads on revisions.load_id_after = loads.load_id
     group by 1, 2
 ),
 

@@ -20,7 +20,12 @@ with snapshot as (
 ),
 
 flow_month_versions as (
-    select distinct flow, month, load_id, valid_from from snapshot
+    select distinct
+        flow,
+        month,
+        load_id,
+        valid_from
+    from snapshot
 ),
 
 sequenced_versions as (
@@ -55,9 +60,9 @@ changes as (
         partner_rows.valid_from as revised_at
     from partner_rows
     inner join sequenced_versions
-        on sequenced_versions.flow = partner_rows.flow
-        and sequenced_versions.month = partner_rows.month
-        and sequenced_versions.load_id = partner_rows.load_id
+        on partner_rows.flow = sequenced_versions.flow
+            and partner_rows.month = sequenced_versions.month
+            and partner_rows.load_id = sequenced_versions.load_id
     where sequenced_versions.previous_load_id is not null
 ),
 
@@ -73,8 +78,8 @@ revision_context as (
     from loads as revising
     inner join loads as loaded
         on loaded.status = 'loaded'
-        and (loaded.loaded_at <= revising.loaded_at or loaded.run_id = revising.run_id)
-    where revising.load_id in (select load_id_after from changes)
+            and (revising.loaded_at >= loaded.loaded_at or revising.run_id = loaded.run_id)
+    where revising.load_id in (select changes.load_id_after from changes)
     group by 1
 ),
 
@@ -85,7 +90,7 @@ windowed as (
         year(revision_context.newest_month) - case when month(revision_context.newest_month) >= 4 then 0 else 1 end
             as revision_year
     from changes
-    left join revision_context on revision_context.load_id = changes.load_id_after
+    left join revision_context on changes.load_id_after = revision_context.load_id
 ),
 
 final as (
@@ -97,8 +102,10 @@ final as (
         windowed.value_before_usd::bigint as value_before_usd,
         windowed.value_after_usd::bigint as value_after_usd,
         (windowed.value_after_usd - windowed.value_before_usd)::bigint as change_usd,
-        round(100.0 * (windowed.value_after_usd - windowed.value_before_usd)
-            / nullif(windowed.value_before_usd, 0), 4)::double as change_pct,
+        round(
+            100.0 * (windowed.value_after_usd - windowed.value_before_usd)
+            / nullif(windowed.value_before_usd, 0), 4
+        )::double as change_pct,
         windowed.load_id_before,
         windowed.load_id_after,
         windowed.revised_at::timestamp as revised_at,
