@@ -48,6 +48,12 @@ MART_CONTRACT: dict[str, list[str]] = {
         "year", "partner_code", "hs_code", "hs_description", "exports_usd", "imports_usd", "balance_usd",
         "share_of_partner_balance", "rank_in_partner",
     ],
+    "mirror_trade_annual": [
+        "year", "partner_code", "partner_m49", "partner_name", "us_exports_usd", "partner_imports_cif_usd",
+        "partner_imports_fob_usd", "us_imports_usd", "partner_exports_usd", "us_reported_balance_usd",
+        "partner_reported_balance_usd", "export_asymmetry_usd", "export_asymmetry_pct", "import_asymmetry_usd",
+        "import_asymmetry_pct", "us_months_covered", "partner_months_covered",
+    ],
 }
 DIMENSIONS = ["dim_partner", "dim_commodity", "dim_month"]
 KEEP_SNAPSHOTS = 3
@@ -76,6 +82,11 @@ def build_fingerprint(settings: Settings) -> str:
             """,
             [settings.hs_level],
         ).fetchone()[0]
+        from trade_warehouse.comtrade import loaded_versions
+
+        mirror = loaded_versions(con)  # the partners' reports (mirror marts); unchanged fingerprint without
+        if mirror:
+            loads = f"{loads}|comtrade:{mirror}"
     return hashlib.sha256(f"{loads}|{transform.project_fingerprint()}".encode()).hexdigest()
 
 

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 
+from trade_warehouse.emulator import comtrade
 from trade_warehouse.emulator.synthetic import WORLD_TOTAL_CODE, Universe, stable_seed
 
 API_PREFIX = "/data/timeseries/intltrade/"
@@ -94,6 +95,7 @@ class EmulatorState:
     faults: Faults = field(default_factory=Faults)
     lock: threading.Lock = field(default_factory=threading.Lock)
     request_count: int = 0
+    comtrade: comtrade.ComtradeState | None = None  # the UN Comtrade route's state (see emulator/comtrade.py)
 
 
 @dataclass
@@ -391,6 +393,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == "/__emulator__/stats":
             self._send(200, json.dumps({"requests": self.state.request_count}).encode(), "application/json")
+            return
+        if path == comtrade.API_PATH:  # UN Comtrade's partner-side data (mirror statistics)
+            comtrade.handle(self, comtrade.state_for(self.state), self.state.universe, url.query)
             return
         if not path.startswith(API_PREFIX):
             self._send(404, b"error: unknown dataset")
