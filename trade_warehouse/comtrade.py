@@ -280,7 +280,7 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
         return {"year": year, "status": "empty", "reason": "no partner has reported a month of this year yet"}
     fingerprint = hashlib.sha256("|".join(sorted(f["sha256"] for f in files)).encode()).hexdigest()
     current = con.execute(
-        "select load_id, content_sha256 from audit.comtrade_loads where year = ? and status = 'loaded' "
+        "select load_id, content_sha256, data_sha256 from audit.comtrade_loads where year = ? and status = 'loaded' "
         "order by finished_at desc limit 1", [year]).fetchone()
     if current and current[1] == fingerprint and not force:
         return {"year": year, "status": "unchanged", "load_id": current[0]}
@@ -300,6 +300,10 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
             if per_file.get(name, 0) != landed["row_count"]:
                 raise warehouse.LandingError(f"landed file {name} has {per_file.get(name, 0)} rows but the manifest "
                                              f"recorded {landed['row_count']}")
+        data_sha256 = warehouse.data_fingerprint(con, {"data": table})
+        if current and current[2] == data_sha256 and not force:
+            # new bytes (every answer carries its own elapsedTime), same rows: nothing to reload
+            return {"year": year, "status": "unchanged", "load_id": current[0]}
         frame = con.execute(f"""
             select reporter_code, flow_code, partner_code, partner2_code, cmd_code, customs_code, mot_code,
                    strftime(month, '%Y-%m') as month_label, primary_value_usd,
@@ -314,7 +318,6 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
             "failed": len(result.failed), "failed_expectations": ", ".join(f["expectation"] for f in result.failed),
             "details": warehouse.as_json(result.failed)})
         rows = len(frame)
-        data_sha256 = warehouse.data_fingerprint(con, {"data": table})
         finished = datetime.now(UTC).replace(tzinfo=None)
         audit.update(rows=rows, data_sha256=data_sha256, finished_at=finished,
                      duration_s=(finished - started).total_seconds())

@@ -36,8 +36,9 @@ DATA_PATH = "/get/C/M/HS"  # monthly goods, Harmonized System
 MAX_PERIODS = 12
 DEFAULT_MAX_RECORDS = 100_000
 US_M49 = "842"
-KEY_HELP = ("Get a free key at https://comtradedeveloper.un.org (sign in, Products -> 'comtrade - v1' -> "
-            "subscribe), then set COMTRADE_API_KEY or the password of the Airflow connection 'comtrade_api'.")
+KEY_HELP = ("Get a free key at https://comtradedeveloper.un.org (sign in, Products -> 'Free APIs' -> "
+            "subscribe, copy the primary key), then set COMTRADE_API_KEY or the password of the Airflow "
+            "connection 'comtrade_api'.")
 
 
 class ComtradeError(Exception):

@@ -98,6 +98,44 @@ def _table(headers: list[str], rows: list[list[str]], table_id: str) -> str:
 
 
 
+def mirror_section(con: duckdb.DuckDBPyConnection) -> str:
+    """"Two sides of the balance": U.S.-reported vs partner-reported balances (mirror statistics).
+
+    Latest year with partner (UN Comtrade) data; both balances from the U.S. point of view.
+    Empty when the snapshot has no mirror mart or no partner data yet.
+    """
+    try:
+        year = con.execute(
+            "select max(year) from marts.mirror_trade_annual where partner_months_covered > 0").fetchone()[0]
+    except duckdb.Error:  # a snapshot published before the mirror mart existed
+        return ""
+    if year is None:
+        return ""
+    rows = con.execute(
+        "select partner_name, us_reported_balance_usd, partner_reported_balance_usd, export_asymmetry_pct, "
+        "import_asymmetry_pct, us_months_covered, partner_months_covered from marts.mirror_trade_annual "
+        "where year = ? and partner_months_covered > 0 order by us_reported_balance_usd, partner_code", [year],
+    ).fetchall()
+    bars = []
+    for name, us_balance, partner_balance, *_ in rows:
+        bars.append((f"{name}: U.S.-reported", float(us_balance or 0)))
+        bars.append((f"{name}: as {name} reports it", float(partner_balance or 0)))
+    table = _table(
+        ["partner", "U.S.-reported $bn", "partner-reported $bn", "export asymmetry %", "import asymmetry %",
+         "months U.S. / partner"],
+        [[n, _billions(u), _billions(p), "n/a" if e is None else f"{e:.1f}", "n/a" if i is None else f"{i:.1f}",
+          f"{um} / {pm}"] for n, u, p, e, i, um, pm in rows],
+        "mirror-table",
+    )
+    return (f"<h2 id='mirror'>Two sides of the balance, {year}: U.S.-reported vs partner-reported (UN Comtrade)"
+            "</h2><p>Both from the U.S. point of view (exports to minus imports from the partner); the partner's "
+            "CIF imports converted to FOB with a flat factor (TRADE_MIRROR_FOB_FACTOR, default 1.06). Gaps come "
+            "from valuation, timing, re-exports through third countries (Hong Kong for China) and confidential "
+            "codes; see the README.</p><div class='row'><div>"
+            + _bar_chart("mirror-chart", f"two sides of the balance {year}", bars, width=640)
+            + f"</div><div>{table}</div></div>")
+
+
 def report_partners(env: dict[str, str] | None = None) -> tuple[tuple[str, ...], str]:
     """Trend partners and the commodity-focus partner, from TRADE_REPORT_PARTNERS / _FOCUS."""
     env = os.environ if env is None else env
@@ -156,6 +194,7 @@ def render(settings: Settings, partners: tuple[str, ...] | None = None, focus: s
             ).fetchone()[0]
             named.append([f"{label} ({code})", _billions(value)])
         synthetic = con.execute("select bool_or(data_source = 'census-emulator') from marts.dim_month").fetchone()[0]
+        mirror = mirror_section(con)
     finally:
         con.close()
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -201,6 +240,7 @@ Details: <a href="../../docs/gx/index.html">GX Data Docs</a> (validations),
 {_line_chart(trend, marker="2012-03")}
 <h2>Commodities (HS4) driving the balance with {focus_label}, {full_year}</h2>
 {_bar_chart("drivers-chart", "commodity drivers", drivers, width=900)}
+{mirror}
 </body></html>
 """
     target = settings.report_path
