@@ -54,6 +54,12 @@ MART_CONTRACT: dict[str, list[str]] = {
         "partner_reported_balance_usd", "export_asymmetry_usd", "export_asymmetry_pct", "import_asymmetry_usd",
         "import_asymmetry_pct", "us_months_covered", "partner_months_covered",
     ],
+    "mirror_trade_monthly": [
+        "month", "partner_code", "partner_m49", "partner_name", "us_exports_usd", "partner_imports_cif_usd",
+        "partner_imports_fob_usd", "us_imports_usd", "partner_exports_usd", "us_reported_balance_usd",
+        "partner_reported_balance_usd", "export_asymmetry_usd", "export_asymmetry_pct", "import_asymmetry_usd",
+        "import_asymmetry_pct",
+    ],
 }
 DIMENSIONS = ["dim_partner", "dim_commodity", "dim_month"]
 KEEP_SNAPSHOTS = 3

@@ -70,6 +70,12 @@ def test_mirror_dag_fills_mirror_trade_annual_with_the_planted_asymmetries(
     for m49, census in CENSUS_CODES.items():
         assert mart[m49]["partner_code"] == census and mart[m49]["year"] == 2017
         assert {k: mart[m49][k] for k in expected_row(generator, m49)} == expected_row(generator, m49), m49
+    # the monthly variant holds the same January on both sides
+    monthly = query(settings.serving_path, "select partner_m49, month, partner_imports_cif_usd, import_asymmetry_usd "
+                                           "from marts.mirror_trade_monthly order by partner_m49")
+    assert [(m49, str(month), cif, gap) for m49, month, cif, gap in monthly] == [
+        (m49, "2017-01-01", mart[m49]["partner_imports_cif_usd"], mart[m49]["import_asymmetry_usd"])
+        for m49 in sorted(CENSUS_CODES)]
     # re-exports through Hong Kong dominate China's import-side gap; Japan's is timing only
     assert mart["156"]["import_asymmetry_pct"] > 10 > abs(mart["392"]["import_asymmetry_pct"])
 
