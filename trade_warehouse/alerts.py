@@ -31,6 +31,8 @@ def failure_message(context: dict) -> dict:
         "task_id": getattr(ti, "task_id", None),
         "params": {k: months.get(k) for k in ("month", "start_month", "end_month") if months.get(k)},
         "reason": reason,
+        # the failed flow-months of the run (``finish``), each with stage, reason and failed expectations
+        "failures": [f.to_xcom() for f in getattr(error, "failures", None) or []],
     }
 
 

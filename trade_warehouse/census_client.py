@@ -1,4 +1,7 @@
-"""The Census international trade API client: the one component that owns the protocol.
+"""The Census international trade API client: transport, retries and key redaction.
+
+What a query asks for and how a served table is read is the protocol (``census_api``);
+this module sends the queries and turns the answers into tables or typed errors.
 
 Why it is strict: the real API answers a missing key with a redirect to an HTML page,
 an unreleased month with an empty 204, a heavy query with a 500 after minutes, and
@@ -11,68 +14,31 @@ message and exception this module produces is passed through :func:`redact` firs
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlencode
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from trade_warehouse import __version__
+from trade_warehouse.census_api import (
+    CensusAuthError,
+    CensusRequestError,
+    CensusResponseError,
+    Request,
+    Response,
+    TransientCensusError,
+    hs4_totals_request,
+    parse_table,
+    totals_request,
+)
 
 CLIENT_VERSION = f"trade-warehouse/{__version__}"
 EMULATOR_HEADER = "X-Census-Emulator"
-
-COMMODITY_VAR = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
-VALUE_VARS = {"exports": ("ALL_VAL_MO",), "imports": ("GEN_VAL_MO", "CON_VAL_MO")}
-# HS chapters the API serves: exports 01-98, imports 01-99; 77 is reserved and never used.
-CHAPTERS = {
-    "exports": tuple(f"{c:02d}" for c in range(1, 99) if c != 77),
-    "imports": tuple(f"{c:02d}" for c in range(1, 100) if c != 77),
-}
-
-
-class CensusError(Exception):
-    """Base class; ``transient`` says whether a retry can help."""
-
-    transient = False
-
-
-class TransientCensusError(CensusError):
-    """5xx, 429, time-outs and dropped connections: retried with backoff.
-
-    ``retry_after`` carries the server's ``Retry-After`` (seconds) when it sent one.
-    ``heavy`` marks the failures the live API gives for queries too heavy to compute in
-    time (HTTP 5xx after a long wait, or a client time-out): splitting helps with those,
-    while throttling (429) and dropped connections only need another try.
-    """
-
-    transient = True
-
-    def __init__(self, message: str, retry_after: float | None = None, heavy: bool = False) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.heavy = heavy
-
-
-class CensusAuthError(CensusError):
-    """Missing or invalid API key (302 to an HTML page, or ``X-DataWebAPI-KeyError``)."""
-
-
-class CensusRequestError(CensusError):
-    """The API rejected the request (400): the server's message is quoted."""
-
-
-class CensusResponseError(CensusError):
-    """The response is not the JSON table the request asked for."""
-
 
 MAX_RETRY_AFTER_S = 300.0  # never wait longer than this on a server's Retry-After
 
@@ -120,198 +86,6 @@ class _RedactKeys(logging.Filter):
 _REDACT_FILTER = _RedactKeys()
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).addFilter(_REDACT_FILTER)
-
-
-@dataclass(frozen=True)
-class Request:
-    """One Census query: a flow, ordered ``get`` variables and ordered predicates."""
-
-    flow: str
-    get: tuple[str, ...]
-    predicates: tuple[tuple[str, str], ...]
-    kind: str  # "detail" (partner x commodity), "totals" (partner totals incl. groupings), "hs4" (world x HS4)
-    prefixes: tuple[str, ...] = ()  # commodity prefixes of a split detail request (repeated predicate = OR)
-
-    @property
-    def part(self) -> str:
-        """The part's name in file names and manifests: ``all``, ``87``, or ``01-15`` (first-last prefix)."""
-        if not self.prefixes:
-            return "all"
-        if len(self.prefixes) == 1:
-            return self.prefixes[0]
-        return f"{self.prefixes[0]}-{self.prefixes[-1]}"
-
-    def query_string(self, api_key: str | None) -> str:
-        pairs: list[tuple[str, str]] = [("get", ",".join(self.get))]
-        pairs += list(self.predicates)
-        if api_key:
-            pairs.append(("key", api_key))
-        return urlencode(pairs)
-
-    def describe(self) -> str:
-        """The request as written to manifests and logs: never with the key."""
-        return f"{self.flow}/hs?{self.query_string(None)}"
-
-
-@dataclass
-class Response:
-    """A 200 (table) or 204 (no rows) answer, with the shape of the table as served."""
-
-    request: Request
-    status: int
-    body: bytes
-    source: str  # "census" or "census-emulator"
-    fetched_at: str
-    elapsed_s: float
-    attempts: int
-    header: list[str] = field(default_factory=list)  # exactly as served: predicate columns, duplicates kept
-    row_count: int = 0
-    prefix_rows: dict[str, int] = field(default_factory=dict)  # detail rows per requested prefix (or chapter)
-
-
-def detail_request(flow: str, month: str, hs_level: str, prefixes: tuple[str, ...] | list[str] = ()) -> Request:
-    """Partner x commodity values of one month at ``hs_level`` (individual partners + world total).
-
-    ``prefixes`` restricts the request to commodity codes starting with any of them: the
-    commodity predicate is repeated once per prefix, which the API reads as OR.
-    """
-    commodity = COMMODITY_VAR[flow]
-    get = ("CTY_CODE", "CTY_NAME", commodity, f"{commodity}_LDESC", *VALUE_VARS[flow])
-    predicates: list[tuple[str, str]] = [("COMM_LVL", hs_level), ("SUMMARY_LVL", "DET")]
-    predicates += [(commodity, f"{prefix}*") for prefix in prefixes]
-    predicates.append(("time", month))
-    return Request(flow, get, tuple(predicates), "detail", tuple(prefixes))
-
-
-def totals_request(flow: str, month: str) -> Request:
-    """Every partner's, grouping's and the world's total over all commodities for one month."""
-    get = ("CTY_CODE", "CTY_NAME", "SUMMARY_LVL", *VALUE_VARS[flow])
-    return Request(flow, get, (("time", month),), "totals")
-
-
-def hs4_totals_request(flow: str, month: str) -> Request:
-    """The world total per HS4 heading with the API's own descriptions (about 1,200 rows).
-
-    No country variable: the API answers with the total over all countries. Its values
-    are a second, independent sum for the month's detail rows to reconcile with.
-    """
-    commodity = COMMODITY_VAR[flow]
-    get = (commodity, f"{commodity}_LDESC", *VALUE_VARS[flow])
-    return Request(flow, get, (("COMM_LVL", "HS4"), ("time", month)), "hs4")
-
-
-def expected_columns(request: Request) -> list[str]:
-    """The header the API returns: ``get`` then each predicate in URL order (a predicate
-    also in ``get`` therefore appears twice)."""
-    return list(request.get) + list(dict.fromkeys(name for name, _ in request.predicates))
-
-
-def collapse_repeats(names: list[str]) -> list[str]:
-    """A header with an OR-list predicate's repeated columns collapsed to one (its layout)."""
-    collapsed: list[str] = []
-    for name in names:
-        if not collapsed or collapsed[-1] != name:
-            collapsed.append(name)
-    return collapsed
-
-
-def header_matches(header: list[str], request: Request) -> bool:
-    """Whether a served header is ``get`` followed by the request's predicates.
-
-    A repeated predicate (an OR list) may come back once or once per repetition; both
-    are accepted. Nothing else is: a missing, extra or reordered column is an error.
-    """
-    get = list(request.get)
-    if header[: len(get)] != get:
-        return False
-    served = collapse_repeats(header[len(get):])
-    return served == collapse_repeats([name for name, _ in request.predicates])
-
-
-_INTEGER = re.compile(r"^-?\d+$")
-
-
-@dataclass(frozen=True)
-class ParsedTable:
-    """What a strict parse learned about a response: its header as served and its size."""
-
-    header: list[str]  # as served, duplicate predicate columns included
-    row_count: int
-    prefix_rows: dict[str, int]  # detail rows per requested prefix, or per HS chapter for a whole month
-
-
-def column_positions(header: list[str]) -> dict[str, int]:
-    """0-based position of each column name's first occurrence in a served header.
-
-    A predicate that is also in ``get`` comes back twice with the same value; the first
-    occurrence is the ``get`` column, so reading by first occurrence is exact.
-    """
-    positions: dict[str, int] = {}
-    for index, name in enumerate(header):
-        positions.setdefault(name, index)
-    return positions
-
-
-def parse_table(body: bytes, request: Request, month: str) -> ParsedTable:
-    """Strictly parse a Census JSON table; return its served header, row count and prefix counts.
-
-    Checks: a JSON array of string arrays; the header is the request's ``get`` followed by
-    its predicates (duplicates kept, see :func:`header_matches`); every row has the header's
-    width; value columns hold integer strings; ``time`` is the requested month. Errors name
-    the row and the field. Detail rows are counted per requested prefix (per HS chapter for
-    a whole month): the next split of this flow is sized from these counts.
-    """
-    try:
-        table = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        snippet = body[:80].decode("utf-8", "replace")
-        raise CensusResponseError(
-            f"{request.describe()}: body is not JSON ({error.__class__.__name__}: {error}); starts with {snippet!r}"
-        ) from None
-    if not isinstance(table, list) or not table or not all(isinstance(r, list) for r in table):
-        raise CensusResponseError(f"{request.describe()}: expected a JSON array of arrays with a header row")
-    header = table[0]
-    if not all(isinstance(name, str) for name in header) or not header_matches(header, request):
-        expected = expected_columns(request)
-        missing = [c for c in dict.fromkeys(expected) if c not in header]
-        unexpected = [c for c in dict.fromkeys(header) if c not in expected]
-        raise CensusResponseError(
-            f"{request.describe()}: header {header} does not match the request; "
-            f"missing columns: {missing or 'none'}; unexpected columns: {unexpected or 'none'}"
-        )
-    position = column_positions(header)
-    value_positions = [position[v] for v in VALUE_VARS[request.flow]]
-    time_position = position["time"]
-    commodity_position = position.get(COMMODITY_VAR[request.flow]) if request.kind == "detail" else None
-    # longest prefix first, so a row counts for the most specific prefix it matches
-    prefixes = sorted(request.prefixes, key=len, reverse=True)
-    prefix_rows: dict[str, int] = dict.fromkeys(request.prefixes, 0)
-    for number, row in enumerate(table[1:], start=1):
-        if len(row) != len(header):
-            raise CensusResponseError(
-                f"{request.describe()}: row {number} has {len(row)} fields, the header has {len(header)}"
-            )
-        if not all(isinstance(v, str) for v in row):
-            raise CensusResponseError(f"{request.describe()}: row {number} has a non-string value: {row}")
-        for value_position in value_positions:
-            if not _INTEGER.match(row[value_position]):
-                raise CensusResponseError(
-                    f"{request.describe()}: row {number} field {header[value_position]} = "
-                    f"{row[value_position]!r} is not an integer string"
-                )
-        if row[time_position] != month:
-            raise CensusResponseError(
-                f"{request.describe()}: row {number} field time = {row[time_position]!r}, but {month} was requested"
-            )
-        if commodity_position is not None:
-            code = row[commodity_position]
-            matched = next((p for p in prefixes if code.startswith(p)), None) if prefixes else code[:2]
-            if matched is None:
-                raise CensusResponseError(
-                    f"{request.describe()}: row {number} has commodity {code!r}, outside the requested prefixes"
-                )
-            prefix_rows[matched] = prefix_rows.get(matched, 0) + 1
-    return ParsedTable(header=header, row_count=len(table) - 1, prefix_rows=prefix_rows)
 
 
 class CensusClient:

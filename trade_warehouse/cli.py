@@ -24,6 +24,8 @@ from trade_warehouse.airflow_env import airflow_environment, ensure_airflow
 from trade_warehouse.config import FLOWS, ConfigError, Settings, load_settings
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.months import MonthError, month_range
+from trade_warehouse.results import ExtractResult, LoadResult, MonthFailure, describe_failures
+from trade_warehouse.results import run_failures as run_failures_of
 
 STAGES = {"plan": "plan", "has_work": "plan", "extract": "extract", "load": "load + validate", "gx_docs": "GX docs",
           "transform_and_publish": "dbt build + publish", "report": "report", "finish": "finish"}
@@ -70,12 +72,14 @@ def run_pipeline(conf: dict, env: dict[str, str], label: str) -> int:
     if code != 0:
         failed = [t["task_id"] for t in result.get("tasks", []) if t["state"].endswith("failed")]
         stages = ", ".join(STAGES.get(t, t) for t in failed) or "airflow (see log)"
+        failures = run_failures(result.get("stages") or {})
         if failed == ["finish"]:  # the pipeline ran; some months failed in a stage
-            month_stages = sorted({f.get("stage", name) for name in ("extract", "load")
-                                   for f in ((result.get("stages") or {}).get(name) or {}).get("failures", [])})
-            stages = ", ".join(month_stages) or stages
+            stages = ", ".join(sorted({f.stage for f in failures})) or stages
         print(f"\n{label} FAILED at stage: {stages} (after {elapsed:.0f}s)", file=sys.stderr)
-        print(format_failures(result.get("stages") or {}) or _error_lines(log_path), file=sys.stderr)
+        if failures:
+            print(describe_failures(failures), file=sys.stderr)
+        else:  # a task failed outside the month stages (plan, dbt, publish): its reason is in the log
+            print(f"no month failed; task(s) {', '.join(failed) or '?'} failed: see the log below", file=sys.stderr)
         print(f"full log: {log_path}", file=sys.stderr)
         return 1
     print(f"{label}: pipeline succeeded in {elapsed:.0f}s", flush=True)
@@ -133,24 +137,20 @@ def print_extraction_costs(records: list[dict], detail_limit: int = 24) -> None:
         print("per month: make status")
 
 
+def run_failures(stages: dict) -> list[MonthFailure]:
+    """Every failed flow-month of a run, from its stage results (the XCom of extract and load)."""
+    extracted, loaded = stages.get("extract"), stages.get("load")
+    return run_failures_of(ExtractResult.from_xcom(extracted) if extracted else None,
+                           LoadResult.from_xcom(loaded) if loaded else None)
+
+
 def format_failures(stages: dict) -> str:
     """Every failed flow-month of a run with its stage and full reason, from the stage results.
 
     A validation failure's reason names each failed expectation, its column, what was
     observed and example values, so nobody has to open the Airflow log to learn them.
     """
-    lines = []
-    for stage in ("extract", "load"):
-        for failure in (stages.get(stage) or {}).get("failures", []):
-            reason = str(failure.get("error", "")).strip().replace("\n", "\n    ")
-            lines.append(f"  {failure['flow']} {failure['month']} at {failure.get('stage', stage)}: {reason}")
-    return "\n".join([f"{len(lines)} flow-month(s) failed:", *lines]) if lines else ""
-
-
-def _error_lines(log_path: Path, limit: int = 30) -> str:
-    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    keep = [line for line in lines if any(k in line for k in ("Error", "error:", "failed", "FAIL", " at "))]
-    return "\n".join(keep[-limit:])
+    return describe_failures(run_failures(stages))
 
 
 def print_summary(env: dict[str, str], year: int) -> None:
@@ -240,10 +240,11 @@ def command_bench_extract(args: argparse.Namespace) -> int:
         "failed_whole_month_attempts": sum(1 for r in records for f in r["failed_requests"] if f["part"] == "all"),
         "mb_per_flow_month": round(sum(r["bytes"] for r in records) / count / 1e6, 1),
         "seconds_per_flow_month": round(sum(r["seconds"] for r in records) / count, 2),
-        "extract_seconds": summary["seconds"], "wall_seconds": round(wall, 1), "failures": summary["failures"],
+        "extract_seconds": summary.seconds, "wall_seconds": round(wall, 1),
+        "failures": [f.describe() for f in summary.failures],
     }
     print(json.dumps(result, indent=2))
-    return 1 if summary["failures"] else 0
+    return 1 if summary.failures else 0
 
 
 def command_status(args: argparse.Namespace) -> int:

@@ -271,7 +271,7 @@ def load_and_validate(settings: Settings, comtrade: ComtradeSettings, years: lis
 def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, run_id: str, force: bool) -> dict:
     import hashlib
 
-    from trade_warehouse import validation, warehouse
+    from trade_warehouse import data_docs, validation, warehouse
 
     files = landed_files(settings, year)
     if not files:
@@ -311,7 +311,7 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
             from {table}""").df()
         months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
         result = validation.run_suite(SUITE, frame, {"reporters": list(comtrade.reporters), "months": months})
-        validation.save_result(settings.gx_results_dir, run_id, "comtrade", f"{year}-all", result)
+        data_docs.save_result(settings.gx_results_dir, run_id, "comtrade", f"{year}-all", result)
         warehouse.insert_validation_audit(con, {
             "load_id": load_id, "run_id": run_id, "flow": "comtrade", "hs_level": "TOTAL", "month": f"{year}-01-01",
             "suite": result.suite, "success": result.success, "evaluated": result.evaluated,
@@ -358,12 +358,14 @@ def loaded_versions(con) -> str | None:
         ) where rn = 1""").fetchone()[0]
 
 
-def raise_for_failures(*summaries: dict) -> None:
-    """End the run failed, naming every failed year, after the good years were published."""
-    from trade_warehouse.pipeline import PipelineError
+class ComtradeRunError(RuntimeError):
+    """A Comtrade run finished with failed years; the message lists each year, stage and reason."""
 
+
+def raise_for_failures(*summaries: dict | None) -> None:
+    """End the run failed, naming every failed year, after the good years were published."""
     failures = [f for s in summaries if s for f in s.get("failures", [])]
     if failures:
         lines = [f"{len(failures)} Comtrade year(s) failed:"]
         lines += [f"  {f['year']} at {f.get('stage', '?')}: {f['error']}" for f in failures]
-        raise PipelineError("\n".join(lines))
+        raise ComtradeRunError("\n".join(lines))

@@ -111,9 +111,9 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
             from trade_warehouse.pipeline import transform_and_publish
 
             result = transform_and_publish(load_settings(), context["run_id"], bool(context["params"].get("force")))
-            if not result["published"]:
-                raise AirflowSkipException(f"not published: {result['reason']}")
-            return result
+            if not result.published:
+                raise AirflowSkipException(f"not published: {result.reason}")
+            return result.to_xcom()
 
         @task(execution_timeout=timedelta(minutes=10), doc_md="Regenerate the HTML report from the new snapshot.")
         def report(published: dict) -> str:
@@ -126,12 +126,11 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
         def finish(extracted: dict, loaded: dict) -> None:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from trade_warehouse.comtrade import raise_for_failures
-            from trade_warehouse.pipeline import PipelineError
+            from trade_warehouse.comtrade import ComtradeRunError, raise_for_failures
 
             try:
                 raise_for_failures(extracted, loaded)
-            except PipelineError as error:
+            except ComtradeRunError as error:
                 raise AirflowFailException(str(error)) from None
 
         planned = plan()

@@ -123,17 +123,19 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
 
             settings = load_settings()
             if context["params"].get("from_landing"):
-                return landed_targets(settings, planned["months"])
-            return extract(settings, planned["months"], run_id=context["run_id"])
+                return landed_targets(settings, planned["months"]).to_xcom()
+            return extract(settings, planned["months"], run_id=context["run_id"]).to_xcom()
 
         @task(pool=WRITER_POOL, queue=WRITER_QUEUE, doc_md="Validate each landed month with Great Expectations; swap it into the raw "
                                        "tables in one transaction. Skips months whose data did not change.")
         def load(extracted: dict, **context) -> dict:
             from trade_warehouse.config import load_settings
             from trade_warehouse.pipeline import load_and_validate
+            from trade_warehouse.results import ExtractResult
 
-            return load_and_validate(load_settings(), extracted["landed"], context["run_id"],
-                                     bool(context["params"].get("force")))
+            targets = ExtractResult.from_xcom(extracted).landed
+            return load_and_validate(load_settings(), targets, context["run_id"],
+                                     bool(context["params"].get("force"))).to_xcom()
 
         @task(trigger_rule="all_done", retries=0,
               doc_md="Rebuild the GX Data Docs site (docs/gx/) from the saved validation results.")
@@ -146,19 +148,19 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
         @task(pool=WRITER_POOL, queue=WRITER_QUEUE, outlets=[SERVING_SNAPSHOT],
               doc_md="dbt build (models, tests, unit tests) and dbt docs, then publish the serving snapshot "
                      "(contract + GX marts suite, atomic rename). Skipped when nothing changed.")
-        def transform_and_publish(loaded: dict, **context) -> dict:
+        def transform_and_publish(**context) -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 
             from trade_warehouse.config import load_settings
             from trade_warehouse.pipeline import transform_and_publish
 
             result = transform_and_publish(load_settings(), context["run_id"], bool(context["params"].get("force")))
-            if not result["published"]:
-                raise AirflowSkipException(f"not published: {result['reason']}")
-            return result
+            if not result.published:
+                raise AirflowSkipException(f"not published: {result.reason}")
+            return result.to_xcom()
 
         @task(execution_timeout=timedelta(minutes=10), doc_md="Regenerate the HTML report from the new snapshot.")
-        def report(published: dict) -> str:
+        def report() -> str:
             from trade_warehouse.config import load_settings
             from trade_warehouse.report import render
 
@@ -166,22 +168,26 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
 
         @task(trigger_rule="all_done", retries=0, execution_timeout=timedelta(minutes=5),
               doc_md="Fail the run if any month failed, naming each month, stage and reason.")
-        def finish(planned: dict, extracted: dict, loaded: dict) -> None:
+        def finish(extracted: dict | None, loaded: dict | None) -> None:
             from airflow.sdk.exceptions import AirflowFailException
 
             from trade_warehouse.pipeline import PipelineError, raise_for_failures
+            from trade_warehouse.results import ExtractResult, LoadResult
 
             try:
-                raise_for_failures(extracted, loaded)
+                raise_for_failures(ExtractResult.from_xcom(extracted) if extracted else None,
+                                   LoadResult.from_xcom(loaded) if loaded else None)
             except PipelineError as error:
-                raise AirflowFailException(str(error)) from None
+                failed = AirflowFailException(str(error))
+                failed.failures = error.failures  # the alert sends them as structured fields too
+                raise failed from None
 
         planned = plan()
         extracted = extract(planned)
         has_work(planned) >> extracted
         loaded = load(extracted)
         loaded >> gx_docs()
-        published = transform_and_publish(loaded)
-        report(published)
-        published >> finish(planned, extracted, loaded)
+        published = transform_and_publish()
+        loaded >> published >> report()
+        published >> finish(extracted, loaded)
     return dag

@@ -22,7 +22,8 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from trade_warehouse.census_client import CLIENT_VERSION, Response
+from trade_warehouse.census_api import Response
+from trade_warehouse.census_client import CLIENT_VERSION
 
 MANIFEST = "manifest.jsonl"
 EXTRACTIONS = "extractions.jsonl"

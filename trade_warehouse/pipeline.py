@@ -1,8 +1,9 @@
 """The stages of one pipeline run, as plain functions the Airflow tasks call.
 
-Each stage takes the settings and small, JSON-serialisable arguments and returns a small
-summary (it becomes XCom): the bulk data move through landed files and DuckDB, never
-through XCom or Python rows. A month that fails in one stage is reported and skipped by
+Each stage takes the settings and small arguments and returns a typed result
+(``trade_warehouse.results``; its serialized form becomes XCom): the bulk data move
+through landed files and DuckDB, never through XCom or Python rows. A month that fails
+in one stage becomes a :class:`~trade_warehouse.results.MonthFailure` and is skipped by
 the next stages; the other months go on (see :func:`raise_for_failures`).
 """
 
@@ -15,16 +16,39 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from trade_warehouse.census_client import CensusAuthError, CensusClient, CensusError
+from trade_warehouse.census_api import CensusAuthError, CensusError
+from trade_warehouse.census_client import CensusClient
 from trade_warehouse.config import FLOWS, Settings
-from trade_warehouse.landing import LandedFile, land_response, latest_landed, nearest_extraction, record_extraction
+from trade_warehouse.landing import (
+    LandedFile,
+    land_response,
+    latest_extraction,
+    latest_landed,
+    nearest_extraction,
+    record_extraction,
+)
 from trade_warehouse.months import month_range, parse_month
+from trade_warehouse.results import (
+    ExtractResult,
+    FailedExpectation,
+    FlowMonth,
+    LoadResult,
+    MonthFailure,
+    MonthLoad,
+    PublishResult,
+    describe_failures,
+)
 
 log = logging.getLogger(__name__)
+COST_FIELDS = ("mode", "parts", "detail_requests", "failed", "rows", "bytes", "seconds")
 
 
 class PipelineError(RuntimeError):
     """A run finished with failed months; the message lists each month and why."""
+
+    def __init__(self, failures: list[MonthFailure]) -> None:
+        super().__init__(describe_failures(failures))
+        self.failures = failures
 
 
 def resolve_window(params: dict) -> list[str]:
@@ -98,7 +122,8 @@ def census_credentials(settings: Settings) -> tuple[str, str | None]:
     return base_url.rstrip("/"), api_key
 
 
-def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS, run_id: str | None = None) -> dict:
+def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS,
+            run_id: str | None = None) -> ExtractResult:
     """Fetch and land every flow x month; failures are collected per month, not raised.
 
     Each flow is one stream that takes its months in order, so a month starts from what
@@ -110,9 +135,9 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
     from trade_warehouse.config import hs_level_digits
 
     base_url, api_key = census_credentials(settings)
-    landed: list[dict] = []
+    landed: list[FlowMonth] = []
     costs: list[dict] = []
-    failures: list[dict] = []
+    failures: list[MonthFailure] = []
     unreleased: list[str] = []
     started = time.monotonic()
     key_rejected = threading.Event()  # a bad key fails every request: stop at the first
@@ -128,8 +153,18 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
                             "starting without it", flow)
             for month in months:
                 if key_rejected.is_set():
-                    failures.append({"flow": flow, "month": month, "stage": "extract", "transient": False,
-                                     "error": "not requested: the API rejected the key (see the first failure)"})
+                    failures.append(MonthFailure(flow, month, "extract", transient=False, consequence=True,
+                                                 reason="not requested: the API rejected the key "
+                                                        "(see the first failure)"))
+                    continue
+                earlier = latest_extraction(settings.landing_dir, flow, level, month) if run_id else None
+                if earlier and earlier.get("run_id") == run_id:
+                    # landed by an earlier try of this run (the task was retried): not fetched again
+                    log.info("%s %s already landed by this run (an earlier try): not fetched again", flow, month)
+                    memory = split_extraction.SizeMemory.from_record(earlier) or memory
+                    landed.append(FlowMonth(flow, month))
+                    costs.append({k: earlier.get(k, 0) for k in COST_FIELDS} | {"flow": flow, "month": month,
+                                                                               "requests": 0, "bytes": 0, "reused": True})
                     continue
                 month_started = time.monotonic()
                 try:
@@ -147,12 +182,11 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
                 except CensusError as error:
                     if isinstance(error, CensusAuthError):
                         key_rejected.set()
-                    failures.append({"flow": flow, "month": month, "stage": "extract", "error": str(error),
-                                     "transient": error.transient})
+                    failures.append(MonthFailure(flow, month, "extract", transient=error.transient, reason=str(error)))
                     continue
                 except Exception as error:  # e.g. a full disk: this month fails, the others go on
-                    failures.append({"flow": flow, "month": month, "stage": "extract", "transient": False,
-                                     "error": f"{error.__class__.__name__}: {error}"})
+                    failures.append(MonthFailure(flow, month, "extract", transient=False,
+                                                 reason=f"{error.__class__.__name__}: {error}"))
                     continue
                 files = [f for f in files if f]
                 memory = detail.memory(memory)
@@ -173,29 +207,25 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
                 log.info("extracted %s %s: %s, %d detail requests (%d failed), %d parts, %d rows, %.1fs",
                          flow, month, detail.mode, detail.requests, detail.failed, len(detail.parts),
                          cost["rows"], cost["seconds"])
-                landed.append({"flow": flow, "month": month})
+                landed.append(FlowMonth(flow, month))
                 costs.append(cost)
 
         streams = [flow for flow in FLOWS if flow in flows]
         with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(streams)))) as pool:
             list(pool.map(stream, streams))
-    landed.sort(key=lambda item: (item["month"], item["flow"]))
+    landed.sort(key=lambda item: (item.month, item.flow))
     costs.sort(key=lambda item: (item["month"], item["flow"]))
-    summary = {
-        "landed": landed,
-        "unreleased": sorted(unreleased),
-        "failures": failures,
-        "costs": costs,
-        "bytes": sum(c["bytes"] for c in costs),
-        "requests": sum(c["requests"] for c in costs),
-        "seconds": round(time.monotonic() - started, 1),
-    }
+    summary = ExtractResult(
+        landed=landed, unreleased=sorted(unreleased), failures=failures, costs=costs,
+        bytes=sum(c["bytes"] for c in costs), requests=sum(c["requests"] for c in costs),
+        seconds=round(time.monotonic() - started, 1),
+    )
     log.info("extracted %d flow-months (%d bytes, %d requests) in %ss; %d unreleased, %d failed", len(landed),
-             summary["bytes"], summary["requests"], summary["seconds"], len(unreleased), len(failures))
+             summary.bytes, summary.requests, summary.seconds, len(unreleased), len(failures))
     return summary
 
 
-def load_and_validate(settings: Settings, targets: list[dict], run_id: str, force: bool = False) -> dict:
+def load_and_validate(settings: Settings, targets: list[FlowMonth], run_id: str, force: bool = False) -> LoadResult:
     """Load each landed flow-month through the GX gate into the raw tables.
 
     A month whose landed content equals the loaded version is skipped (unless ``force``);
@@ -203,37 +233,43 @@ def load_and_validate(settings: Settings, targets: list[dict], run_id: str, forc
     """
     from trade_warehouse import warehouse
 
-    loaded, skipped, failures = [], [], []
+    result = LoadResult()
     with warehouse.connect(settings.warehouse_path) as con:
         for number, target in enumerate(targets, start=1):
             started = time.monotonic()
             try:
-                outcome = _load_target(con, settings, target["flow"], target["month"], run_id, force)
+                outcome = _load_target(con, settings, target.flow, target.month, run_id, force)
             except Exception as error:  # an unreadable manifest or record: this month fails, the others go on
-                outcome = {"flow": target["flow"], "month": target["month"], "status": "failed", "stage": "load",
-                           "error": f"{error.__class__.__name__}: {error}"}
-            {"loaded": loaded, "unchanged": skipped}.get(outcome["status"], failures).append(outcome)
+                outcome = MonthFailure(target.flow, target.month, "load", transient=False,
+                                       reason=f"{error.__class__.__name__}: {error}")
+            if isinstance(outcome, MonthFailure):
+                result.failures.append(outcome)
+            else:
+                (result.loaded if outcome.status == "loaded" else result.unchanged).append(outcome)
             # one line per flow-month with a running count: a long backfill shows its progress
+            status = outcome.stage + " failed" if isinstance(outcome, MonthFailure) else outcome.status
+            rows = getattr(outcome, "rows", None)
             log.info("load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",
-                     number, len(targets), target["flow"], target["month"], outcome["status"],
-                     outcome.get("rows", "-"), time.monotonic() - started, len(loaded), len(skipped), len(failures))
-    return {"loaded": loaded, "skipped": skipped, "failures": failures}
+                     number, len(targets), target.flow, target.month, status, "-" if rows is None else rows,
+                     time.monotonic() - started, len(result.loaded), len(result.unchanged), len(result.failures))
+    return result
 
 
-def _load_target(con, settings: Settings, flow: str, month: str, run_id: str, force: bool) -> dict:
+def _load_target(con, settings: Settings, flow: str, month: str, run_id: str,
+                 force: bool) -> MonthLoad | MonthFailure:
     """Load one landed flow-month unless its files, or its rows, equal the loaded version."""
     from trade_warehouse import warehouse
 
     files = latest_landed(settings.landing_dir, flow, settings.hs_level, month)
     if not files or not any(f.kind == "detail" for f in files) or not any(f.kind == "totals" for f in files):
-        return {"flow": flow, "month": month, "status": "failed", "stage": "load",
-                "error": "no complete landed extraction (detail and totals) for this month"}
+        return MonthFailure(flow, month, "load", transient=False,
+                            reason="no complete landed extraction (detail and totals) for this month")
     fingerprint = warehouse.content_fingerprint(files)
     current = warehouse.current_load(con, flow, settings.hs_level, month)
     if current and current.content_sha256 == fingerprint and not force:
         _record_unchanged(con, settings, run_id, flow, month, fingerprint, current,
                           "landed files identical to those of load")
-        return {"flow": flow, "month": month, "status": "unchanged"}
+        return MonthLoad(flow, month, "unchanged", load_id=current.load_id)
     return _load_one(con, settings, files, run_id, fingerprint, None if force else current)
 
 
@@ -252,36 +288,35 @@ def _record_unchanged(con, settings: Settings, run_id: str, flow: str, month: st
 
 
 def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fingerprint: str,
-              current=None) -> dict:
+              current=None) -> MonthLoad | MonthFailure:
     """Stage, gate and swap in one flow-month; ``current`` (unless forced) skips identical data."""
-    from trade_warehouse import validation, warehouse
+    from trade_warehouse import data_docs, validation, warehouse
 
     first = files[0]
+    flow, month = first.flow, first.month
     load_id = str(uuid.uuid4())
     started = datetime.now(UTC).replace(tzinfo=None)
     audit = {
-        "load_id": load_id, "run_id": run_id, "flow": first.flow, "hs_level": first.hs_level,
-        "month": f"{first.month}-01", "content_sha256": fingerprint,
+        "load_id": load_id, "run_id": run_id, "flow": flow, "hs_level": first.hs_level,
+        "month": f"{month}-01", "content_sha256": fingerprint,
         "files": warehouse.as_json([{"path": f.path, "sha256": f.sha256, "part": f.part} for f in files]),
         "started_at": started,
     }
-    result = {"flow": first.flow, "month": first.month, "load_id": load_id}
     staged = None
     try:
         staged = warehouse.stage_month(con, files, load_id)
         if current is not None and current.data_sha256 == staged.data_sha256:
             # other files (e.g. fetched in parts, not whole) but the same rows: nothing to reload
-            _record_unchanged(con, settings, run_id, first.flow, first.month, fingerprint, current,
+            _record_unchanged(con, settings, run_id, flow, month, fingerprint, current,
                               "landed data (other files, same rows) identical to load", staged.data_sha256)
-            result.update(status="unchanged")
-            return result
-        trailing = warehouse.trailing_row_counts(con, first.flow, first.hs_level, first.month)
+            return MonthLoad(flow, month, "unchanged", load_id=current.load_id)
+        trailing = warehouse.trailing_row_counts(con, flow, first.hs_level, month)
         outcome = validation.validate_month(con, staged, trailing)
         for suite in outcome.results:
-            validation.save_result(settings.gx_results_dir, run_id, first.flow, first.month, suite)
+            data_docs.save_result(settings.gx_results_dir, run_id, flow, month, suite)
             warehouse.insert_validation_audit(con, {
-                "load_id": load_id, "run_id": run_id, "flow": first.flow, "hs_level": first.hs_level,
-                "month": f"{first.month}-01", "suite": suite.suite, "success": suite.success,
+                "load_id": load_id, "run_id": run_id, "flow": flow, "hs_level": first.hs_level,
+                "month": f"{month}-01", "suite": suite.suite, "success": suite.success,
                 "evaluated": suite.evaluated, "failed": len(suite.failed),
                 "failed_expectations": ", ".join(f["expectation"] for f in suite.failed),
                 "details": warehouse.as_json(suite.failed),
@@ -291,56 +326,55 @@ def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fin
                      data_sha256=staged.data_sha256, finished_at=finished, duration_s=(finished - started).total_seconds())
         if outcome.success:
             warehouse.replace_month(con, staged, {**audit, "status": "loaded"})
-            result.update(status="loaded", rows=staged.detail_rows)
-        else:
-            summary = outcome.summary()
-            warehouse.insert_load_audit(con, {**audit, "status": "failed_validation", "error": summary})
-            result.update(status="failed_validation", stage="validate", error=summary)
+            return MonthLoad(flow, month, "loaded", load_id=load_id, rows=staged.detail_rows)
+        warehouse.insert_load_audit(con, {**audit, "status": "failed_validation", "error": outcome.summary()})
+        failed_suites = [r for r in outcome.results if not r.success]
+        expectations = tuple(FailedExpectation.from_gx(r.suite, f) for r in failed_suites for f in r.failed)
+        reason = "; ".join(f"suite {r.suite}: {len(r.failed)} of {r.evaluated} expectations failed"
+                           for r in failed_suites)
+        return MonthFailure(flow, month, "validate", transient=False, reason=reason, expectations=expectations)
     except Exception as error:  # recorded, reported, and the other months go on
         finished = datetime.now(UTC).replace(tzinfo=None)
         message = f"{error.__class__.__name__}: {error}"
         warehouse.insert_load_audit(con, {**audit, "status": "failed", "error": message, "finished_at": finished,
                                           "duration_s": (finished - started).total_seconds()})
-        result.update(status="failed", stage="load", error=message)
+        return MonthFailure(flow, month, "load", transient=False, reason=message)
     finally:
         if staged is not None:
             warehouse.drop_stage(con, staged)
-    return result
 
 
 def build_gx_docs(settings: Settings) -> str:
     """Rebuild the GX Data Docs site from the saved validation results."""
-    from trade_warehouse import validation
+    from trade_warehouse import data_docs
 
     if not any(settings.gx_results_dir.glob("*/*.json")):
         return ""
-    return str(validation.build_data_docs(settings.gx_results_dir, settings.gx_docs_dir))
+    return str(data_docs.build_data_docs(settings.gx_results_dir, settings.gx_docs_dir))
 
 
-def raise_for_failures(*summaries: dict) -> None:
+def raise_for_failures(extracted: ExtractResult | None, loaded: LoadResult | None) -> None:
     """End the run failed, naming every failed month, after the good months were published."""
-    failures = [f for s in summaries if s for f in s.get("failures", [])]
+    failures = [*(extracted.failures if extracted else []), *(loaded.failures if loaded else [])]
     if failures:
-        failures.sort(key=lambda f: (f.get("error", "").startswith("not requested"), f["month"], f["flow"]))
-        lines = [f"{len(failures)} flow-month(s) failed:"]
-        lines += [f"  {f['flow']} {f['month']} at {f.get('stage', '?')}: {f['error']}" for f in failures]
-        raise PipelineError("\n".join(lines))
+        raise PipelineError(failures)
 
 
-def landed_targets(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS) -> dict:
-    """The extract summary for a reload from the landing zone (no API calls)."""
-    landed, failures = [], []
+def landed_targets(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS) -> ExtractResult:
+    """What a reload from the landing zone loads (no API calls): the months with landed files."""
+    result = ExtractResult(from_landing=True)
     for month in months:
         for flow in flows:
             if latest_landed(settings.landing_dir, flow, settings.hs_level, month):
-                landed.append({"flow": flow, "month": month})
+                result.landed.append(FlowMonth(flow, month))
             else:
-                failures.append({"flow": flow, "month": month, "stage": "extract",
-                                 "error": "nothing landed for this month; run without from_landing first"})
-    return {"landed": landed, "unreleased": [], "failures": failures, "bytes": 0, "requests": 0, "seconds": 0}
+                result.failures.append(MonthFailure(
+                    flow, month, "extract", transient=False,
+                    reason="nothing landed for this month; run without from_landing first"))
+    return result
 
 
-def transform_and_publish(settings: Settings, run_id: str, force: bool = False) -> dict:
+def transform_and_publish(settings: Settings, run_id: str, force: bool = False) -> PublishResult:
     """dbt build and publish, unless the loaded data and the dbt project are unchanged."""
     from trade_warehouse import warehouse
 
@@ -349,21 +383,22 @@ def transform_and_publish(settings: Settings, run_id: str, force: bool = False) 
         return _transform_and_publish(settings, run_id, force)
 
 
-def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> dict:
+def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> PublishResult:
     from trade_warehouse import publish, transform
 
     if not publish.has_loaded_months(settings):
         log.warning("no month has been loaded yet: nothing to build or publish")
-        return {"published": False, "reason": "no loaded months"}
+        return PublishResult(published=False, reason="no loaded months")
     fingerprint = publish.build_fingerprint(settings)
     if not force and settings.serving_path.exists() and publish.last_published_fingerprint(settings) == fingerprint:
         log.info("nothing changed since the last publish: no dbt build, no publish")
-        return {"published": False, "reason": "unchanged"}
+        return PublishResult(published=False, reason="unchanged")
     started = time.monotonic()
     transform.build(settings)
     _, docs_rebuilt = transform.generate_docs(settings)
     built = time.monotonic()
-    result = publish.publish(settings, run_id, fingerprint)
-    result.update(published=True, docs_rebuilt=docs_rebuilt, dbt_seconds=round(built - started, 1),
-                  publish_seconds=round(time.monotonic() - built, 1))
-    return result
+    published = publish.publish(settings, run_id, fingerprint)
+    return PublishResult(published=True, reason="published", publish_id=published["publish_id"],
+                         serving_path=published["serving_path"], row_counts=published["row_counts"],
+                         months=published["months"], docs_rebuilt=docs_rebuilt,
+                         dbt_seconds=round(built - started, 1), publish_seconds=round(time.monotonic() - built, 1))

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,39 +30,7 @@ import duckdb
 from trade_warehouse import transform, warehouse
 from trade_warehouse.config import Settings
 
-# The mart contract (README "Mart contract"): table -> columns BI tools rely on.
-MART_CONTRACT: dict[str, list[str]] = {
-    "trade_balance_monthly": [
-        "month", "partner_code", "partner_name", "partner_iso2", "exports_usd", "imports_usd", "balance_usd",
-        "exports_ytd_usd", "imports_ytd_usd", "balance_ytd_usd", "balance_12m_usd", "balance_yoy_change_usd",
-    ],
-    "trade_balance_annual": [
-        "year", "partner_code", "partner_name", "partner_iso2", "exports_usd", "imports_usd", "balance_usd",
-        "months_covered", "deficit_rank",
-    ],
-    "trade_balance_groups_monthly": ["month", "group_code", "group_name", "exports_usd", "imports_usd", "balance_usd"],
-    "commodity_trade_monthly": [
-        "month", "partner_code", "partner_name", "hs_level", "hs_code", "hs_description", "hs_chapter",
-        "exports_usd", "imports_usd", "balance_usd",
-    ],
-    "commodity_balance_annual": [
-        "year", "partner_code", "hs_code", "hs_description", "exports_usd", "imports_usd", "balance_usd",
-        "share_of_partner_balance", "rank_in_partner",
-    ],
-    "mirror_trade_annual": [
-        "year", "partner_code", "partner_m49", "partner_name", "us_exports_usd", "partner_imports_cif_usd",
-        "partner_imports_fob_usd", "us_imports_usd", "partner_exports_usd", "us_reported_balance_usd",
-        "partner_reported_balance_usd", "export_asymmetry_usd", "export_asymmetry_pct", "import_asymmetry_usd",
-        "import_asymmetry_pct", "us_months_covered", "partner_months_covered",
-    ],
-    "mirror_trade_monthly": [
-        "month", "partner_code", "partner_m49", "partner_name", "us_exports_usd", "partner_imports_cif_usd",
-        "partner_imports_fob_usd", "us_imports_usd", "partner_exports_usd", "us_reported_balance_usd",
-        "partner_reported_balance_usd", "export_asymmetry_usd", "export_asymmetry_pct", "import_asymmetry_usd",
-        "import_asymmetry_pct",
-    ],
-}
-DIMENSIONS = ["dim_partner", "dim_commodity", "dim_month"]
+PUBLISHED_TAG = "published"  # dbt tag of the models copied into the serving snapshot
 KEEP_SNAPSHOTS = 3
 PARQUET_POINTER = "current"
 PARQUET_MANIFEST = "_publish.json"
@@ -72,6 +41,39 @@ log = logging.getLogger(__name__)
 
 class PublishError(RuntimeError):
     """The candidate snapshot broke the mart contract; the serving file was left alone."""
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """A model the serving snapshot carries, as dbt's manifest describes it.
+
+    The models' YAML is the one statement of the mart contract: a model tagged
+    ``published`` is copied into the snapshot, and one with an enforced dbt contract is
+    also exported to Parquet and checked here, column by column and type by type, against
+    what the YAML promised (dbt enforced the same contract when it built the table).
+    """
+
+    name: str
+    contract: bool
+    columns: dict[str, str]  # column name -> declared data_type (empty without a contract)
+
+
+def published_models(settings: Settings) -> list[PublishedModel]:
+    """The ``published`` models of the last dbt build, in manifest order (from ``manifest.json``)."""
+    manifest_path = transform.manifest_path(settings)
+    if not manifest_path.exists():
+        raise PublishError(f"no dbt manifest at {manifest_path}: run the dbt build before publishing")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    models = []
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or PUBLISHED_TAG not in node.get("tags", []):
+            continue
+        contract = bool(node["config"].get("contract", {}).get("enforced"))
+        columns = {name: (column.get("data_type") or "").lower() for name, column in node["columns"].items()}
+        models.append(PublishedModel(node["name"], contract, columns if contract else {}))
+    if not any(m.contract for m in models):
+        raise PublishError(f"the dbt manifest {manifest_path} has no published model with an enforced contract")
+    return sorted(models, key=lambda m: (not m.contract, m.name))
 
 
 def build_fingerprint(settings: Settings) -> str:
@@ -109,28 +111,35 @@ def last_published_fingerprint(settings: Settings) -> str | None:
     return row[0] if row else None
 
 
-def check_contract(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, int]:
-    """Every contract table exists with its columns and rows; returns the row counts."""
+def check_contract(con: duckdb.DuckDBPyConnection, schema: str, models: list[PublishedModel]) -> dict[str, int]:
+    """Every contract table exists with the declared columns and types, and has rows.
+
+    Returns the row counts of the contract tables. The column check repeats, on the
+    copy that is about to be served, what dbt enforced on the warehouse's tables.
+    """
     counts = {}
     problems = []
-    for table, columns in MART_CONTRACT.items():
-        found = {
-            r[0]
-            for r in con.execute(
-                "select column_name from duckdb_columns() where database_name = ? and schema_name = 'marts' "
-                "and table_name = ?",
-                [schema, table],
+    for model in (m for m in models if m.contract):
+        found = dict(
+            con.execute(
+                "select column_name, lower(data_type) from duckdb_columns() "
+                "where database_name = ? and schema_name = 'marts' and table_name = ?",
+                [schema, model.name],
             ).fetchall()
-        }
+        )
         if not found:
-            problems.append(f"{table}: missing")
+            problems.append(f"{model.name}: missing")
             continue
-        missing = [c for c in columns if c not in found]
+        missing = [c for c in model.columns if c not in found]
         if missing:
-            problems.append(f"{table}: missing columns {missing}")
-        counts[table] = con.execute(f"select count(*) from {schema}.marts.{table}").fetchone()[0]
-        if counts[table] == 0:
-            problems.append(f"{table}: no rows")
+            problems.append(f"{model.name}: missing columns {missing}")
+        retyped = [f"{c} is {found[c]}, the contract says {t}" for c, t in model.columns.items()
+                   if c in found and t and found[c] != t]
+        if retyped:
+            problems.append(f"{model.name}: " + "; ".join(retyped))
+        counts[model.name] = con.execute(f"select count(*) from {schema}.marts.{model.name}").fetchone()[0]
+        if counts[model.name] == 0:
+            problems.append(f"{model.name}: no rows")
     if problems:
         raise PublishError("snapshot breaks the mart contract: " + "; ".join(problems))
     return counts
@@ -200,13 +209,14 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
     parquet_staging = versions / f".staging-{publish_id}"
     parquet_version = versions / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}-{publish_id}"
     switched = False
+    models = published_models(settings)
     try:
         with warehouse.connect(settings.warehouse_path) as con:
             con.execute(f"attach '{candidate}' as candidate")
             con.execute("create schema candidate.marts")
-            for table in [*MART_CONTRACT, *DIMENSIONS]:
-                con.execute(f"create table candidate.marts.{table} as select * from marts.{table}")
-            counts = check_contract(con, "candidate")
+            for model in models:
+                con.execute(f"create table candidate.marts.{model.name} as select * from marts.{model.name}")
+            counts = check_contract(con, "candidate", models)
             _validate_candidate(con, settings, counts)
             _write_metadata(con, publish_id, run_id)
             months = con.execute(
@@ -217,7 +227,7 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
                 "from candidate.marts.trade_balance_monthly"
             ).fetchone()[0]
             con.execute("detach candidate")
-            for table in MART_CONTRACT:
+            for table in (m.name for m in models if m.contract):
                 target = parquet_staging / table
                 target.mkdir(parents=True)
                 con.execute(f"copy (select * from marts.{table}) to '{target / 'data.parquet'}' (format parquet)")
@@ -286,9 +296,8 @@ def _prune_parquet(settings: Settings) -> None:
     previous = [v for v in versions if v != current]
     for old in previous[:-KEEP_SNAPSHOTS]:
         shutil.rmtree(old, ignore_errors=True)
-    for table in MART_CONTRACT:  # serving/parquet/<table>/ from before versioned sets
-        legacy = settings.parquet_dir / table
-        if legacy.is_dir() and not legacy.is_symlink():
+    for legacy in settings.parquet_dir.iterdir():  # serving/parquet/<table>/ from before versioned sets
+        if legacy.is_dir() and not legacy.is_symlink() and (legacy / "data.parquet").exists():
             shutil.rmtree(legacy, ignore_errors=True)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from trade_warehouse.census_client import CensusClient, totals_request
-from trade_warehouse.config import Settings
+from trade_warehouse.census_api import totals_request
+from trade_warehouse.census_client import CensusClient
+from trade_warehouse.config import FLOWS, Settings
 from trade_warehouse.landing import MANIFEST
 from trade_warehouse.months import FIRST_MONTH, MonthError, add_months, format_month
 
@@ -21,7 +22,7 @@ FRESH_INSTALL_LOOKBACK = 6  # months to look back for the newest released month
 def landed_months(settings: Settings) -> list[str]:
     """Months with an extraction of both flows in the landing zone, oldest first."""
     per_flow = []
-    for flow in ("exports", "imports"):
+    for flow in FLOWS:
         base = settings.landing_dir / flow / settings.hs_level
         per_flow.append({d.name for d in base.iterdir() if (d / MANIFEST).exists()} if base.exists() else set())
     return sorted(per_flow[0] & per_flow[1])

@@ -73,6 +73,11 @@ def failed_nodes(run_results: Path, since: float = 0.0) -> list[str]:
     return lines
 
 
+def manifest_path(settings: Settings) -> Path:
+    """dbt's ``manifest.json`` of the last invocation: models, their tags and contracts."""
+    return settings.data_dir / "dbt" / "target" / "manifest.json"
+
+
 def build(settings: Settings) -> str:
     """``dbt build``: seeds, every model, every data test and unit test, in DAG order."""
     return run_dbt(settings, "build")

@@ -12,7 +12,6 @@ import csv
 import json
 import logging
 import os
-import shutil
 import statistics
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from trade_warehouse.config import EXPECTATIONS_DIR, SEEDS_DIR, hs_level_digits
+from trade_warehouse.sql_rules import country_type_sql
 from trade_warehouse.warehouse import VALUE_COLUMNS, StagedMonth
 
 log = logging.getLogger(__name__)
@@ -127,94 +127,6 @@ def run_suite(name: str, frame: pd.DataFrame, parameters: dict) -> SuiteResult:
     return SuiteResult(name, bool(result.success), int(statistics_["evaluated_expectations"]), failed, document)
 
 
-def save_result(results_dir: Path, run_id: str, flow: str, month: str, result: SuiteResult) -> Path:
-    """Keep a validation result as JSON so one later task can build the Data Docs site."""
-    safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    target = Path(results_dir) / safe_run / f"{flow}-{month}-{result.suite}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(result.document, default=str), encoding="utf-8")
-    return target
-
-
-def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 1200) -> Path:
-    """Render GX Data Docs (static HTML) from the newest saved validation results.
-
-    Built by a single task after the validations: concurrent ``build_data_docs`` calls
-    on one site fail (great_expectations issue 3487), and the per-task ephemeral
-    contexts that validated the months are gone by then.
-    """
-    import great_expectations as gx
-    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
-    files = sorted(Path(results_dir).glob("*/*.json"), key=lambda p: p.stat().st_mtime)[-keep:]
-    site_dir = Path(site_dir)
-    shutil.rmtree(site_dir / "validations", ignore_errors=True)
-    context = gx.get_context(mode="ephemeral")
-    context.add_data_docs_site(
-        site_name="trade_warehouse",
-        site_config={
-            "class_name": "SiteBuilder",
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir)},
-        },
-    )
-    schema = ExpectationSuiteValidationResultSchema()
-    status: dict[tuple[str, str, str], bool] = {}
-    for path in files:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        document.setdefault("meta", {})["run_id"] = {"run_name": path.parent.name, "run_time": None}
-        result = schema.load(document)
-        flow_month = "-".join(path.stem.split("-")[:3])  # exports-2017-01
-        key = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
-            run_id=RunIdentifier(run_name=path.parent.name),
-            batch_identifier=flow_month,
-        )
-        context.validation_results_store.set(key, result)
-        status[(result.suite_name, path.parent.name, flow_month)] = bool(result.success)
-    context.build_data_docs(site_names=["trade_warehouse"])
-    _write_offline_index(site_dir, status)
-    return site_dir / "index.html"
-
-
-def _write_offline_index(site_dir: Path, status: dict[tuple[str, str, str], bool]) -> None:
-    """Replace GX's index with a static one: GX's lists its results with scripts from CDNs,
-    so offline it shows an empty table. GX's own index stays as ``gx_index.html``."""
-    import html
-
-    os.replace(site_dir / "index.html", site_dir / "gx_index.html")
-    rows = []
-    for page in (site_dir / "validations").rglob("*.html"):
-        suite, run_name, _, batch = page.relative_to(site_dir / "validations").with_suffix("").parts
-        passed = status.get((suite, run_name, batch))
-        flow, month = batch.split("-", 1)
-        rows.append((month, flow, suite, passed, run_name, page.relative_to(site_dir).as_posix()))
-    rows.sort(key=lambda r: (r[0], r[1], r[2], r[4]), reverse=True)
-    body = "".join(
-        f"<tr class='{'ok' if passed else 'failed'}'><td>{html.escape(month)}</td><td>{html.escape(flow)}</td>"
-        f"<td>{html.escape(suite)}</td><td>{'passed' if passed else 'FAILED'}</td>"
-        f"<td><a href='{html.escape(link)}'>{html.escape(run)}</a></td></tr>"
-        for month, flow, suite, passed, run, link in rows
-    )
-    failed = sum(1 for r in rows if not r[3])
-    (site_dir / "index.html").write_text(
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>GX Data Docs: trade warehouse</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:1.5rem}td,th{padding:2px 10px;text-align:left;"
-        "border-bottom:1px solid #ddd}.failed td{color:#b00;font-weight:bold}</style></head><body>"
-        f"<h1>Great Expectations Data Docs</h1><p>{len(rows)} validation results, {failed} failed. Each link opens "
-        "the result page GX rendered (readable offline; styling loads from the internet when available). "
-        "<a href='gx_index.html'>GX's own index</a> needs internet for its scripts.</p>"
-        "<table><thead><tr><th>month</th><th>flow</th><th>suite</th><th>result</th><th>run</th></tr></thead>"
-        f"<tbody>{body}</tbody></table></body></html>",
-        encoding="utf-8",
-    )
-
-
 def row_band(trailing: list[int]) -> tuple[int, int | None]:
     """Accepted detail row count: half to double the median of the trailing months."""
     if not trailing:
@@ -307,7 +219,7 @@ def validate_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing
         world_check as (
             select 'partners sum to world total' as check_name, '-' as key,
                    (select sum(published_total_usd) from published
-                    where partner_code <> '-' and partner_code not like '0%' and partner_code not like '%X') as detail_sum_usd,
+                    where {country_type_sql('partner_code')} = 'partner') as detail_sum_usd,
                    (select max(published_total_usd) from published where partner_code = '-') as published_total_usd
         ),
         checks as (

@@ -22,16 +22,11 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
-from trade_warehouse.census_client import collapse_repeats
+from trade_warehouse.census_api import COMMODITY_VAR, VALUE_COLUMNS, collapse_repeats
 from trade_warehouse.landing import LandedFile
 
 log = logging.getLogger(__name__)
 
-COMMODITY = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
-VALUE_COLUMNS = {
-    "exports": {"ALL_VAL_MO": "all_value_usd"},
-    "imports": {"GEN_VAL_MO": "gen_value_usd", "CON_VAL_MO": "con_value_usd"},
-}
 
 SCHEMA_SQL = """
 create schema if not exists raw;
@@ -259,9 +254,9 @@ def served_header(path: str | Path) -> list[str]:
 
 
 REQUIRED_COLUMNS = {
-    "detail": lambda flow: ["CTY_CODE", "CTY_NAME", "time", COMMODITY[flow], COMMODITY[flow] + "_LDESC"],
+    "detail": lambda flow: ["CTY_CODE", "CTY_NAME", "time", COMMODITY_VAR[flow], COMMODITY_VAR[flow] + "_LDESC"],
     "totals": lambda flow: ["CTY_CODE", "CTY_NAME", "time", "SUMMARY_LVL"],
-    "hs4": lambda flow: ["time", COMMODITY[flow], COMMODITY[flow] + "_LDESC"],
+    "hs4": lambda flow: ["time", COMMODITY_VAR[flow], COMMODITY_VAR[flow] + "_LDESC"],
 }
 
 
@@ -308,7 +303,7 @@ def _select_layout(header: list[str], files: list[LandedFile], flow: str, kind: 
     header_literal = "[" + ", ".join("'" + h.replace("'", "''") + "'" for h in header) + "]"
     # values stay strings here: the GX gate reports a bad value by its text, the swap casts
     values = ",\n        ".join(f"json[{position[api]}] as {column}" for api, column in VALUE_COLUMNS[flow].items())
-    commodity = COMMODITY[flow]
+    commodity = COMMODITY_VAR[flow]
     if kind == "detail":
         dims = f"""json[{position['CTY_CODE']}] as partner_code,
         json[{position['CTY_NAME']}] as partner_name,

@@ -1,9 +1,10 @@
--- The world total '-' and grouping codes (0xxx, nXXX) never appear in partner marts.
-select 'trade_balance_monthly' as model, partner_code from {{ ref('trade_balance_monthly') }}
-where partner_code = '-' or partner_code like '0%' or partner_code like '%X'
-union all
-select 'trade_balance_annual', partner_code from {{ ref('trade_balance_annual') }}
-where partner_code = '-' or partner_code like '0%' or partner_code like '%X'
-union all
-select 'commodity_trade_monthly', partner_code from {{ ref('commodity_trade_monthly') }}
-where partner_code = '-' or partner_code like '0%' or partner_code like '%X'
+-- The world total '-' and grouping codes never appear in partner marts (rule: macros/country_type.sql).
+{%- set partner_marts = ['trade_balance_monthly', 'trade_balance_annual', 'commodity_trade_monthly'] %}
+{% for model in partner_marts %}
+select
+    '{{ model }}' as model_name,
+    partner_code
+from {{ ref(model) }}
+where {{ country_type('partner_code') }} <> 'partner'
+{% if not loop.last %}union all{% endif %}
+{% endfor %}

@@ -71,8 +71,8 @@ class Api:
 def superset(settings, tmp_path):
     """A published warehouse (2016-01..2017-01) and Superset started on it; stopped even on failure."""
     started = time.monotonic()
-    load_and_validate(settings, extract(settings, FIRST_MONTHS)["landed"], "bi-run-1")
-    assert transform_and_publish(settings, "bi-run-1")["published"]
+    load_and_validate(settings, extract(settings, FIRST_MONTHS).landed, "bi-run-1")
+    assert transform_and_publish(settings, "bi-run-1").published
     print(f"\nwarehouse published ({len(FIRST_MONTHS)} months) in {time.monotonic() - started:.0f}s")
     home = tmp_path / "superset-home"
     try:
@@ -214,8 +214,8 @@ def test_superset_dashboard_on_the_warehouse(superset, settings, emulator, tmp_p
     # A new month is published (atomic rename) while Superset keeps running: same process,
     # new numbers on the next request, since nothing pools connections or caches results.
     started = time.monotonic()
-    load_and_validate(settings, extract(settings, [NEW_MONTH])["landed"], "bi-run-2")
-    assert transform_and_publish(settings, "bi-run-2")["published"]
+    load_and_validate(settings, extract(settings, [NEW_MONTH]).landed, "bi-run-2")
+    assert transform_and_publish(settings, "bi-run-2").published
     print(f"{NEW_MONTH} published in {time.monotonic() - started:.0f}s")
     os.killpg(superset.pid, 0)  # still the same Superset process group
     second = check_charts_match_marts(api, superset, serving, NEW_MONTH)

@@ -102,7 +102,8 @@ def test_mirror_dag_fills_mirror_trade_annual_with_the_planted_asymmetries(
     assert extracted["landed"] == [{"year": 2017, "rows": 6, "complete": False}]
     loaded = comtrade.load_and_validate(settings, comtrade_settings, [2017], "night-2")
     assert [item["status"] for item in loaded["skipped"]] == ["unchanged"] and not loaded["loaded"]
-    assert transform_and_publish(settings, "night-2") == {"published": False, "reason": "unchanged"}
+    republished = transform_and_publish(settings, "night-2")
+    assert not republished.published and republished.reason == "unchanged"
     assert query(settings.serving_path, "select publish_id from meta.publish") == published
     assert query(warehouse, "select count(*) from audit.comtrade_loads where status = 'loaded'") == [(1,)]
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.dag
 
 
 def test_backfill_and_nightly_run_concurrently(airflow_db, emulator, settings, tmp_path):
-    load_and_validate(settings, extract(settings, ["2016-12", "2017-01"])["landed"], "seed")
+    load_and_validate(settings, extract(settings, ["2016-12", "2017-01"]).landed, "seed")
     transform_and_publish(settings, "seed")
     emulator.state.latest_month = "2017-02"
 

@@ -48,8 +48,8 @@ def test_window_run_end_to_end_and_rerun_is_identical(airflow_db, emulator, sett
 
 def test_nightly_noop_new_month_and_revision(airflow_db, emulator, settings):
     seed = ["2016-05", "2016-12", "2017-01", "2017-02"]
-    load_and_validate(settings, extract(settings, seed)["landed"], "seed")
-    assert transform_and_publish(settings, "seed")["docs_rebuilt"]
+    load_and_validate(settings, extract(settings, seed).landed, "seed")
+    assert transform_and_publish(settings, "seed").docs_rebuilt
     published = query(settings.serving_path, "select publish_id from meta.publish")
     docs_built = (settings.dbt_docs_dir / "index.html").stat().st_mtime_ns
 
@@ -135,12 +135,19 @@ def test_failed_month_fails_the_run_others_publish_and_alert(airflow_db, emulato
     assert alert["run_id"] == result["run_id"]
     assert "exports 2017-03 at validate" in alert["reason"]
     assert "expect_compound_columns_to_be_unique" in alert["reason"]
+    # the alert carries the failures as fields too: stage, transient, the failed expectations
+    failed = {(f["flow"], f["month"], f["stage"], f["transient"]) for f in alert["failures"]}
+    assert failed == {("exports", "2017-03", "validate", False), ("imports", "2017-03", "validate", False)}
+    unique = [e for f in alert["failures"] for e in f["expectations"]
+              if e["expectation"] == "expect_compound_columns_to_be_unique"]
+    assert unique and unique[0]["column"] == "partner_code, hs_code, month_label" and 1 <= len(unique[0]["examples"]) <= 3
     # the run's summary (what make backfill prints) comes from the stage results, not the log:
     # the failed expectation, its columns and an example value
     summary = format_failures(result["stages"])
     assert "exports 2017-03 at validate: suite census_exports_month" in summary, summary
-    assert "expect_compound_columns_to_be_unique ['partner_code', 'hs_code', 'month_label']" in summary, summary
-    assert "examples ['" in summary and "imports 2017-03 at validate" in summary
+    line = next(x for x in summary.splitlines() if "expect_compound_columns_to_be_unique" in x)
+    assert "on partner_code, hs_code, month_label: observed" in line and "; e.g. " in line, summary
+    assert "imports 2017-03 at validate" in summary
 
 
 @pytest.mark.parametrize(

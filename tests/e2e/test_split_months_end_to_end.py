@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from duck import query as duck_query
 
-from trade_warehouse.census_client import collapse_repeats
+from trade_warehouse.census_api import collapse_repeats
 from trade_warehouse.dag_runner import run_dag
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server

@@ -13,9 +13,10 @@ from dataclasses import replace
 import duckdb
 import pytest
 
-from trade_warehouse.census_client import CHAPTERS, Response, detail_request, hs4_totals_request, totals_request
+from trade_warehouse.census_api import CHAPTERS, Response, detail_request, hs4_totals_request, totals_request
 from trade_warehouse.landing import land_response, latest_landed, record_extraction
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.results import FlowMonth
 
 pytestmark = pytest.mark.integration
 MONTH = "2017-02"
@@ -97,11 +98,11 @@ CASES = {
     "a negative value": ("detail", lambda t: with_row(t, first_partner_row(t), "ALL_VAL_MO", "-5"),
                          "expect_column_values_to_match_regex"),
     "a non-numeric value": ("detail", lambda t: with_row(t, first_partner_row(t), "ALL_VAL_MO", "12x"),
-                            "'12x'"),
+                            "e.g. 12x"),
     "an unknown partner code": ("detail", lambda t: with_row(t, first_partner_row(t), "CTY_CODE", "9999"),
-                                "'9999'"),
+                                "e.g. 9999"),
     "a row for another month": ("detail", lambda t: with_row(t, first_partner_row(t), "time", "2017-01"),
-                                "expect_column_values_to_be_in_set month_label"),
+                                "expect_column_values_to_be_in_set on month_label"),
     "a missing column": ("detail", lambda t: [[v for j, v in enumerate(r) if j != 1] for r in t],
                          "lacks columns ['CTY_NAME']"),
     "an empty 200 response": ("detail", lambda t: [t[0]], "expect_table_row_count_to_be_between"),
@@ -120,19 +121,19 @@ CASES = {
 
 def test_every_bad_input_fails_the_gate_and_keeps_the_good_month(emulator, settings):
     good = extract(settings, ["2016-12", "2017-01", MONTH])
-    load_and_validate(settings, good["landed"], "good")
+    load_and_validate(settings, good.landed, "good")
     transform_and_publish(settings, "good")
     before, published = rows_and_sums(settings), serving_checksum(settings)
     good_bodies = good_tables(settings)
 
     for name, (kind, alter, expected) in CASES.items():
         land_crafted(settings, good_bodies, kind, alter)
-        result = load_and_validate(settings, [{"flow": "exports", "month": MONTH}], f"bad {name}")
-        assert not result["loaded"], name
-        [failure] = result["failures"]
-        assert expected in failure["error"], (name, failure["error"])
+        result = load_and_validate(settings, [FlowMonth("exports", MONTH)], f"bad {name}")
+        assert not result.loaded, name
+        [failure] = result.failures
+        assert expected in failure.describe(), (name, failure)
         assert rows_and_sums(settings) == before, name
-        assert transform_and_publish(settings, f"bad {name}")["published"] is False, name
+        assert transform_and_publish(settings, f"bad {name}").published is False, name
         assert serving_checksum(settings) == published, name
         restore_good(settings, good_bodies)
 
@@ -145,7 +146,7 @@ def test_every_bad_input_fails_the_gate_and_keeps_the_good_month(emulator, setti
 def test_an_error_inside_the_swap_keeps_the_previous_version(emulator, settings):
     from trade_warehouse import warehouse
 
-    load_and_validate(settings, extract(settings, [MONTH])["landed"], "good")
+    load_and_validate(settings, extract(settings, [MONTH]).landed, "good")
     before = rows_and_sums(settings)
     files = latest_landed(settings.landing_dir, "exports", "HS6", MONTH)
     with warehouse.connect(settings.warehouse_path) as con:
@@ -160,7 +161,7 @@ def test_an_error_inside_the_swap_keeps_the_previous_version(emulator, settings)
 
 
 def test_a_split_part_with_another_layout_is_named(emulator, settings):
-    load_and_validate(settings, extract(settings, [MONTH])["landed"], "good")
+    load_and_validate(settings, extract(settings, [MONTH]).landed, "good")
     before = rows_and_sums(settings)
     good = good_tables(settings)
     header, *rows = good["detail"]
@@ -174,9 +175,9 @@ def test_a_split_part_with_another_layout_is_named(emulator, settings):
     land_extraction(settings, {detail_request("exports", MONTH, "HS6", low): part_a,
                                detail_request("exports", MONTH, "HS6", high): part_b,
                                REQUESTS["totals"]: good["totals"], REQUESTS["hs4"]: good["hs4"]})
-    result = load_and_validate(settings, [{"flow": "exports", "month": MONTH}], "bad layout")
-    [failure] = result["failures"]
-    assert "landed part 50-98" in failure["error"] and "must share one layout" in failure["error"], failure
+    result = load_and_validate(settings, [FlowMonth("exports", MONTH)], "bad layout")
+    [failure] = result.failures
+    assert "landed part 50-98" in failure.reason and "must share one layout" in failure.reason, failure
     assert rows_and_sums(settings) == before
 
     # the same parts, both in the layout the API serves, load and equal the whole month
@@ -184,11 +185,11 @@ def test_a_split_part_with_another_layout_is_named(emulator, settings):
     land_extraction(settings, {detail_request("exports", MONTH, "HS6", low): part_a,
                                detail_request("exports", MONTH, "HS6", high): part_b,
                                REQUESTS["totals"]: good["totals"], REQUESTS["hs4"]: good["hs4"]})
-    result = load_and_validate(settings, [{"flow": "exports", "month": MONTH}], "split layout")
+    result = load_and_validate(settings, [FlowMonth("exports", MONTH)], "split layout")
     # read by their own headers, the parts hold exactly the whole month's rows: nothing to reload
-    assert [x["month"] for x in result["skipped"]] == [MONTH] and not result["failures"], result
+    assert [x.month for x in result.unchanged] == [MONTH] and not result.failures, result
     assert rows_and_sums(settings) == before
-    forced = load_and_validate(settings, [{"flow": "exports", "month": MONTH}], "split forced", force=True)
-    assert [x["month"] for x in forced["loaded"]] == [MONTH], forced
+    forced = load_and_validate(settings, [FlowMonth("exports", MONTH)], "split forced", force=True)
+    assert [x.month for x in forced.loaded] == [MONTH], forced
     after = rows_and_sums(settings)
     assert after[:2] == before[:2] and after[3:] == before[3:] and after[2] != before[2]  # same data, new load

@@ -7,15 +7,15 @@ from dataclasses import replace
 
 import pytest
 
-from trade_warehouse.census_client import (
+from trade_warehouse.census_api import (
     CHAPTERS,
     CensusAuthError,
-    CensusClient,
     CensusRequestError,
     CensusResponseError,
     Request,
     TransientCensusError,
 )
+from trade_warehouse.census_client import CensusClient
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.landing import land_response, latest_landed
 from trade_warehouse.pipeline import extract
@@ -150,9 +150,24 @@ def test_400_quotes_the_server(emulator):
 
 def test_unreleased_month_is_no_rows_not_an_error(emulator, settings):
     summary = extract(settings, ["2017-06", "2017-07"])
-    assert summary["unreleased"] == ["exports 2017-07", "imports 2017-07"]
-    assert not summary["failures"]
-    assert {(i["flow"], i["month"]) for i in summary["landed"]} == {("exports", "2017-06"), ("imports", "2017-06")}
+    assert summary.unreleased == ["exports 2017-07", "imports 2017-07"]
+    assert not summary.failures
+    assert {(i.flow, i.month) for i in summary.landed} == {("exports", "2017-06"), ("imports", "2017-06")}
+
+
+def test_a_retried_extract_does_not_fetch_again_what_its_earlier_try_landed(emulator, settings):
+    first = extract(settings, ["2017-05"], run_id="run-a")
+    fetched = emulator.requests()
+    assert fetched > 0 and not first.failures
+    retry = extract(settings, ["2017-05", "2017-06"], run_id="run-a")  # the task's second try, a wider window
+    # 2017-05 came from the first try's landed files; only 2017-06 was requested
+    assert 0 < emulator.requests() - fetched <= fetched + 2  # one month's worth, not two
+    assert {(m.flow, m.month) for m in retry.landed} == {(f, m) for f in ("exports", "imports")
+                                                          for m in ("2017-05", "2017-06")}
+    assert [c["month"] for c in retry.costs if c.get("reused")] == ["2017-05", "2017-05"]
+    again = emulator.requests()
+    extract(settings, ["2017-05"], run_id="run-b")  # another run fetches it again (a revision check)
+    assert emulator.requests() > again
 
 
 def test_landing_is_unchanged_atomic_and_keyless(emulator, settings):
@@ -183,10 +198,10 @@ def test_api_key_never_reaches_logs_manifests_or_errors(emulator, settings, capl
     caplog.set_level(logging.DEBUG)
     emulator.set_faults(fail_next=1)
     summary = extract(settings, ["2017-01"])
-    assert summary["landed"]
+    assert summary.landed
     emulator.set_faults(truncate_json=True)
     failed = extract(settings, ["2017-02"])
-    assert failed["failures"]
+    assert failed.failures
     # httpx logs every request URL (with the key) at INFO: the client's filter must scrub it
     http_log = Collect()
     httpx_logger = logging.getLogger("httpx")
@@ -199,7 +214,7 @@ def test_api_key_never_reaches_logs_manifests_or_errors(emulator, settings, capl
             c.fetch_totals("exports", "2017-03")
     finally:
         httpx_logger.removeHandler(http_log)
-    texts = [caplog.text, "\n".join(http_log.lines), json.dumps(summary), json.dumps(failed)]
+    texts = [caplog.text, "\n".join(http_log.lines), json.dumps(summary.to_xcom()), json.dumps(failed.to_xcom())]
     texts += [p.read_text() for p in settings.landing_dir.rglob("manifest.jsonl")]
     for text in texts:
         assert DEMO_API_KEY not in text
@@ -213,7 +228,7 @@ def test_slow_server_times_out_as_transient(emulator):
 
 
 def test_annual_revision_lands_new_files_only_for_revised_months(emulator, settings):
-    before = {m: extract(settings, [m])["landed"] for m in ("2012-05", "2016-04")}
+    before = {m: extract(settings, [m]).landed for m in ("2012-05", "2016-04")}
     assert all(before.values())
     old = {m: {f.sha256 for f in latest_landed(settings.landing_dir, "exports", "HS6", m)} for m in before}
     emulator.state.vintage = 1  # the June release revises the last three years
@@ -225,14 +240,16 @@ def test_annual_revision_lands_new_files_only_for_revised_months(emulator, setti
 
 
 def test_key_is_registered_with_airflows_secrets_masker(settings):
-    from airflow.sdk._shared.secrets_masker.secrets_masker import redact as airflow_redact
+    # mask_logs is the structlog processor Airflow runs on every task log line
+    from airflow.sdk.log import mask_logs
 
     from trade_warehouse.pipeline import census_credentials
 
     secret = "k3y-" + "z" * 36
     _, key = census_credentials(replace(settings, api_key=secret))
     assert key == secret
-    assert secret not in str(airflow_redact(f"GET ...&key={secret}"))
+    logged = mask_logs(None, "info", {"event": f"GET ...&key={secret}"})
+    assert secret not in str(logged) and "GET ...&key=" in logged["event"]
 
 
 def test_a_month_refused_whole_after_a_whole_month_is_not_asked_whole_again(emulator):

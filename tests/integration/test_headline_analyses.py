@@ -23,7 +23,7 @@ from trade_warehouse.emulator.server import EmulatorState, make_server
 from trade_warehouse.emulator.synthetic import Universe
 from trade_warehouse.months import month_range
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
-from trade_warehouse.publish import MART_CONTRACT
+from trade_warehouse.publish import published_models
 from trade_warehouse.transform import compiled_analysis
 
 pytestmark = pytest.mark.integration
@@ -50,10 +50,10 @@ def settings(tmp_path_factory):
                         data_dir=tmp_path_factory.mktemp("headline") / "data", hs_level="HS6", pacing_s=0.0)
     try:
         months = month_range("2011-01", "2011-12") + month_range("2016-01", "2016-12") + ["2017-01", "2017-02"]
-        result = load_and_validate(settings, extract(settings, months)["landed"], "headline")
-        assert not result["failures"]
+        result = load_and_validate(settings, extract(settings, months).landed, "headline")
+        assert not result.failures
         with patched_env(settings):
-            assert transform_and_publish(settings, "headline")["published"]
+            assert transform_and_publish(settings, "headline").published
         yield settings
     finally:
         server.shutdown()
@@ -104,7 +104,7 @@ def test_headline_questions_and_documentation(settings):
     models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     assert all(node["description"].strip() for node in models.values())
     con = duckdb.connect(str(settings.serving_path), read_only=True)
-    for table in [*MART_CONTRACT, "dim_partner", "dim_commodity", "dim_month"]:
+    for table in (m.name for m in published_models(settings)):
         columns = [c for (c,) in con.execute(
             "select column_name from duckdb_columns() where schema_name = 'marts' and table_name = ?", [table]
         ).fetchall()]

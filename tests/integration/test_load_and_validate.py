@@ -5,6 +5,7 @@ import pytest
 
 from trade_warehouse import warehouse
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.results import PublishResult
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +36,9 @@ def audit(settings, sql: str) -> list[tuple]:
 
 def test_load_is_typed_gated_and_idempotent(emulator, settings):
     months = ["2017-01", "2017-02"]
-    landed = extract(settings, months)["landed"]
+    landed = extract(settings, months).landed
     first = load_and_validate(settings, landed, "run-1")
-    assert len(first["loaded"]) == 4 and not first["failures"]
+    assert len(first.loaded) == 4 and not first.failures
     counts = raw_counts(settings)
     assert all(n > 0 for n, _ in counts.values())
 
@@ -52,13 +53,13 @@ def test_load_is_typed_gated_and_idempotent(emulator, settings):
     assert leading_zero > 0 and distinct_loads == 2
 
     # same landed bytes: nothing is reloaded, nothing changes
-    second = load_and_validate(settings, extract(settings, months)["landed"], "run-2")
-    assert len(second["skipped"]) == 4 and not second["loaded"]
+    second = load_and_validate(settings, extract(settings, months).landed, "run-2")
+    assert len(second.unchanged) == 4 and not second.loaded
     assert raw_counts(settings) == counts
 
     # forced reload replaces the months: same rows, new load ids, an audit row per attempt
     third = load_and_validate(settings, landed, "run-3", force=True)
-    assert len(third["loaded"]) == 4
+    assert len(third.loaded) == 4
     assert raw_counts(settings) == counts
     rows = audit(settings, "select run_id, status, count(*) from audit.loads group by all order by 1")
     assert rows == [("run-1", "loaded", 4), ("run-2", "unchanged", 4), ("run-3", "loaded", 4)]
@@ -69,7 +70,7 @@ def test_load_is_typed_gated_and_idempotent(emulator, settings):
 
 
 def test_failed_validation_keeps_previous_version_and_other_months_load(emulator, settings):
-    good = extract(settings, ["2017-03"])["landed"]
+    good = extract(settings, ["2017-03"]).landed
     load_and_validate(settings, good, "run-good")
     before = raw_counts(settings)
 
@@ -77,12 +78,12 @@ def test_failed_validation_keeps_previous_version_and_other_months_load(emulator
     bad = extract(settings, ["2017-03"])
     emulator.set_faults()
     other = extract(settings, ["2017-04"])
-    result = load_and_validate(settings, bad["landed"] + other["landed"], "run-bad")
+    result = load_and_validate(settings, bad.landed + other.landed, "run-bad")
 
-    assert {(f["flow"], f["month"]) for f in result["failures"]} == {("exports", "2017-03"), ("imports", "2017-03")}
-    message = result["failures"][0]["error"]
+    assert {(f.flow, f.month) for f in result.failures} == {("exports", "2017-03"), ("imports", "2017-03")}
+    message = result.failures[0].describe()
     assert "expect_compound_columns_to_be_unique" in message and "observed" in message
-    assert {(x["flow"], x["month"]) for x in result["loaded"]} == {("exports", "2017-04"), ("imports", "2017-04")}
+    assert {(x.flow, x.month) for x in result.loaded} == {("exports", "2017-04"), ("imports", "2017-04")}
     after = raw_counts(settings)
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     march = con.execute("select count(*) from raw.census_exports_hs where month = '2017-03-01'").fetchone()[0]
@@ -105,8 +106,8 @@ def test_row_count_band_catches_a_collapse(emulator, settings):
                 "load_id": f"fake-{month}", "flow": "exports", "hs_level": "HS6", "month": f"{month}-01",
                 "status": "loaded", "detail_rows": 1_000_000, "finished_at": "2017-01-01 00:00:00",
             })
-    result = load_and_validate(settings, extract(settings, ["2017-01"])["landed"], "run-band")
-    failures = {f["flow"]: f["error"] for f in result["failures"]}
+    result = load_and_validate(settings, extract(settings, ["2017-01"]).landed, "run-band")
+    failures = {f.flow: f.describe() for f in result.failures}
     assert "exports" in failures and "expect_table_row_count_to_be_between" in failures["exports"]
     assert "imports" not in failures
 
@@ -114,7 +115,7 @@ def test_row_count_band_catches_a_collapse(emulator, settings):
 def test_gx_data_docs_show_the_last_validations(emulator, settings):
     from trade_warehouse.pipeline import build_gx_docs
 
-    load_and_validate(settings, extract(settings, ["2017-05"])["landed"], "docs-run")
+    load_and_validate(settings, extract(settings, ["2017-05"]).landed, "docs-run")
     index = build_gx_docs(settings)
     assert index.endswith("docs/gx/index.html")
     html = (settings.gx_docs_dir / "index.html").read_text()
@@ -130,9 +131,9 @@ def test_gx_data_docs_show_the_last_validations(emulator, settings):
 def test_a_month_fetched_in_parts_is_the_same_data_as_fetched_whole(emulator, settings):
     from trade_warehouse.landing import latest_extraction
 
-    first = load_and_validate(settings, extract(settings, ["2017-01"])["landed"], "whole")
-    assert len(first["loaded"]) == 2
-    assert transform_and_publish(settings, "whole")["published"]
+    first = load_and_validate(settings, extract(settings, ["2017-01"]).landed, "whole")
+    assert len(first.loaded) == 2
+    assert transform_and_publish(settings, "whole").published
     counts = raw_counts(settings)
     loads = audit(settings, "select flow, load_id from audit.loads where status = 'loaded' order by 1")
 
@@ -140,18 +141,18 @@ def test_a_month_fetched_in_parts_is_the_same_data_as_fetched_whole(emulator, se
     again = extract(settings, ["2017-01"])
     assert {latest_extraction(settings.landing_dir, f, "HS6", "2017-01")["mode"] for f in ("exports", "imports")} \
         == {"split"}
-    second = load_and_validate(settings, again["landed"], "split")
-    assert len(second["skipped"]) == 2 and not second["loaded"] and not second["failures"]
+    second = load_and_validate(settings, again.landed, "split")
+    assert len(second.unchanged) == 2 and not second.loaded and not second.failures
     assert raw_counts(settings) == counts
     assert audit(settings, "select flow, load_id from audit.loads where status = 'loaded' order by 1") == loads
     reasons = audit(settings, "select error from audit.loads where run_id = 'split'")
     assert all("other files, same rows" in r for (r,) in reasons), reasons
     # nothing changed for readers either: no dbt build, no new snapshot
-    assert transform_and_publish(settings, "split") == {"published": False, "reason": "unchanged"}
+    assert transform_and_publish(settings, "split") == PublishResult(published=False, reason="unchanged")
 
     # a forced reload still reloads (same rows, new load ids)
-    forced = load_and_validate(settings, again["landed"], "forced", force=True)
-    assert len(forced["loaded"]) == 2 and raw_counts(settings) == counts
+    forced = load_and_validate(settings, again.landed, "forced", force=True)
+    assert len(forced.loaded) == 2 and raw_counts(settings) == counts
 
 
 def test_status_answers_while_a_run_holds_the_writer(emulator, settings):
@@ -159,7 +160,7 @@ def test_status_answers_while_a_run_holds_the_writer(emulator, settings):
     import subprocess
     import sys
 
-    load_and_validate(settings, extract(settings, ["2017-05"])["landed"], "status-run")
+    load_and_validate(settings, extract(settings, ["2017-05"]).landed, "status-run")
     env = dict(os.environ, TRADE_DATA_DIR=str(settings.data_dir))
 
     def status() -> subprocess.CompletedProcess:

@@ -32,9 +32,20 @@ def totals(path) -> tuple:
         con.close()
 
 
+def wait_until_seen(readers: dict, result: tuple, timeout_s: float = 300) -> None:
+    """Block until every reader has reported ``result`` (a handshake, not a guess of how long)."""
+    deadline = time.monotonic() + timeout_s
+    for mode, (process, out) in readers.items():
+        seen_file = out.with_name(out.name + ".seen")
+        while not (seen_file.exists() and list(result) in json.loads(seen_file.read_text())):
+            assert process.poll() is None, f"reader {mode} exited early"
+            assert time.monotonic() < deadline, f"reader {mode} never saw {result}"
+            time.sleep(0.1)
+
+
 def test_readers_never_fail_and_never_see_a_mix(airflow_db, emulator, settings, tmp_path):
-    load_and_validate(settings, extract(settings, ["2017-01", "2017-02"])["landed"], "before")
-    assert transform_and_publish(settings, "before")["published"]
+    load_and_validate(settings, extract(settings, ["2017-01", "2017-02"]).landed, "before")
+    assert transform_and_publish(settings, "before").published
     old = totals(settings.serving_path)
 
     stop = tmp_path / "stop"
@@ -43,13 +54,13 @@ def test_readers_never_fail_and_never_see_a_mix(airflow_db, emulator, settings, 
                                  str(tmp_path / f"{mode}.json")]), tmp_path / f"{mode}.json")
         for mode in ("sqlalchemy", "duckdb")
     }
-    time.sleep(3)  # readers connected and querying the old snapshot
     try:
+        wait_until_seen(readers, old)  # both readers connected and querying the old snapshot
         result = run_dag({"start_month": "2017-03", "end_month": "2017-04"})
         assert result["state"].endswith("success"), result
         new = totals(settings.serving_path)
         assert new != old
-        time.sleep(3)  # readers reconnect and see the new snapshot
+        wait_until_seen(readers, new)  # both reconnected and see the new snapshot
     finally:
         stop.touch()
         for process, _ in readers.values():

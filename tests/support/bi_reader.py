@@ -4,12 +4,15 @@ Usage: python bi_reader.py {sqlalchemy|duckdb} SERVING_DB STOP_FILE OUT_JSON
 
 ``sqlalchemy`` connects like Superset does (SQLAlchemy + duckdb-engine, read_only);
 ``duckdb`` uses the duckdb Python client. Each keeps a connection for a few queries and
-then reconnects, as pooled BI connections do.
+then reconnects, as pooled BI connections do. Every distinct result it has seen so far is
+kept up to date in ``OUT_JSON.seen`` (atomic rename), so a test can wait for "the readers
+saw the old snapshot" and "they saw the new one" instead of sleeping.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +26,15 @@ def main(mode: str, db: str, stop_file: str, out: str) -> None:
     errors: list[str] = []
     queries = 0
     started = time.monotonic()
+    seen: set[tuple[int, ...]] = set()
+
+    def note(row: list[int]) -> None:
+        results.append(row)
+        if tuple(row) not in seen:
+            seen.add(tuple(row))
+            Path(out + ".seen.tmp").write_text(json.dumps(sorted(seen)))
+            os.replace(out + ".seen.tmp", out + ".seen")
+
     while not Path(stop_file).exists() and time.monotonic() - started < 600:
         try:
             if mode == "sqlalchemy":
@@ -31,7 +43,7 @@ def main(mode: str, db: str, stop_file: str, out: str) -> None:
                 engine = create_engine(f"duckdb:///{db}", connect_args={"read_only": True})
                 with engine.connect() as connection:
                     for _ in range(QUERIES_PER_CONNECTION):
-                        results.append([int(v) for v in connection.execute(text(SQL)).one()])
+                        note([int(v) for v in connection.execute(text(SQL)).one()])
                         queries += 1
                         time.sleep(0.02)
                 engine.dispose()
@@ -41,7 +53,7 @@ def main(mode: str, db: str, stop_file: str, out: str) -> None:
                 connection = duckdb.connect(db, read_only=True)
                 try:
                     for _ in range(QUERIES_PER_CONNECTION):
-                        results.append([int(v) for v in connection.execute(SQL).fetchone()])
+                        note([int(v) for v in connection.execute(SQL).fetchone()])
                         queries += 1
                         time.sleep(0.02)
                 finally:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from trade_warehouse.census_client import (
+from trade_warehouse.census_api import (
     CensusResponseError,
     column_positions,
     detail_request,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from trade_warehouse.census_client import CHAPTERS
+from trade_warehouse.census_api import CHAPTERS
 from trade_warehouse.split_extraction import (
     DetailExtraction,
     RequestOutcome,

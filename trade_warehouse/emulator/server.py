@@ -20,8 +20,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 
+from trade_warehouse.config import FLOWS
 from trade_warehouse.emulator import comtrade
 from trade_warehouse.emulator.synthetic import WORLD_TOTAL_CODE, Universe, stable_seed
+from trade_warehouse.months import add_months
 
 API_PREFIX = "/data/timeseries/intltrade/"
 DATASETS = ("hs",)
@@ -63,7 +65,7 @@ class QueryError(Exception):
 
 @dataclass
 class Faults:
-    """Faults a test can switch on through ``POST /__emulator__/faults`` (see README)."""
+    """Faults a test switches on in the emulator it runs (``EmulatorState.faults``)."""
 
     fail_next: int = 0  # answer the next N data requests with HTTP 500
     slow_seconds: float = 0.0  # delay every data request
@@ -75,14 +77,6 @@ class Faults:
     status_429: int = 0  # answer the next N data requests with 429 + Retry-After: 1
     corrupt_month: str | None = None  # repeat the first data row, only in responses for this month
     fail_whole_month: int = 0  # answer the next N whole-month detail requests (no commodity predicate) with 500
-
-    @classmethod
-    def from_dict(cls, values: dict) -> Faults:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(values) - known
-        if unknown:
-            raise QueryError(400, f"error: unknown fault(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**values)
 
 
 @dataclass
@@ -157,8 +151,7 @@ def requested_months(query: Query) -> list[str]:
             current = start
             while current <= end:
                 months.append(current)
-                year, month = int(current[:4]), int(current[5:])
-                current = f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+                current = add_months(current, 1)
         return months
     years = query.values("YEAR")
     if not years:
@@ -359,24 +352,6 @@ class Handler(BaseHTTPRequestHandler):
         if status != 204 and body:
             self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        if urlsplit(self.path).path != "/__emulator__/faults":
-            self._send(404, b"not found")
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        try:
-            values = json.loads(self.rfile.read(length) or b"{}")
-            faults = Faults.from_dict(values)
-        except (ValueError, TypeError) as error:
-            self._send(400, f"error: bad fault specification: {error}".encode())
-            return
-        except QueryError as error:
-            self._send(error.status, error.message.encode())
-            return
-        with self.state.lock:
-            self.state.faults = faults
-        self._send(200, json.dumps(faults.__dict__).encode(), "application/json")
-
     def _take_whole_month_fault(self) -> bool:
         with self.state.lock:
             if self.state.faults.fail_whole_month > 0:
@@ -391,9 +366,6 @@ class Handler(BaseHTTPRequestHandler):
             title = "Missing Key" if "missing" in path else "Invalid Key"
             self._send(200, f"<html><body><h1>{title}</h1></body></html>".encode(), "text/html;charset=utf-8")
             return
-        if path == "/__emulator__/stats":
-            self._send(200, json.dumps({"requests": self.state.request_count}).encode(), "application/json")
-            return
         if path == comtrade.API_PATH:  # UN Comtrade's partner-side data (mirror statistics)
             comtrade.handle(self, comtrade.state_for(self.state), self.state.universe, url.query)
             return
@@ -401,7 +373,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"error: unknown dataset")
             return
         parts = path[len(API_PREFIX):].strip("/").split("/")
-        if len(parts) != 2 or parts[0] not in ("exports", "imports"):
+        if len(parts) != 2 or parts[0] not in FLOWS:
             self._send(404, b"error: unknown dataset")
             return
         flow, dataset = parts[0], parts[1]
