@@ -16,7 +16,9 @@ annual as (
     select * from {{ ref('mirror_trade_annual') }}
 )
 
-select annual.year, annual.partner_code
+select
+    annual.year,
+    annual.partner_code
 from annual
 inner join monthly using (year, partner_code)
 where annual.us_exports_usd is distinct from monthly.us_exports_usd

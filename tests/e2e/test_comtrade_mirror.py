@@ -54,7 +54,7 @@ def test_mirror_dag_fills_mirror_trade_annual_with_the_planted_asymmetries(
     monkeypatch.setenv("COMTRADE_API_KEY", DEMO_API_KEY)
     monkeypatch.setenv("COMTRADE_API_PACING_S", "0")
     route.state_for(emulator.state).latest_month = "2017-01"  # partners have reported January only
-    load_and_validate(settings, extract(settings, ["2017-01"])["landed"], "census-seed")
+    load_and_validate(settings, extract(settings, ["2017-01"]).landed, "census-seed")
 
     result = run_dag({}, DAG_ID)
     assert states(result) == dict.fromkeys(

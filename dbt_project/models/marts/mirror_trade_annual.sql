@@ -1,8 +1,8 @@
 -- Grain: year x partner, for the partners whose own reports come from UN Comtrade
 -- (TRADE_COMTRADE_REPORTERS) and any other partner with Comtrade rows loaded.
 -- Both balances are from the U.S. point of view: exports to minus imports from the partner.
-{%- set fob_factor = env_var('TRADE_MIRROR_FOB_FACTOR', '1.06') | float %}
-{%- set reporters = env_var('TRADE_COMTRADE_REPORTERS', '392,410,156').split(',') %}
+{%- set fob_factor = var('mirror_fob_factor') | float %}
+{%- set reporters = var('mirror_reporters').split(',') %}
 with partners as (
     -- Census code <-> M49 through the partner dimension; an M49 code shared by two Census
     -- codes (Gaza / West Bank, the two Sudans) cannot be split, so it is left out
@@ -33,7 +33,7 @@ mirror_partners as (
         partner_m49 in (
             {%- for code in reporters %}'{{ code | trim }}'{{ ', ' if not loop.last }}{% endfor -%}
         )
-        or partner_m49 in (select partner_m49 from partner_reports)
+        or partner_m49 in (select partner_reports.partner_m49 from partner_reports)
 ),
 
 us_side as (

@@ -1,8 +1,8 @@
 -- Grain: month x partner, for the same partners as mirror_trade_annual. Monthly mirror
 -- asymmetries are noisy by nature: goods in transit at a month end fall in different
 -- months on the two sides. Asymmetries are NULL where either side has no data that month.
-{%- set fob_factor = env_var('TRADE_MIRROR_FOB_FACTOR', '1.06') | float %}
-{%- set reporters = env_var('TRADE_COMTRADE_REPORTERS', '392,410,156').split(',') %}
+{%- set fob_factor = var('mirror_fob_factor') | float %}
+{%- set reporters = var('mirror_reporters').split(',') %}
 with partners as (
     select
         partner_code,
@@ -30,7 +30,7 @@ mirror_partners as (
         partner_m49 in (
             {%- for code in reporters %}'{{ code | trim }}'{{ ', ' if not loop.last }}{% endfor -%}
         )
-        or partner_m49 in (select partner_m49 from partner_reports)
+        or partner_m49 in (select partner_reports.partner_m49 from partner_reports)
 ),
 
 us_side as (
