@@ -30,21 +30,27 @@ def record(settings: Settings, year: int, complete: bool, reporters=("392", "410
                   "reporters": list(reporters)})
 
 
+KEY = {"COMTRADE_API_KEY": "test-key"}
+
+
 def test_only_years_with_census_data_that_are_not_complete(tmp_path):
-    settings, cs = settings_at(tmp_path), load_comtrade_settings({})
+    settings, cs = settings_at(tmp_path), load_comtrade_settings(KEY)
     land_census(settings, "2016-05", "2017-01", "2017-12", "2018-01")
     record(settings, 2016, complete=True)
     record(settings, 2017, complete=False)
     plan = comtrade.plan(settings, cs, today=TODAY)
     assert plan["years"] == [2017, 2018] and "complete, not asked again: 2016" in plan["reason"]
     # a new reporter makes a complete year incomplete; force asks again for every year
-    assert comtrade.plan(settings, load_comtrade_settings({"TRADE_COMTRADE_REPORTERS": "392,344"}),
+    assert comtrade.plan(settings, load_comtrade_settings({**KEY, "TRADE_COMTRADE_REPORTERS": "392,344"}),
                          today=TODAY)["years"] == [2016, 2017, 2018]
     assert comtrade.plan(settings, cs, {"force": True}, today=TODAY)["years"] == [2016, 2017, 2018]
+    # without a key the scheduled run has nothing to do (green), and says why
+    off = comtrade.plan(settings, load_comtrade_settings({}), today=TODAY)
+    assert off["years"] == [] and "COMTRADE_API_KEY" in off["reason"]
 
 
 def test_nothing_to_do_without_census_data_and_params_are_checked(tmp_path):
-    settings, cs = settings_at(tmp_path), load_comtrade_settings({})
+    settings, cs = settings_at(tmp_path), load_comtrade_settings(KEY)
     assert comtrade.plan(settings, cs, today=TODAY)["years"] == []
     assert comtrade.plan(settings, cs, {"start_year": 2015, "end_year": 2016}, today=TODAY)["years"] == [2015, 2016]
     with pytest.raises(ValueError, match="between 2010 and 2018"):
