@@ -47,6 +47,36 @@ errors were already retried; re-run the month (trigger `census_trade_monthly` wi
 """
 
 
+NIGHTLY_DOC = (
+    "### Census trade nightly\n\nEvery day at 14:00 UTC: asks the Census API whether the month "
+    "after the newest landed one is released (204 = not yet: a quick green run that rebuilds "
+    "nothing), loads every newly released month, and after the April data (early June) "
+    "re-pulls the loaded months of the three-year revision window; only months whose data "
+    "changed are reloaded and republished.\n" + ON_CALL
+)
+MONTHLY_DOC = (
+    "### Census trade monthly (backfills and re-runs)\n\nEach run loads one month: the month of "
+    "its logical date, so `airflow backfill create --dag-id census_trade_monthly "
+    "--from-date 2016-01-01 --to-date 2016-12-01 --max-active-runs 1` makes one run per month. "
+    "Triggered by hand, params choose the months: `month`, or `start_month` + `end_month` "
+    "(YYYY-MM, from 2010-01 to the latest released month); `force` reloads unchanged months; "
+    "`from_landing` reloads from landed files without calling the API. Its own monthly "
+    "schedule asks for a month that is usually not released yet: such runs end green, "
+    "loading nothing.\n" + ON_CALL
+)
+
+
+def monthly_params() -> dict[str, Param]:
+    """The monthly DAG's trigger form: checked by Airflow before a run starts."""
+    return {
+        "month": Param(None, type=["null", "string"], pattern=MONTH_PATTERN, description="one month, YYYY-MM"),
+        "start_month": Param(None, type=["null", "string"], pattern=MONTH_PATTERN, description="first, YYYY-MM"),
+        "end_month": Param(None, type=["null", "string"], pattern=MONTH_PATTERN, description="last, YYYY-MM"),
+        "force": Param(False, type="boolean", description="reload months even if their data did not change"),
+        "from_landing": Param(False, type="boolean", description="reload from landed files, no API calls"),
+    }
+
+
 def retry_delay() -> timedelta:
     """The delay before a failed task is retried: ``$TRADE_TASK_RETRY_DELAY_S`` or 2 minutes.
 
@@ -61,31 +91,9 @@ def retry_delay() -> timedelta:
 def build_dag(dag_id: str, nightly: bool) -> DAG:
     """One of the two pipeline DAGs (see the module docstring)."""
     if nightly:
-        schedule = "0 14 * * *"  # daily 14:00 UTC, after the 8:30 ET release (12:30/13:30 UTC)
-        doc = ("### Census trade nightly\n\nEvery day at 14:00 UTC: asks the Census API whether the month "
-               "after the newest landed one is released (204 = not yet: a quick green run that rebuilds "
-               "nothing), loads every newly released month, and after the April data (early June) "
-               "re-pulls the loaded months of the three-year revision window; only months whose data "
-               "changed are reloaded and republished.\n" + ON_CALL)
-        params: dict = {}
+        schedule, doc, params = "0 14 * * *", NIGHTLY_DOC, {}  # daily 14:00 UTC, after the 8:30 ET release
     else:
-        schedule = "@monthly"
-        doc = ("### Census trade monthly (backfills and re-runs)\n\nEach run loads one month: the month of "
-               "its logical date, so `airflow backfill create --dag-id census_trade_monthly "
-               "--from-date 2016-01-01 --to-date 2016-12-01 --max-active-runs 1` makes one run per month. "
-               "Triggered by hand, params choose the months: `month`, or `start_month` + `end_month` "
-               "(YYYY-MM, from 2010-01 to the latest released month); `force` reloads unchanged months; "
-               "`from_landing` reloads from landed files without calling the API. Its own monthly "
-               "schedule asks for a month that is usually not released yet: such runs end green, "
-               "loading nothing.\n" + ON_CALL)
-        params = {
-            "month": Param(None, type=["null", "string"], pattern=MONTH_PATTERN, description="one month, YYYY-MM"),
-            "start_month": Param(None, type=["null", "string"], pattern=MONTH_PATTERN, description="first, YYYY-MM"),
-            "end_month": Param(None, type=["null", "string"], pattern=MONTH_PATTERN, description="last, YYYY-MM"),
-            "force": Param(False, type="boolean", description="reload months even if their data did not change"),
-            "from_landing": Param(False, type="boolean", description="reload from landed files, no API calls"),
-        }
-
+        schedule, doc, params = "@monthly", MONTHLY_DOC, monthly_params()
     with DAG(
         dag_id=dag_id,
         schedule=schedule,

@@ -17,6 +17,16 @@ Stage = Literal["extract", "load", "validate"]
 MAX_EXAMPLES = 3
 
 
+def _plain(value: Any) -> Any:
+    """JSON types only (tuples become lists): XCom stores a tuple as an Airflow-encoded object,
+    which a reader of the raw value (the CLI, reading the metadata database) would not undo."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _text(value: object) -> str:
     return "" if value is None else str(value)
 
@@ -73,7 +83,7 @@ class MonthFailure:
         return "\n".join(lines)
 
     def to_xcom(self) -> dict[str, Any]:
-        return asdict(self)
+        return _plain(asdict(self))
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> MonthFailure:
@@ -117,7 +127,7 @@ class ExtractResult:
     from_landing: bool = False  # a reload of landed files: no API call was made
 
     def to_xcom(self) -> dict[str, Any]:
-        return asdict(self)
+        return _plain(asdict(self))
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> ExtractResult:
@@ -146,7 +156,7 @@ class LoadResult:
     failures: list[MonthFailure] = field(default_factory=list)
 
     def to_xcom(self) -> dict[str, Any]:
-        return asdict(self)
+        return _plain(asdict(self))
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> LoadResult:
@@ -170,7 +180,7 @@ class PublishResult:
     publish_seconds: float = 0.0
 
     def to_xcom(self) -> dict[str, Any]:
-        return asdict(self)
+        return _plain(asdict(self))
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> PublishResult:

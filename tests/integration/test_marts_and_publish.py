@@ -10,6 +10,7 @@ from duck import query
 
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 from trade_warehouse.publish import PublishError, check_contract, published_models
+from trade_warehouse.results import PublishResult
 from trade_warehouse.sql_rules import country_type_sql
 
 # the marts BI tools rely on (README "Mart contract"); their columns and types are in the models' YAML
@@ -87,7 +88,7 @@ def test_build_publish_contract_and_rollback(emulator, settings):
     assert top == [("8703",)]
 
     # nothing changed: no dbt build, no publish
-    assert transform_and_publish(settings, "run-2") == {"published": False, "reason": "unchanged"}
+    assert transform_and_publish(settings, "run-2") == PublishResult(published=False, reason="unchanged")
 
     # a new month publishes a new snapshot; rollback restores the previous one
     load_and_validate(settings, extract(settings, ["2017-04"]).landed, "run-3")

@@ -1,5 +1,7 @@
 """What `make backfill` prints when months fail: built from the typed stage results, never the log."""
 
+import json
+
 import pytest
 
 from trade_warehouse.cli import format_failures
@@ -45,7 +47,9 @@ def test_months_skipped_because_of_an_earlier_failure_come_after_the_causes():
 
 def test_failures_survive_the_xcom_round_trip():
     failure = MonthFailure("imports", "2016-06", "validate", transient=False, reason="r", expectations=(NEGATIVE,))
-    again = LoadResult.from_xcom(LoadResult(failures=[failure]).to_xcom()).failures[0]
+    serialized = LoadResult(failures=[failure]).to_xcom()
+    assert json.loads(json.dumps(serialized)) == serialized  # plain JSON: no tuple for XCom to encode
+    again = LoadResult.from_xcom(serialized).failures[0]
     assert again == failure and again.expectations[0].examples == ("-5", "-7", "-9")
 
 
