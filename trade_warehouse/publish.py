@@ -92,6 +92,11 @@ def build_fingerprint(settings: Settings) -> str:
             """,
             [settings.hs_level],
         ).fetchone()[0]
+        from trade_warehouse.comtrade import loaded_versions
+
+        mirror = loaded_versions(con)  # the partners' reports (mirror marts); unchanged fingerprint without
+        if mirror:
+            loads = f"{loads}|comtrade:{mirror}"
     return hashlib.sha256(f"{loads}|{transform.project_fingerprint()}".encode()).hexdigest()
 
 

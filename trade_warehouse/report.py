@@ -8,7 +8,6 @@ break the page.
 
 from __future__ import annotations
 
-import html
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import duckdb
 import jinja2
-from markupsafe import Markup
 
 from trade_warehouse.config import Settings
 
@@ -126,6 +124,40 @@ def line_chart(series: dict[str, list[tuple[str, float]]], markers: dict[str, st
     return chart
 
 
+def mirror_data(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """"Two sides of the balance": U.S.-reported vs partner-reported balances (mirror statistics).
+
+    The latest year with partner (UN Comtrade) data, both balances from the U.S. point of
+    view. None when the snapshot has no mirror mart (published before it existed) or no
+    partner data yet: the report then leaves the section out.
+    """
+    try:
+        year = con.execute(
+            "select max(year) from marts.mirror_trade_annual where partner_months_covered > 0").fetchone()[0]
+    except duckdb.Error:
+        return None
+    if year is None:
+        return None
+    rows = con.execute(
+        "select partner_name, us_reported_balance_usd, partner_reported_balance_usd, export_asymmetry_pct, "
+        "import_asymmetry_pct, us_months_covered, partner_months_covered from marts.mirror_trade_annual "
+        "where year = ? and partner_months_covered > 0 order by us_reported_balance_usd, partner_code", [year],
+    ).fetchall()
+    bars = []
+    for name, us_balance, partner_balance, *_ in rows:
+        bars.append((f"{name}: U.S.-reported", float(us_balance or 0)))
+        bars.append((f"{name}: as {name} reports it", float(partner_balance or 0)))
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f}"
+
+    return {
+        "year": year,
+        "chart": bar_chart("mirror-chart", f"two sides of the balance {year}", bars, width=640),
+        "rows": [[n, _billions(u), _billions(p), pct(e), pct(i), f"{um} / {pm}"] for n, u, p, e, i, um, pm in rows],
+    }
+
+
 def report_partners(env: dict[str, str] | None = None) -> tuple[tuple[str, ...], str]:
     """Trend partners and the commodity-focus partner, from TRADE_REPORT_PARTNERS / _FOCUS."""
     env = os.environ if env is None else env
@@ -133,18 +165,16 @@ def report_partners(env: dict[str, str] | None = None) -> tuple[tuple[str, ...],
     return partners or DEFAULT_TREND_PARTNERS, env.get("TRADE_REPORT_FOCUS", "").strip() or "5880"
 
 
-def revision_section(con: duckdb.DuckDBPyConnection, limit: int = 10) -> Markup:
-    """HTML of "What the last revision changed": largest absolute balance revisions, by partner and by HS4.
+def revision_data(con: duckdb.DuckDBPyConnection, limit: int = 10) -> dict | None:
+    """"What the last revision changed": largest absolute balance revisions, by partner and by HS4.
 
     The last revision is every revising load of the latest day with one (an annual revision
     reloads many months in one run). A balance revision is the exports change minus the
-    imports change. Self-contained (own queries, own escaped markup, one block in the page)
-    so it can move into a template as it is. No revision yet gives a one-line note.
+    imports change. None until a first revision.
     """
     last = con.execute("select max(revised_at)::date from marts.trade_revisions_monthly").fetchone()[0]
     if last is None:
-        return Markup('<h2>What the last revision changed</h2><p id="revisions-none">No revision since the first '
-                      "load.</p>")
+        return None
     balance = "sum(case when flow = 'exports' then change_usd else -change_usd end)"
     partners = con.execute(
         f"select any_value(partner_name), {balance} as change, count(distinct month), "
@@ -162,26 +192,14 @@ def revision_section(con: duckdb.DuckDBPyConnection, limit: int = 10) -> Markup:
         "select strftime(min(month), '%Y-%m'), strftime(max(month), '%Y-%m'), count(distinct month) "
         "from marts.trade_revisions_monthly where revised_at::date = ?", [last]).fetchone()
 
-    def table(table_id: str, headers: list[str], rows: list[list[object]]) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-        return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
     def millions(value: float) -> str:
         return f"{value / 1e6:+,.1f}"
 
-    return Markup(
-        f"<h2>What the last revision changed ({last:%Y-%m-%d})</h2>"
-        f"<p>Loaded {last:%Y-%m-%d}: {count} months revised, {first} to {final}. Balance revision = change in "
-        "exports minus change in general imports, $ millions (negative = larger deficit).</p>"
-        '<div class="row"><div>'
-        + table("revision-partners-table", ["partner", "balance revision $m", "months", "annual revision"],
-                [[n, millions(c), m, "yes" if w else "ad hoc"] for n, c, m, w in partners])
-        + "</div><div>"
-        + table("revision-products-table", ["HS4 product (all partners)", "balance revision $m", "months"],
-                [[n, millions(c), m] for n, c, m in products])
-        + "</div></div>"
-    )
+    return {
+        "day": last, "first": first, "final": final, "count": count,
+        "partner_rows": [[n, millions(c), m, "yes" if w else "ad hoc"] for n, c, m, w in partners],
+        "product_rows": [[n, millions(c), m] for n, c, m in products],
+    }
 
 
 def report_data(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...], focus: str) -> dict:
@@ -242,7 +260,8 @@ def report_data(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...], focus
         "named_rows": named,
         "trend_chart": line_chart(trend, TREND_MARKERS),
         "drivers_chart": bar_chart("drivers-chart", "commodity drivers", drivers, width=900),
-        "revisions_html": revision_section(con),
+        "revisions": revision_data(con),
+        "mirror": mirror_data(con),
     }
 
 

@@ -84,6 +84,25 @@ create table if not exists audit.publishes (
 """
 
 
+# UN Comtrade (mirror statistics, trade_warehouse/comtrade.py): the partners' own monthly
+# reports of trade with the U.S., one load per landed year; validations go to audit.validations.
+SCHEMA_SQL += """
+create table if not exists raw.comtrade_monthly (
+    load_id varchar not null, source varchar not null, year integer not null, month date not null,
+    reporter_code varchar not null, reporter_iso varchar, reporter_name varchar, flow_code varchar not null,
+    partner_code varchar not null, partner2_code varchar not null, cmd_code varchar not null,
+    customs_code varchar not null, mot_code varchar not null, primary_value_usd double not null,
+    cif_value_usd double, fob_value_usd double, is_reported boolean, landed_file varchar not null,
+    loaded_at timestamp not null
+);
+create table if not exists audit.comtrade_loads (
+    load_id varchar primary key, run_id varchar, year integer not null, reporters varchar, source varchar,
+    content_sha256 varchar, data_sha256 varchar, files varchar, rows bigint, status varchar not null,
+    error varchar, started_at timestamp, finished_at timestamp, duration_s double
+);
+"""
+
+
 class LandingError(ValueError):
     """Landed files cannot be read as the table they should hold (terminal for that month)."""
 
