@@ -11,7 +11,7 @@ export TRADE_DATA_DIR ?= $(CURDIR)/data
 export GX_ANALYTICS_ENABLED ?= False
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 
-.PHONY: setup run test lint up down backfill status rollback lock emulator clean bench
+.PHONY: setup run mirror test lint up down backfill status rollback lock emulator clean bench
 
 ## setup: create .venv with the locked dependency set (seconds when nothing changed)
 setup: $(STAMP) $(AIRFLOW_HOME)/.migrated
@@ -30,6 +30,10 @@ $(AIRFLOW_HOME)/.migrated: $(STAMP)
 ## run: offline demo: emulator + full pipeline through Airflow for 2011-01..2017-12
 run: setup
 	$(BIN)/python -m trade_warehouse run
+
+## mirror: after make run, the UN Comtrade mirror DAG against the emulator (two sides of the balance)
+mirror: setup
+	$(BIN)/python -m trade_warehouse.comtrade_demo
 
 ## test: the whole test suite (unit, integration, DAG, end-to-end)
 test: setup

@@ -130,3 +130,46 @@ def number_setting(env: Mapping[str, str], name: str, default: float, minimum: f
     if value < minimum:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
     return value
+
+
+# ---- UN Comtrade (mirror statistics; see README "Mirror statistics") ----------------------
+DEFAULT_COMTRADE_BASE_URL = "https://comtradeapi.un.org/data/v1"
+DEFAULT_COMTRADE_REPORTERS = ("392", "410", "156")  # Japan, Rep. of Korea, China (M49)
+DEFAULT_FOB_FACTOR = 1.06  # CIF = 1.06 x FOB, as in the IMF's Direction of Trade Statistics
+
+
+@dataclass(frozen=True)
+class ComtradeSettings:
+    """Where the partners' reports come from and how they are compared."""
+
+    base_url: str
+    api_key: str | None
+    reporters: tuple[str, ...]  # M49 codes of the partners whose own reports are fetched
+    fob_factor: float
+    max_records: int = 100_000  # the free key's cap per call
+    pacing_s: float = 1.0  # a free key allows about 500 calls a day, and bursts are throttled
+    timeout_s: float = 120.0
+
+
+def load_comtrade_settings(env: Mapping[str, str] | None = None) -> ComtradeSettings:
+    """Read the Comtrade settings (``COMTRADE_*``, ``TRADE_MIRROR_FOB_FACTOR``) and check them."""
+    env = os.environ if env is None else env
+    base_url = (env.get("COMTRADE_API_BASE_URL") or DEFAULT_COMTRADE_BASE_URL).rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"COMTRADE_API_BASE_URL must be an http(s) URL, got {base_url!r}")
+    raw = env.get("TRADE_COMTRADE_REPORTERS") or ",".join(DEFAULT_COMTRADE_REPORTERS)
+    reporters = tuple(dict.fromkeys(code.strip().zfill(3) for code in raw.split(",") if code.strip()))
+    if not reporters or not all(code.isdigit() and len(code) == 3 for code in reporters):
+        raise ConfigError(f"TRADE_COMTRADE_REPORTERS={raw!r} must be comma-separated M49 codes such as 392,410,156")
+    if "842" in reporters:
+        raise ConfigError("TRADE_COMTRADE_REPORTERS must not contain 842: the U.S. side comes from the Census Bureau")
+    fob_factor = number_setting(env, "TRADE_MIRROR_FOB_FACTOR", DEFAULT_FOB_FACTOR, minimum=1.0)
+    return ComtradeSettings(
+        base_url=base_url,
+        api_key=env.get("COMTRADE_API_KEY") or None,
+        reporters=reporters,
+        fob_factor=fob_factor,
+        max_records=int(number_setting(env, "COMTRADE_MAX_RECORDS", 100_000, minimum=1)),
+        pacing_s=number_setting(env, "COMTRADE_API_PACING_S", 1.0, minimum=0),
+        timeout_s=number_setting(env, "COMTRADE_API_TIMEOUT_S", 120, minimum=1),
+    )

@@ -69,19 +69,8 @@ def land_response(
     if response.status == 204:
         return None
     request = response.request
-    digest = hashlib.sha256(response.body).hexdigest()
     directory = month_dir(landing_dir, request.flow, hs_level, month)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{request.kind}-{request.part}-{digest[:16]}.json.gz"
-    if not target.exists():
-        handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".landing-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped:
-                zipped.write(response.body)
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+    target, digest = write_immutable(directory, f"{request.kind}-{request.part}", response.body)
     landed = LandedFile(
         flow=request.flow,
         hs_level=hs_level,
@@ -102,10 +91,34 @@ def land_response(
         extraction_id=extraction_id,
         prefix_rows=response.prefix_rows or None,
     )
-    line = json.dumps(asdict(landed), sort_keys=True) + "\n"
-    with _manifest_lock, open(directory / MANIFEST, "a", encoding="utf-8") as manifest:
-        manifest.write(line)
+    append_jsonl(directory / MANIFEST, asdict(landed))
     return landed
+
+
+def write_immutable(directory: Path, stem: str, body: bytes) -> tuple[Path, str]:
+    """Write ``body`` gzipped to ``<directory>/<stem>-<sha16>.json.gz`` (temp file + rename,
+    content-addressed: the same bytes are written once); return the path and the sha256."""
+    digest = hashlib.sha256(body).hexdigest()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{stem}-{digest[:16]}.json.gz"
+    if not target.exists():
+        handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".landing-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped:
+                zipped.write(body)
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+    return target, digest
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """Append one JSON line to a manifest or record file (thread-safe within the process)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=True) + "\n"
+    with _manifest_lock, open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
 
 
 def record_extraction(landing_dir: Path, flow: str, hs_level: str, month: str, record: dict) -> None:

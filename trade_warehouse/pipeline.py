@@ -384,7 +384,7 @@ def transform_and_publish(settings: Settings, run_id: str, force: bool = False) 
 
 
 def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> PublishResult:
-    from trade_warehouse import publish, transform
+    from trade_warehouse import history, publish, transform
 
     if not publish.has_loaded_months(settings):
         log.warning("no month has been loaded yet: nothing to build or publish")
@@ -394,6 +394,7 @@ def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> Publ
         log.info("nothing changed since the last publish: no dbt build, no publish")
         return PublishResult(published=False, reason="unchanged")
     started = time.monotonic()
+    history.backfill_and_replay(settings)  # versions loaded before the vintage history existed
     transform.build(settings)
     _, docs_rebuilt = transform.generate_docs(settings)
     built = time.monotonic()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from trade_warehouse import transform, warehouse
+from trade_warehouse import history, transform, warehouse
 from trade_warehouse.config import Settings
 
 PUBLISHED_TAG = "published"  # dbt tag of the models copied into the serving snapshot
@@ -56,6 +56,7 @@ class PublishedModel:
     name: str
     contract: bool
     columns: dict[str, str]  # column name -> declared data_type (empty without a contract)
+    may_be_empty: bool = False  # YAML config meta may_be_empty: no rows is a valid state (no revision yet)
 
 
 def published_models(settings: Settings) -> list[PublishedModel]:
@@ -70,7 +71,8 @@ def published_models(settings: Settings) -> list[PublishedModel]:
             continue
         contract = bool(node["config"].get("contract", {}).get("enforced"))
         columns = {name: (column.get("data_type") or "").lower() for name, column in node["columns"].items()}
-        models.append(PublishedModel(node["name"], contract, columns if contract else {}))
+        may_be_empty = bool((node["config"].get("meta") or {}).get("may_be_empty"))
+        models.append(PublishedModel(node["name"], contract, columns if contract else {}, may_be_empty))
     if not any(m.contract for m in models):
         raise PublishError(f"the dbt manifest {manifest_path} has no published model with an enforced contract")
     return sorted(models, key=lambda m: (not m.contract, m.name))
@@ -90,6 +92,11 @@ def build_fingerprint(settings: Settings) -> str:
             """,
             [settings.hs_level],
         ).fetchone()[0]
+        from trade_warehouse.comtrade import loaded_versions
+
+        mirror = loaded_versions(con)  # the partners' reports (mirror marts); unchanged fingerprint without
+        if mirror:
+            loads = f"{loads}|comtrade:{mirror}"
     return hashlib.sha256(f"{loads}|{transform.project_fingerprint()}".encode()).hexdigest()
 
 
@@ -133,7 +140,7 @@ def check_contract(con: duckdb.DuckDBPyConnection, schema: str, models: list[Pub
         if retyped:
             problems.append(f"{model.name}: " + "; ".join(retyped))
         counts[model.name] = con.execute(f"select count(*) from {schema}.marts.{model.name}").fetchone()[0]
-        if counts[model.name] == 0:
+        if counts[model.name] == 0 and not model.may_be_empty:
             problems.append(f"{model.name}: no rows")
     if problems:
         raise PublishError("snapshot breaks the mart contract: " + "; ".join(problems))
@@ -222,6 +229,7 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
                 "from candidate.marts.trade_balance_monthly"
             ).fetchone()[0]
             con.execute("detach candidate")
+            history.create_as_of_macro(candidate)  # "as of" queries, bound to the snapshot's own marts
             for table in (m.name for m in models if m.contract):
                 target = parquet_staging / table
                 target.mkdir(parents=True)

@@ -124,11 +124,82 @@ def line_chart(series: dict[str, list[tuple[str, float]]], markers: dict[str, st
     return chart
 
 
+def mirror_data(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """"Two sides of the balance": U.S.-reported vs partner-reported balances (mirror statistics).
+
+    The latest year with partner (UN Comtrade) data, both balances from the U.S. point of
+    view. None when the snapshot has no mirror mart (published before it existed) or no
+    partner data yet: the report then leaves the section out.
+    """
+    try:
+        year = con.execute(
+            "select max(year) from marts.mirror_trade_annual where partner_months_covered > 0").fetchone()[0]
+    except duckdb.Error:
+        return None
+    if year is None:
+        return None
+    rows = con.execute(
+        "select partner_name, us_reported_balance_usd, partner_reported_balance_usd, export_asymmetry_pct, "
+        "import_asymmetry_pct, us_months_covered, partner_months_covered from marts.mirror_trade_annual "
+        "where year = ? and partner_months_covered > 0 order by us_reported_balance_usd, partner_code", [year],
+    ).fetchall()
+    bars = []
+    for name, us_balance, partner_balance, *_ in rows:
+        bars.append((f"{name}: U.S.-reported", float(us_balance or 0)))
+        bars.append((f"{name}: as {name} reports it", float(partner_balance or 0)))
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f}"
+
+    return {
+        "year": year,
+        "chart": bar_chart("mirror-chart", f"two sides of the balance {year}", bars, width=640),
+        "rows": [[n, _billions(u), _billions(p), pct(e), pct(i), f"{um} / {pm}"] for n, u, p, e, i, um, pm in rows],
+    }
+
+
 def report_partners(env: dict[str, str] | None = None) -> tuple[tuple[str, ...], str]:
     """Trend partners and the commodity-focus partner, from TRADE_REPORT_PARTNERS / _FOCUS."""
     env = os.environ if env is None else env
     partners = tuple(p.strip() for p in env.get("TRADE_REPORT_PARTNERS", "").split(",") if p.strip())
     return partners or DEFAULT_TREND_PARTNERS, env.get("TRADE_REPORT_FOCUS", "").strip() or "5880"
+
+
+def revision_data(con: duckdb.DuckDBPyConnection, limit: int = 10) -> dict | None:
+    """"What the last revision changed": largest absolute balance revisions, by partner and by HS4.
+
+    The last revision is every revising load of the latest day with one (an annual revision
+    reloads many months in one run). A balance revision is the exports change minus the
+    imports change. None until a first revision.
+    """
+    last = con.execute("select max(revised_at)::date from marts.trade_revisions_monthly").fetchone()[0]
+    if last is None:
+        return None
+    balance = "sum(case when flow = 'exports' then change_usd else -change_usd end)"
+    partners = con.execute(
+        f"select any_value(partner_name), {balance} as change, count(distinct month), "
+        "bool_or(in_revision_window) from marts.trade_revisions_monthly where revised_at::date = ? "
+        "group by partner_code having change <> 0 order by abs(change) desc, 1 limit ?",
+        [last, limit],
+    ).fetchall()
+    products = con.execute(
+        f"select hs_code || ' ' || coalesce(any_value(hs_description), ''), {balance} as change, count(distinct month) "
+        "from marts.commodity_revisions_hs4_monthly where revised_at::date = ? "
+        "group by hs_code having change <> 0 order by abs(change) desc, 1 limit ?",
+        [last, limit],
+    ).fetchall()
+    first, final, count = con.execute(
+        "select strftime(min(month), '%Y-%m'), strftime(max(month), '%Y-%m'), count(distinct month) "
+        "from marts.trade_revisions_monthly where revised_at::date = ?", [last]).fetchone()
+
+    def millions(value: float) -> str:
+        return f"{value / 1e6:+,.1f}"
+
+    return {
+        "day": last, "first": first, "final": final, "count": count,
+        "partner_rows": [[n, millions(c), m, "yes" if w else "ad hoc"] for n, c, m, w in partners],
+        "product_rows": [[n, millions(c), m] for n, c, m in products],
+    }
 
 
 def report_data(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...], focus: str) -> dict:
@@ -189,6 +260,8 @@ def report_data(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...], focus
         "named_rows": named,
         "trend_chart": line_chart(trend, TREND_MARKERS),
         "drivers_chart": bar_chart("drivers-chart", "commodity drivers", drivers, width=900),
+        "revisions": revision_data(con),
+        "mirror": mirror_data(con),
     }
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
+from trade_warehouse import history
 from trade_warehouse.census_api import COMMODITY_VAR, VALUE_COLUMNS, collapse_repeats
 from trade_warehouse.landing import LandedFile
 
@@ -79,6 +80,25 @@ create table if not exists audit.publishes (
     publish_id varchar primary key, run_id varchar, published_at timestamp, fingerprint varchar,
     months bigint, first_month date, last_month date, row_counts varchar, checksum varchar,
     serving_path varchar, status varchar
+);
+"""
+
+
+# UN Comtrade (mirror statistics, trade_warehouse/comtrade.py): the partners' own monthly
+# reports of trade with the U.S., one load per landed year; validations go to audit.validations.
+SCHEMA_SQL += """
+create table if not exists raw.comtrade_monthly (
+    load_id varchar not null, source varchar not null, year integer not null, month date not null,
+    reporter_code varchar not null, reporter_iso varchar, reporter_name varchar, flow_code varchar not null,
+    partner_code varchar not null, partner2_code varchar not null, cmd_code varchar not null,
+    customs_code varchar not null, mot_code varchar not null, primary_value_usd double not null,
+    cif_value_usd double, fob_value_usd double, is_reported boolean, landed_file varchar not null,
+    loaded_at timestamp not null
+);
+create table if not exists audit.comtrade_loads (
+    load_id varchar primary key, run_id varchar, year integer not null, reporters varchar, source varchar,
+    content_sha256 varchar, data_sha256 varchar, files varchar, rows bigint, status varchar not null,
+    error varchar, started_at timestamp, finished_at timestamp, duration_s double
 );
 """
 
@@ -399,6 +419,7 @@ def replace_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, audit_row
             if kind in tables:
                 casts = ", ".join(f"cast({c} as bigint) as {c}" for c in VALUE_COLUMNS[staged.flow].values())
                 con.execute(f"insert into {target} by name select * replace ({casts}) from {tables[kind]}")
+        history.record_version(con, staged.load_id, staged.flow, staged.hs_level, tables)  # the vintage history
         insert_load_audit(con, audit_row)
         con.execute("commit")
     except BaseException:

@@ -14,6 +14,7 @@ from trade_warehouse.airflow_env import DAG_ID, DAGS_DIR, NIGHTLY_DAG_ID
 
 pytestmark = pytest.mark.dag
 WRITERS = {"load", "transform_and_publish"}  # the tasks that open the warehouse read-write
+COMTRADE_DAG_ID = "comtrade_mirror_monthly"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def dagbag(airflow_db):
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {DAG_ID, NIGHTLY_DAG_ID}
+    assert set(dagbag.dag_ids) == {DAG_ID, NIGHTLY_DAG_ID, COMTRADE_DAG_ID}
 
 
 PARSE_PROBE = """
@@ -50,15 +51,15 @@ def test_parsing_opens_no_connection_and_imports_nothing_heavy(airflow_db):
     probe = subprocess.run([sys.executable, "-c", PARSE_PROBE, str(DAGS_DIR), ",".join(HEAVY + ("trade_warehouse",))],
                            capture_output=True, text=True, timeout=300, check=True, env=dict(os.environ))
     parsed = json.loads(probe.stdout.strip().splitlines()[-1])
-    assert parsed["errors"] == {} and parsed["dags"] == sorted([DAG_ID, NIGHTLY_DAG_ID])
+    assert parsed["errors"] == {} and parsed["dags"] == sorted([DAG_ID, NIGHTLY_DAG_ID, COMTRADE_DAG_ID])
     heavy = [m for m in parsed["modules"] if m.split(".")[0] in HEAVY]
     assert heavy == [], heavy
     loaded = {m for m in parsed["modules"] if m.startswith("trade_warehouse")}
     assert loaded <= {"trade_warehouse", "trade_warehouse.dag_factory", "trade_warehouse.alerts",
-                      "trade_warehouse.config"}, loaded  # stages are imported inside the tasks
+                      "trade_warehouse.config", "trade_warehouse.comtrade_dag"}, loaded  # stages are imported inside the tasks
 
 
-@pytest.mark.parametrize("dag_id", [DAG_ID, NIGHTLY_DAG_ID])
+@pytest.mark.parametrize("dag_id", [DAG_ID, NIGHTLY_DAG_ID, COMTRADE_DAG_ID])
 def test_writers_pool_retries_timeouts_docs(dagbag, dag_id):
     dag = dagbag.get_dag(dag_id)
     assert dag.max_active_runs == 1 and dag.doc_md

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pandas as pd
 
 from trade_warehouse.config import FLOWS
+from trade_warehouse.emulator import comtrade
 from trade_warehouse.emulator.synthetic import WORLD_TOTAL_CODE, Universe, stable_seed
 from trade_warehouse.months import add_months
 
@@ -88,6 +89,7 @@ class EmulatorState:
     faults: Faults = field(default_factory=Faults)
     lock: threading.Lock = field(default_factory=threading.Lock)
     request_count: int = 0
+    comtrade: comtrade.ComtradeState | None = None  # the UN Comtrade route's state (see emulator/comtrade.py)
 
 
 @dataclass
@@ -363,6 +365,9 @@ class Handler(BaseHTTPRequestHandler):
         if path in ("/data/missing_key.html", "/data/invalid_key.html"):
             title = "Missing Key" if "missing" in path else "Invalid Key"
             self._send(200, f"<html><body><h1>{title}</h1></body></html>".encode(), "text/html;charset=utf-8")
+            return
+        if path == comtrade.API_PATH:  # UN Comtrade's partner-side data (mirror statistics)
+            comtrade.handle(self, comtrade.state_for(self.state), self.state.universe, url.query)
             return
         if not path.startswith(API_PREFIX):
             self._send(404, b"error: unknown dataset")

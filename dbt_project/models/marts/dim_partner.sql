@@ -18,7 +18,8 @@ partners as (
         coalesce(latest_api_name.api_name, reference.partner_name) as partner_name,
         reference.iso2 as partner_iso2,
         reference.iso3 as partner_iso3,
-        reference.region
+        reference.region,
+        reference.m49_code as partner_m49
     from reference
     full outer join latest_api_name using (partner_code)
 )

@@ -1,0 +1,67 @@
+"""Which years a Comtrade run asks for: release-aware, from the landing zones only."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from trade_warehouse import comtrade
+from trade_warehouse.config import ConfigError, Settings, load_comtrade_settings
+from trade_warehouse.landing import append_jsonl
+
+TODAY = date(2018, 3, 15)
+
+
+def settings_at(tmp_path: Path) -> Settings:
+    return Settings(base_url="http://127.0.0.1:1", api_key=None, data_dir=tmp_path, hs_level="HS6", pacing_s=0.0)
+
+
+def land_census(settings: Settings, *months: str) -> None:
+    for month in months:
+        for flow in ("exports", "imports"):
+            append_jsonl(settings.landing_dir / flow / "HS6" / month / "manifest.jsonl", {"month": month})
+
+
+def record(settings: Settings, year: int, complete: bool, reporters=("392", "410", "156")) -> None:
+    append_jsonl(comtrade.year_dir(settings, year) / comtrade.EXTRACTIONS,
+                 {"extraction_id": f"x-{year}-{complete}", "year": year, "complete": complete,
+                  "reporters": list(reporters)})
+
+
+KEY = {"COMTRADE_API_KEY": "test-key"}
+
+
+def test_only_years_with_census_data_that_are_not_complete(tmp_path):
+    settings, cs = settings_at(tmp_path), load_comtrade_settings(KEY)
+    land_census(settings, "2016-05", "2017-01", "2017-12", "2018-01")
+    record(settings, 2016, complete=True)
+    record(settings, 2017, complete=False)
+    plan = comtrade.plan(settings, cs, today=TODAY)
+    assert plan["years"] == [2017, 2018] and "complete, not asked again: 2016" in plan["reason"]
+    # a new reporter makes a complete year incomplete; force asks again for every year
+    assert comtrade.plan(settings, load_comtrade_settings({**KEY, "TRADE_COMTRADE_REPORTERS": "392,344"}),
+                         today=TODAY)["years"] == [2016, 2017, 2018]
+    assert comtrade.plan(settings, cs, {"force": True}, today=TODAY)["years"] == [2016, 2017, 2018]
+    # without a key the scheduled run has nothing to do (green), and says why
+    off = comtrade.plan(settings, load_comtrade_settings({}), today=TODAY)
+    assert off["years"] == [] and "COMTRADE_API_KEY" in off["reason"]
+
+
+def test_nothing_to_do_without_census_data_and_params_are_checked(tmp_path):
+    settings, cs = settings_at(tmp_path), load_comtrade_settings(KEY)
+    assert comtrade.plan(settings, cs, today=TODAY)["years"] == []
+    assert comtrade.plan(settings, cs, {"start_year": 2015, "end_year": 2016}, today=TODAY)["years"] == [2015, 2016]
+    with pytest.raises(ValueError, match="between 2010 and 2018"):
+        comtrade.plan(settings, cs, {"year": 2019}, today=TODAY)
+    assert comtrade.year_periods(2018, TODAY) == ("201801", "201802")  # ended months only
+
+
+def test_comtrade_settings_are_checked():
+    assert load_comtrade_settings({}).reporters == ("392", "410", "156")
+    assert load_comtrade_settings({"TRADE_COMTRADE_REPORTERS": " 36, 392"}).reporters == ("036", "392")
+    for bad in ({"TRADE_COMTRADE_REPORTERS": "JPN"}, {"TRADE_COMTRADE_REPORTERS": "392,842"},
+                {"TRADE_MIRROR_FOB_FACTOR": "0.9"}, {"COMTRADE_API_BASE_URL": "comtradeapi.un.org"}):
+        with pytest.raises(ConfigError):
+            load_comtrade_settings(bad)
