@@ -15,8 +15,10 @@ asked for: the mirror needs the U.S. side.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -31,12 +33,14 @@ from trade_warehouse.comtrade_client import (
 )
 from trade_warehouse.config import ComtradeSettings, Settings
 from trade_warehouse.landing import append_jsonl, write_immutable
+from trade_warehouse.results import FailedExpectation, MonthFailure
 
 log = logging.getLogger(__name__)
 
 FLOWS = ("M", "X")
 MANIFEST = "manifest.jsonl"
 EXTRACTIONS = "extractions.jsonl"
+LOADED = "loaded.json"  # which landed content of the year the warehouse holds (written after each load)
 SUITE = "comtrade_monthly"
 FIRST_YEAR = 2010
 
@@ -109,6 +113,33 @@ def is_complete(record: dict | None, reporters: tuple[str, ...]) -> bool:
     return set(reporters) <= set(record.get("reporters", []))
 
 
+def landed_fingerprint(files: list[dict]) -> str:
+    """The content of a year's latest extraction: its files' hashes (what a load records)."""
+    return hashlib.sha256("|".join(sorted(f["sha256"] for f in files)).encode()).hexdigest()
+
+
+def mark_loaded(settings: Settings, year: int, fingerprint: str, load_id: str) -> None:
+    """Record in the landing zone that the warehouse holds this content of ``year``.
+
+    The planner reads the landing zone only (never the warehouse, whose writer may be busy):
+    a complete year landed by a run whose load then failed has no marker, or an older one,
+    and is loaded again by the next run without asking the API again.
+    """
+    path = year_dir(settings, year) / LOADED
+    temp = path.with_suffix(".tmp")
+    temp.write_text(json.dumps({"content_sha256": fingerprint, "load_id": load_id}), encoding="utf-8")
+    os.replace(temp, path)
+
+
+def is_loaded(settings: Settings, year: int) -> bool:
+    """Whether the year's latest landed content is the one the warehouse holds."""
+    path = year_dir(settings, year) / LOADED
+    if not path.exists():
+        return False
+    return json.loads(path.read_text(encoding="utf-8")).get("content_sha256") == landed_fingerprint(
+        landed_files(settings, year))
+
+
 def census_years(settings: Settings) -> list[int]:
     """Years with Census months landed (both flows): the years a mirror can be built for."""
     from trade_warehouse.release import landed_months
@@ -138,23 +169,31 @@ def plan(settings: Settings, comtrade: ComtradeSettings, params: dict | None = N
                                        "mirror statistics are off; see the README to get one"}
     candidates = [y for y in census_years(settings) if year_periods(y, today)]
     force = bool(params.get("force"))
-    years = [y for y in candidates if force or not is_complete(latest_extraction(settings, y), comtrade.reporters)]
-    complete = sorted(set(candidates) - set(years))
-    reason = (f"incomplete or new years with Census data: {', '.join(map(str, years))}" if years
+    fetch = [y for y in candidates if force or not is_complete(latest_extraction(settings, y), comtrade.reporters)]
+    complete = sorted(set(candidates) - set(fetch))
+    # complete in the landing zone but not (or not that content) in the warehouse: a failed load
+    load_only = [y for y in complete if not is_loaded(settings, y)]
+    reason = (f"incomplete or new years with Census data: {', '.join(map(str, fetch))}" if fetch
               else "every year with Census data is complete in the landing zone")
-    if complete:
-        reason += f"; complete, not asked again: {', '.join(map(str, complete))}"
-    return {"years": years, "reason": reason}
+    if load_only:
+        reason += f"; landed but not loaded, loaded from the landing zone: {', '.join(map(str, load_only))}"
+    if set(complete) - set(load_only):
+        reason += f"; complete, not asked again: {', '.join(map(str, sorted(set(complete) - set(load_only))))}"
+    return {"years": sorted(fetch + load_only), "load_only": load_only, "reason": reason}
 
 
 def extract(settings: Settings, comtrade: ComtradeSettings, years: list[int], run_id: str | None = None,
-            today: date | None = None) -> dict:
+            today: date | None = None, load_only: list[int] | None = None) -> dict:
     """Fetch and land each year (one call per year unless the record cap forces a split).
 
-    Failures are collected per year; a rejected key stops the run's other requests.
+    Failures are collected per year; a rejected key stops the run's other requests. Years in
+    ``load_only`` are already complete in the landing zone: passed on to the load, not fetched.
     """
     base_url, api_key = credentials(comtrade)
-    landed, failures, costs = [], [], []
+    load_only = [y for y in (load_only or []) if y in years]
+    landed = [{"year": y, "rows": None, "complete": True, "from_landing": True} for y in load_only]
+    years = [y for y in years if y not in load_only]
+    failures, costs = [], []
     with ComtradeClient(base_url, api_key, timeout_s=comtrade.timeout_s, pacing_s=comtrade.pacing_s,
                         max_records=comtrade.max_records) as client:
         for year in years:
@@ -164,10 +203,10 @@ def extract(settings: Settings, comtrade: ComtradeSettings, years: list[int], ru
             try:
                 responses = client.fetch_complete(request)
             except ComtradeError as error:
-                failures.append({"year": year, "stage": "extract", "error": str(error), "transient": error.transient})
+                failures.append(year_failure(year, "extract", str(error), transient=error.transient))
                 if isinstance(error, ComtradeAuthError):
-                    failures += [{"year": y, "stage": "extract", "transient": False,
-                                  "error": "not requested: the API rejected the key (see the first failure)"}
+                    failures += [year_failure(y, "extract", "not requested: the API rejected the key "
+                                              "(see the first failure)", consequence=True)
                                  for y in years if y > year]
                     break
                 continue
@@ -266,28 +305,30 @@ def load_and_validate(settings: Settings, comtrade: ComtradeSettings, years: lis
             try:
                 outcome = _load_year(con, settings, comtrade, year, run_id, force)
             except Exception as error:  # an unreadable manifest: this year fails, the others go on
-                outcome = {"year": year, "status": "failed", "stage": "load",
-                           "error": f"{error.__class__.__name__}: {error}"}
-            {"loaded": loaded, "unchanged": skipped, "empty": skipped}.get(outcome["status"], failures).append(outcome)
-            log.info("comtrade load %d: %s %s", year, outcome["status"], outcome.get("error", ""))
+                outcome = year_failure(year, "load", f"{error.__class__.__name__}: {error}")
+            if "stage" in outcome:  # a MonthFailure's serialized form
+                failures.append(outcome)
+                log.info("comtrade load %d: failed at %s: %s", year, outcome["stage"], outcome["reason"])
+            else:
+                (loaded if outcome["status"] == "loaded" else skipped).append(outcome)
+                log.info("comtrade load %d: %s", year, outcome["status"])
     return {"loaded": loaded, "skipped": skipped, "failures": failures}
 
 
 def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, run_id: str, force: bool) -> dict:
-    import hashlib
-
     from trade_warehouse import data_docs, validation, warehouse
 
     files = landed_files(settings, year)
     if not files:
-        return {"year": year, "status": "failed", "stage": "load", "error": "nothing landed for this year"}
+        return year_failure(year, "load", "nothing landed for this year")
     if sum(f["row_count"] for f in files) == 0:
         return {"year": year, "status": "empty", "reason": "no partner has reported a month of this year yet"}
-    fingerprint = hashlib.sha256("|".join(sorted(f["sha256"] for f in files)).encode()).hexdigest()
+    fingerprint = landed_fingerprint(files)
     current = con.execute(
         "select load_id, content_sha256, data_sha256 from audit.comtrade_loads where year = ? and status = 'loaded' "
         "order by finished_at desc limit 1", [year]).fetchone()
     if current and current[1] == fingerprint and not force:
+        mark_loaded(settings, year, fingerprint, current[0])
         return {"year": year, "status": "unchanged", "load_id": current[0]}
     load_id = str(uuid.uuid4())
     started = datetime.now(UTC).replace(tzinfo=None)
@@ -305,9 +346,18 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
             if per_file.get(name, 0) != landed["row_count"]:
                 raise warehouse.LandingError(f"landed file {name} has {per_file.get(name, 0)} rows but the manifest "
                                              f"recorded {landed['row_count']}")
+        coverage = "select count(distinct (reporter_code, flow_code, month)) from {} where cmd_code = 'TOTAL'"
+        landed_cover = con.execute(coverage.format(table)).fetchone()[0]
+        loaded_cover = con.execute(coverage.format("raw.comtrade_monthly") + " and year = ?", [year]).fetchone()[0]
+        if landed_cover < loaded_cover and not force:
+            # a partial answer or a narrowed reporter list must not delete reporter-months already loaded
+            raise warehouse.LandingError(
+                f"the landed extraction covers {landed_cover} reporter x flow x months of {year}, fewer than the "
+                f"{loaded_cover} loaded; the loaded version is kept (trigger with force=true to replace it)")
         data_sha256 = warehouse.data_fingerprint(con, {"data": table})
         if current and current[2] == data_sha256 and not force:
             # new bytes (every answer carries its own elapsedTime), same rows: nothing to reload
+            mark_loaded(settings, year, fingerprint, current[0])
             return {"year": year, "status": "unchanged", "load_id": current[0]}
         frame = con.execute(f"""
             select reporter_code, flow_code, partner_code, partner2_code, cmd_code, customs_code, mot_code,
@@ -329,7 +379,9 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
         if not result.success:
             warehouse._insert_row(con, "audit.comtrade_loads", {**audit, "status": "failed_validation",
                                                                 "error": result.summary()})
-            return {"year": year, "status": "failed_validation", "stage": "validate", "error": result.summary()}
+            return year_failure(year, "validate", f"suite {result.suite}: {len(result.failed)} of {result.evaluated} "
+                                "expectations failed", expectations=[FailedExpectation.from_gx(result.suite, f)
+                                                                     for f in result.failed])
         con.execute("begin transaction")
         try:
             con.execute("delete from raw.comtrade_monthly where year = ?", [year])
@@ -339,13 +391,14 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
         except BaseException:
             con.execute("rollback")
             raise
+        mark_loaded(settings, year, fingerprint, load_id)
         return {"year": year, "status": "loaded", "rows": rows, "load_id": load_id}
     except Exception as error:
         finished = datetime.now(UTC).replace(tzinfo=None)
         message = f"{error.__class__.__name__}: {error}"
         warehouse._insert_row(con, "audit.comtrade_loads", {**audit, "status": "failed", "error": message,
                                                             "finished_at": finished})
-        return {"year": year, "status": "failed", "stage": "load", "error": message}
+        return year_failure(year, "load", message)
     finally:
         con.execute(f"drop table if exists {table}")
 
@@ -363,14 +416,18 @@ def loaded_versions(con) -> str | None:
         ) where rn = 1""").fetchone()[0]
 
 
-class ComtradeRunError(RuntimeError):
-    """A Comtrade run finished with failed years; the message lists each year, stage and reason."""
+def year_failure(year: int, stage: str, reason: str, transient: bool = False, consequence: bool = False,
+                 expectations: list[FailedExpectation] | None = None) -> dict:
+    """A failed Comtrade year as the pipeline's one failure type (flow ``comtrade``, period = the year),
+    serialized for XCom: the run summary and the alert read it like a Census month's."""
+    return MonthFailure("comtrade", f"{year:04d}", stage, transient=transient, reason=reason,
+                        expectations=tuple(expectations or ()), consequence=consequence).to_xcom()
 
 
 def raise_for_failures(*summaries: dict | None) -> None:
     """End the run failed, naming every failed year, after the good years were published."""
-    failures = [f for s in summaries if s for f in s.get("failures", [])]
+    from trade_warehouse.pipeline import PipelineError
+
+    failures = [MonthFailure.from_xcom(f) for s in summaries if s for f in s.get("failures", [])]
     if failures:
-        lines = [f"{len(failures)} Comtrade year(s) failed:"]
-        lines += [f"  {f['year']} at {f.get('stage', '?')}: {f['error']}" for f in failures]
-        raise ComtradeRunError("\n".join(lines))
+        raise PipelineError(failures)

@@ -83,7 +83,8 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
             from trade_warehouse import comtrade
             from trade_warehouse.config import load_comtrade_settings, load_settings
 
-            return comtrade.extract(load_settings(), load_comtrade_settings(), planned["years"], context["run_id"])
+            return comtrade.extract(load_settings(), load_comtrade_settings(), planned["years"], context["run_id"],
+                                    load_only=planned.get("load_only", []))
 
         @task(pool=WRITER_POOL, queue=WRITER_QUEUE,
               doc_md="Validate each landed year (GX comtrade_monthly) and swap it into raw.comtrade_monthly.")
@@ -126,12 +127,15 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
         def finish(extracted: dict, loaded: dict) -> None:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from trade_warehouse.comtrade import ComtradeRunError, raise_for_failures
+            from trade_warehouse.comtrade import raise_for_failures
+            from trade_warehouse.pipeline import PipelineError
 
             try:
                 raise_for_failures(extracted, loaded)
-            except ComtradeRunError as error:
-                raise AirflowFailException(str(error)) from None
+            except PipelineError as error:
+                failed = AirflowFailException(str(error))
+                failed.failures = error.failures  # the alert sends them as structured fields too
+                raise failed from None
 
         planned = plan()
         extracted = extract(planned)

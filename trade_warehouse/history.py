@@ -125,7 +125,13 @@ def backfill(con: duckdb.DuckDBPyConnection, landing_dir: Path, hs_level: str) -
         if "totals" not in tables:
             missing.append(load_id)
         else:
-            record_version(con, load_id, flow, hs_level, tables)
+            con.execute("begin transaction")  # a load's country and HS4 rows land together or not at all
+            try:
+                record_version(con, load_id, flow, hs_level, tables)
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
             recorded.append(load_id)
         for table in tables.values():
             con.execute(f"drop table if exists {table}")
@@ -157,15 +163,24 @@ def replay_snapshot(settings: Settings) -> int:
     """
     from trade_warehouse import transform, warehouse
 
+    marker = replay_marker(settings)
     with warehouse.connect(settings.warehouse_path) as con:
         steps = version_steps(con, settings.hs_level)
+        # until the last step succeeds the snapshot is incomplete: the marker makes the next build replay it
+        marker.write_text(f"replay of {steps} step(s) started\n", encoding="utf-8")
         con.execute("create schema if not exists snapshots")
         con.execute(f"drop table if exists snapshots.{SNAPSHOT}")
     for step in range(1, steps + 1):  # the snapshot's input is a view: rebuild it with the step, then snapshot
         transform.run_dbt(settings, "build", "--select", SNAPSHOT_INPUT, SNAPSHOT, "--exclude-resource-type", "test",
                           "--vars", json.dumps({"history_step": step}))
+    marker.unlink()
     log.info("replayed %d version step(s) into the snapshot %s", steps, SNAPSHOT)
     return steps
+
+
+def replay_marker(settings: Settings) -> Path:
+    """Present while a snapshot replay is unfinished (a crash or a failed dbt step leaves it)."""
+    return settings.warehouse_path.with_name(settings.warehouse_path.name + ".snapshot-replay-pending")
 
 
 def backfill_and_replay(settings: Settings) -> BackfillResult:
@@ -177,7 +192,7 @@ def backfill_and_replay(settings: Settings) -> BackfillResult:
 
     with warehouse.connect(settings.warehouse_path) as con:
         result = backfill(con, settings.landing_dir, settings.hs_level)
-    if result.recorded:
+    if result.recorded or replay_marker(settings).exists():
         replay_snapshot(settings)
     return result
 

@@ -97,7 +97,8 @@ def build_fingerprint(settings: Settings) -> str:
         mirror = loaded_versions(con)  # the partners' reports (mirror marts); unchanged fingerprint without
         if mirror:
             loads = f"{loads}|comtrade:{mirror}"
-    return hashlib.sha256(f"{loads}|{transform.project_fingerprint()}".encode()).hexdigest()
+    model_settings = json.dumps(transform.model_settings(), sort_keys=True)
+    return hashlib.sha256(f"{loads}|{transform.project_fingerprint()}|{model_settings}".encode()).hexdigest()
 
 
 def has_loaded_months(settings: Settings) -> bool:
@@ -300,7 +301,7 @@ def _prune_parquet(settings: Settings) -> None:
     for old in previous[:-KEEP_SNAPSHOTS]:
         shutil.rmtree(old, ignore_errors=True)
     for legacy in settings.parquet_dir.iterdir():  # serving/parquet/<table>/ from before versioned sets
-        if legacy.is_dir() and not legacy.is_symlink() and (legacy / "data.parquet").exists():
+        if legacy.is_dir() and not legacy.is_symlink() and legacy.name != "versions" and not legacy.name.startswith("."):
             shutil.rmtree(legacy, ignore_errors=True)
 
 

@@ -22,9 +22,22 @@ class TransformError(RuntimeError):
     """dbt build failed; the message names the failing nodes (from dbt's run_results.json)."""
 
 
+def model_settings() -> dict[str, str]:
+    """The settings the dbt models read (as dbt vars), checked: a bad value fails here, named.
+
+    They are part of what a publish contains: a changed FOB factor or reporter list
+    rebuilds and republishes the marts even when no data changed.
+    """
+    from trade_warehouse.config import load_comtrade_settings
+
+    comtrade = load_comtrade_settings(os.environ)
+    return {"TRADE_MIRROR_FOB_FACTOR": repr(comtrade.fob_factor), "TRADE_COMTRADE_REPORTERS": ",".join(comtrade.reporters)}
+
+
 def dbt_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
+        model_settings(),
         TRADE_WAREHOUSE_PATH=str(settings.warehouse_path),
         TRADE_HS_LEVEL=settings.hs_level,
         DBT_PROFILES_DIR=str(DBT_PROJECT_DIR),

@@ -38,6 +38,13 @@ def test_only_years_with_census_data_that_are_not_complete(tmp_path):
     land_census(settings, "2016-05", "2017-01", "2017-12", "2018-01")
     record(settings, 2016, complete=True)
     record(settings, 2017, complete=False)
+    # 2016 is complete in the landing zone but no load recorded it: loaded from the landing zone, not asked again
+    plan = comtrade.plan(settings, cs, today=TODAY)
+    assert plan["years"] == [2016, 2017, 2018] and plan["load_only"] == [2016]
+    assert "landed but not loaded, loaded from the landing zone: 2016" in plan["reason"]
+    extracted = comtrade.extract(settings, cs, [2016], load_only=[2016])  # the API (port 1) is never called
+    assert extracted["landed"][0]["year"] == 2016 and not extracted["failures"] and extracted["requests"] == 0
+    comtrade.mark_loaded(settings, 2016, comtrade.landed_fingerprint(comtrade.landed_files(settings, 2016)), "l-16")
     plan = comtrade.plan(settings, cs, today=TODAY)
     assert plan["years"] == [2017, 2018] and "complete, not asked again: 2016" in plan["reason"]
     # a new reporter makes a complete year incomplete; force asks again for every year

@@ -18,3 +18,14 @@ def test_bad_settings_say_which_and_why():
         load_settings({"TRADE_HS_LEVEL": "HS5"})
     with pytest.raises(ConfigError, match="CENSUS_API_BASE_URL must be an http"):
         load_settings({"CENSUS_API_BASE_URL": "ftp://example"})
+
+
+def test_the_models_settings_are_checked_before_dbt_reads_them(monkeypatch):
+    from trade_warehouse import transform
+
+    monkeypatch.setenv("TRADE_MIRROR_FOB_FACTOR", "1.1")
+    monkeypatch.setenv("TRADE_COMTRADE_REPORTERS", "392, 36")
+    assert transform.model_settings() == {"TRADE_MIRROR_FOB_FACTOR": "1.1", "TRADE_COMTRADE_REPORTERS": "392,036"}
+    monkeypatch.setenv("TRADE_MIRROR_FOB_FACTOR", "1,06")  # dbt's float filter would have read 0.0
+    with pytest.raises(ConfigError, match="TRADE_MIRROR_FOB_FACTOR"):
+        transform.model_settings()

@@ -17,7 +17,11 @@ partner_reports as (
     select
         month,
         reporter_code as partner_m49,
-        sum(primary_value_usd) filter (where flow_code = 'M') as imports_cif_usd,
+        -- most reporters value imports CIF (cifvalue); a few value them FOB (fobvalue, no cifvalue):
+        -- their FOB figure is taken as reported, never divided by the factor a second time
+        sum(coalesce(cif_value_usd, case when fob_value_usd is null then primary_value_usd end))
+            filter (where flow_code = 'M') as imports_cif_usd,
+        sum(fob_value_usd) filter (where flow_code = 'M') as imports_fob_reported_usd,
         sum(primary_value_usd) filter (where flow_code = 'X') as exports_usd
     from {{ ref('stg_comtrade__monthly') }}
     group by 1, 2
@@ -48,7 +52,9 @@ partner_side as (
         partner_reports.month,
         mirror_partners.partner_code,
         round(partner_reports.imports_cif_usd)::bigint as imports_cif_usd,
-        round(partner_reports.imports_cif_usd / {{ fob_factor }})::bigint as imports_fob_usd,
+        round(
+            coalesce(partner_reports.imports_fob_reported_usd, partner_reports.imports_cif_usd / {{ fob_factor }})
+        )::bigint as imports_fob_usd,
         round(partner_reports.exports_usd)::bigint as exports_usd
     from partner_reports
     inner join mirror_partners using (partner_m49)

@@ -74,6 +74,7 @@ revision_context as (
     -- the newest month the warehouse had loaded when (or in the run where) the revision came
     select
         revising.load_id,
+        any_value(revising.run_id) as run_id,
         max(loaded.month) as newest_month
     from loads as revising
     inner join loads as loaded
@@ -83,14 +84,35 @@ revision_context as (
     group by 1
 ),
 
-windowed as (
+april_runs as (
+    -- the runs that loaded an April: the annual revision arrives together with April's data
+    select distinct
+        run_id,
+        year(month) as april_year
+    from loads
+    where status = 'loaded' and month(month) = 4
+),
+
+dated as (
     select
         changes.*,
+        revision_context.run_id as revising_run_id,
         -- the annual revision comes out with the April data of year Y and reaches back to January Y-3
         year(revision_context.newest_month) - case when month(revision_context.newest_month) >= 4 then 0 else 1 end
             as revision_year
     from changes
     left join revision_context on changes.load_id_after = revision_context.load_id
+),
+
+windowed as (
+    select
+        dated.*,
+        -- a reload of a window month by any other run (a re-run, a backfill) is ad hoc: the Census
+        -- Bureau does not revise detailed monthly data between annual revisions
+        april_runs.run_id is not null as annual_run
+    from dated
+    left join april_runs
+        on dated.revising_run_id = april_runs.run_id and dated.revision_year = april_runs.april_year
 ),
 
 final as (
@@ -110,7 +132,8 @@ final as (
         windowed.load_id_after,
         windowed.revised_at::timestamp as revised_at,
         coalesce(
-            windowed.month >= make_date(windowed.revision_year - 3, 1, 1)
+            windowed.annual_run
+            and windowed.month >= make_date(windowed.revision_year - 3, 1, 1)
             and windowed.month < make_date(windowed.revision_year, 4, 1),
             false
         ) as in_revision_window
