@@ -24,7 +24,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 $(AIRFLOW_HOME)/.migrated: $(STAMP)
-	$(BIN)/python -c "from trade_warehouse.airflow_env import ensure_airflow; ensure_airflow()"
+	$(BIN)/python -c "from trade_warehouse.orchestration.airflow_env import ensure_airflow; ensure_airflow()"
 	@touch $@
 
 ## run: offline demo: emulator + full pipeline through Airflow for 2011-01..2017-12

@@ -77,7 +77,7 @@ def settings(tmp_path: Path, emulator: RunningEmulator, monkeypatch: pytest.Monk
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated Airflow metadata DB with the writer pool, in a temporary AIRFLOW_HOME."""
-    from trade_warehouse.airflow_env import ensure_airflow
+    from trade_warehouse.orchestration.airflow_env import ensure_airflow
 
     ensure_airflow()
     return _AIRFLOW_HOME

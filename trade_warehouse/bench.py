@@ -187,7 +187,7 @@ def _task_instances(dag_id: str, run_id: str) -> tuple[list[Stage], dict]:
 
 
 def run_dag(env: dict[str, str], dag_id: str, conf: dict, label: str) -> DagRun:
-    """Run one DAG run through ``trade_warehouse.dag_runner`` in a child process and measure it."""
+    """Run one DAG run through ``trade_warehouse.orchestration.dag_runner`` in a child process and measure it."""
     data_dir = Path(env["TRADE_DATA_DIR"])
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -198,7 +198,7 @@ def run_dag(env: dict[str, str], dag_id: str, conf: dict, label: str) -> DagRun:
     started = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "trade_warehouse.dag_runner", json.dumps(conf), str(result_path), dag_id],
+            [sys.executable, "-m", "trade_warehouse.orchestration.dag_runner", json.dumps(conf), str(result_path), dag_id],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         with RssSampler(child.pid) as sampler:
@@ -226,8 +226,8 @@ def run_dag(env: dict[str, str], dag_id: str, conf: dict, label: str) -> DagRun:
 
 def bench_env(data_dir: Path, base_url: str) -> dict[str, str]:
     """The environment of a measured run: the project's Airflow, this data dir, the emulator."""
-    from trade_warehouse.airflow_env import airflow_environment
     from trade_warehouse.emulator import DEMO_API_KEY
+    from trade_warehouse.orchestration.airflow_env import airflow_environment
 
     env = airflow_environment()
     env.update(TRADE_DATA_DIR=str(data_dir), CENSUS_API_BASE_URL=base_url, CENSUS_API_KEY=DEMO_API_KEY,
@@ -584,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}")
     histories = sorted(int(h) for h in args.history.split(",") if h.strip())
-    from trade_warehouse.airflow_env import airflow_environment, ensure_airflow
+    from trade_warehouse.orchestration.airflow_env import airflow_environment, ensure_airflow
 
     for key, value in airflow_environment().items():  # the task-instance queries read this Airflow
         os.environ.setdefault(key, value)

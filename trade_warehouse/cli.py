@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trade_warehouse.airflow_env import airflow_environment, ensure_airflow
 from trade_warehouse.config import FLOWS, ConfigError, Settings, load_settings
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.months import MonthError, month_range
+from trade_warehouse.orchestration.airflow_env import airflow_environment, ensure_airflow
 from trade_warehouse.results import ExtractResult, LoadResult, MonthFailure, describe_failures
 from trade_warehouse.results import run_failures as run_failures_of
 
@@ -61,7 +61,7 @@ def run_pipeline(conf: dict, env: dict[str, str], label: str) -> int:
     print(f"{label}: running DAG census_trade_monthly with {json.dumps(conf)}; Airflow log: {log_path}", flush=True)
     with open(log_path, "w", encoding="utf-8") as log:
         code = subprocess.run(
-            [sys.executable, "-m", "trade_warehouse.dag_runner", json.dumps(conf), str(result_path)],
+            [sys.executable, "-m", "trade_warehouse.orchestration.dag_runner", json.dumps(conf), str(result_path)],
             env=env, stdout=log, stderr=subprocess.STDOUT, check=False,
         ).returncode
     elapsed = time.monotonic() - started

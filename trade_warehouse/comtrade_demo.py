@@ -15,10 +15,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trade_warehouse.airflow_env import airflow_environment, ensure_airflow
-from trade_warehouse.comtrade_dag import DAG_ID
 from trade_warehouse.config import load_settings
 from trade_warehouse.emulator import DEMO_API_KEY
+from trade_warehouse.orchestration.airflow_env import airflow_environment, ensure_airflow
+from trade_warehouse.orchestration.comtrade_dag import DAG_ID
 
 
 def main() -> int:
@@ -41,7 +41,7 @@ def main() -> int:
                    COMTRADE_API_KEY=DEMO_API_KEY, COMTRADE_API_PACING_S="0")
         print(f"mirror: running DAG {DAG_ID}; Airflow log: {log_path}", flush=True)
         with open(log_path, "w", encoding="utf-8") as log:
-            code = subprocess.run([sys.executable, "-m", "trade_warehouse.dag_runner", "{}", result.name, DAG_ID],
+            code = subprocess.run([sys.executable, "-m", "trade_warehouse.orchestration.dag_runner", "{}", result.name, DAG_ID],
                                   env=env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
         outcome = json.loads(Path(result.name).read_text() or "{}")
     states = {t["task_id"]: t["state"].rsplit(".", 1)[-1].lower() for t in outcome.get("tasks", [])}

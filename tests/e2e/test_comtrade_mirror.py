@@ -11,9 +11,9 @@ from duck import query
 
 from trade_warehouse import comtrade
 from trade_warehouse.config import load_comtrade_settings
-from trade_warehouse.dag_runner import run_dag
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator import comtrade as route
+from trade_warehouse.orchestration.dag_runner import run_dag
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.dag

@@ -16,9 +16,9 @@ import time
 import duckdb
 import pytest
 
-from trade_warehouse.airflow_env import NIGHTLY_DAG_ID
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.months import month_range
+from trade_warehouse.orchestration.airflow_env import NIGHTLY_DAG_ID
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 from trade_warehouse.warehouse import writer_lock
 
@@ -46,7 +46,7 @@ def test_backfill_and_nightly_run_concurrently(airflow_db, emulator, settings, t
                    CENSUS_API_KEY=DEMO_API_KEY, CENSUS_API_PACING_S="0")
         log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed below
         processes[name] = (subprocess.Popen(
-            [sys.executable, "-m", "trade_warehouse.dag_runner", json.dumps(conf), str(tmp_path / f"{name}.json"),
+            [sys.executable, "-m", "trade_warehouse.orchestration.dag_runner", json.dumps(conf), str(tmp_path / f"{name}.json"),
              dag_id], env=env, stdout=log, stderr=subprocess.STDOUT), log)
 
     try:

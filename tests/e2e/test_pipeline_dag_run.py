@@ -8,10 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from duck import query
 
-from trade_warehouse.airflow_env import NIGHTLY_DAG_ID
 from trade_warehouse.cli import format_failures
-from trade_warehouse.dag_runner import run_dag
 from trade_warehouse.emulator import DEMO_API_KEY
+from trade_warehouse.orchestration.airflow_env import NIGHTLY_DAG_ID
+from trade_warehouse.orchestration.dag_runner import run_dag
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.dag

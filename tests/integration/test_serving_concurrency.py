@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from trade_warehouse.dag_runner import run_dag
+from trade_warehouse.orchestration.dag_runner import run_dag
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from trade_warehouse.airflow_env import DAG_ID, DAGS_DIR, NIGHTLY_DAG_ID
+from trade_warehouse.orchestration.airflow_env import DAG_ID, DAGS_DIR, NIGHTLY_DAG_ID
 
 pytestmark = pytest.mark.dag
 WRITERS = {"load", "transform_and_publish"}  # the tasks that open the warehouse read-write
@@ -55,8 +55,9 @@ def test_parsing_opens_no_connection_and_imports_nothing_heavy(airflow_db):
     heavy = [m for m in parsed["modules"] if m.split(".")[0] in HEAVY]
     assert heavy == [], heavy
     loaded = {m for m in parsed["modules"] if m.startswith("trade_warehouse")}
-    assert loaded <= {"trade_warehouse", "trade_warehouse.dag_factory", "trade_warehouse.alerts",
-                      "trade_warehouse.config", "trade_warehouse.comtrade_dag"}, loaded  # stages are imported inside the tasks
+    assert loaded <= {"trade_warehouse", "trade_warehouse.orchestration", "trade_warehouse.orchestration.dag_factory",
+                      "trade_warehouse.orchestration.alerts",
+                      "trade_warehouse.config", "trade_warehouse.orchestration.comtrade_dag"}, loaded  # stages are imported inside the tasks
 
 
 @pytest.mark.parametrize("dag_id", [DAG_ID, NIGHTLY_DAG_ID, COMTRADE_DAG_ID])

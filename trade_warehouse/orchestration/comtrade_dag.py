@@ -19,7 +19,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from trade_warehouse.config import WRITER_POOL, WRITER_QUEUE
-from trade_warehouse.dag_factory import DEFAULT_ARGS, SERVING_SNAPSHOT, retry_delay
+from trade_warehouse.orchestration.dag_factory import DEFAULT_ARGS, SERVING_SNAPSHOT, retry_delay
 
 DAG_ID = "comtrade_mirror_monthly"
 YEAR_PARAM = {"type": ["null", "integer"], "minimum": 2010, "maximum": 2100}

@@ -18,8 +18,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, Asset, Param, task
 
-from trade_warehouse.alerts import TradeAlertNotifier
 from trade_warehouse.config import RETRY_DELAY_ENV, WRITER_POOL, WRITER_QUEUE, number_setting
+from trade_warehouse.orchestration.alerts import TradeAlertNotifier
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 SERVING_SNAPSHOT = Asset(name="trade_warehouse_serving", uri="file:///trade-warehouse/serving/trade.duckdb")

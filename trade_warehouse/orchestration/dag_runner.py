@@ -11,7 +11,7 @@ import os
 import sys
 from datetime import datetime
 
-from trade_warehouse.airflow_env import DAG_ID, DAGS_DIR, airflow_environment
+from trade_warehouse.orchestration.airflow_env import DAG_ID, DAGS_DIR, airflow_environment
 
 
 def run_dag(conf: dict, dag_id: str = DAG_ID, logical_date: datetime | None = None) -> dict:
@@ -52,7 +52,7 @@ def stage_results(dag_id: str, run_id: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m trade_warehouse.dag_runner CONF_JSON [RESULT_JSON [DAG_ID [LOGICAL_DATE]]]``."""
+    """``python -m trade_warehouse.orchestration.dag_runner CONF_JSON [RESULT_JSON [DAG_ID [LOGICAL_DATE]]]``."""
     conf = json.loads(argv[0])
     dag_id = argv[2] if len(argv) > 2 else DAG_ID
     logical_date = datetime.fromisoformat(argv[3]) if len(argv) > 3 else None
