@@ -96,16 +96,36 @@ def main(dashboard_dir: Path, serving_path: Path) -> dict:
             db.session.add(layer)
             db.session.flush()
         if not db.session.query(Annotation).filter_by(layer_id=layer.id, short_descr=KORUS_NOTE).count():
-            db.session.add(Annotation(layer_id=layer.id, short_descr=KORUS_NOTE, start_dttm=KORUS_DATE,
-                                      end_dttm=KORUS_DATE, long_descr="U.S.-Korea Free Trade Agreement"))
+            db.session.add(
+                Annotation(
+                    layer_id=layer.id,
+                    short_descr=KORUS_NOTE,
+                    start_dttm=KORUS_DATE,
+                    end_dttm=KORUS_DATE,
+                    long_descr="U.S.-Korea Free Trade Agreement",
+                )
+            )
         # Superset's importer keeps only formula annotations, so the event layer is
         # attached after the import, to both the saved form data and query context.
         chart = db.session.query(Slice).filter_by(uuid=BALANCE_CHART_UUID).one()
         annotation = {
-            "name": "KORUS in force (2012-03-15)", "annotationType": "EVENT", "sourceType": "NATIVE",
-            "value": layer.id, "show": True, "showLabel": True, "showMarkers": False, "hideLine": False,
-            "color": "#d62728", "style": "dashed", "width": 2, "opacity": "", "overrides": {"time_range": None},
-            "timeColumn": "", "intervalEndColumn": "", "titleColumn": "", "descriptionColumns": [],
+            "name": "KORUS in force (2012-03-15)",
+            "annotationType": "EVENT",
+            "sourceType": "NATIVE",
+            "value": layer.id,
+            "show": True,
+            "showLabel": True,
+            "showMarkers": False,
+            "hideLine": False,
+            "color": "#d62728",
+            "style": "dashed",
+            "width": 2,
+            "opacity": "",
+            "overrides": {"time_range": None},
+            "timeColumn": "",
+            "intervalEndColumn": "",
+            "titleColumn": "",
+            "descriptionColumns": [],
         }
         params = json.loads(chart.params)
         params["annotation_layers"] = [annotation]

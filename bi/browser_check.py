@@ -22,8 +22,15 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 CHROMIUM = os.environ.get("TRADE_BI_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TILES_JS = """
 () => [...document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')].map(tile => ({
     title: (tile.querySelector('[data-test="editable-title"], .header-title') || {}).innerText || '',
@@ -44,15 +51,23 @@ def screenshot_stats(path: str) -> dict:
     pixels = [small.getpixel((x, y)) for y in range(small.height) for x in range(small.width)]
     background = max(set(pixels), key=pixels.count)
     differing = sum(1 for p in pixels if sum(abs(a - b) for a, b in zip(p, background, strict=True)) > 30)
-    return {"width": image.width, "height": image.height, "colours": len(set(pixels)),
-            "non_background_fraction": differing / len(pixels)}
+    return {
+        "width": image.width,
+        "height": image.height,
+        "colours": len(set(pixels)),
+        "non_background_fraction": differing / len(pixels),
+    }
 
 
 def main(url: str, dashboard_path: str, screenshot: str, profile: str, timeout_s: float = 120.0) -> dict:
     with sync_playwright() as p:
         # A new, empty profile per run (the caller passes a fresh directory).
         browser = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1400, "height": 1800},
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1400, "height": 1800},
         )
         try:
             page = browser.new_page()
@@ -74,8 +89,13 @@ def main(url: str, dashboard_path: str, screenshot: str, profile: str, timeout_s
             time.sleep(2)  # let ECharts finish its entry animation before the screenshot
             tiles = page.evaluate(TILES_JS)
             page.screenshot(path=screenshot, full_page=True)
-            return {"url": page.url, "tiles": tiles, "page_text": page.inner_text("body"),
-                    "screenshot": screenshot, **screenshot_stats(screenshot)}
+            return {
+                "url": page.url,
+                "tiles": tiles,
+                "page_text": page.inner_text("body"),
+                "screenshot": screenshot,
+                **screenshot_stats(screenshot),
+            }
         finally:
             browser.close()
 

@@ -52,9 +52,17 @@ def set_census_connection(base_url: str, api_key: str) -> None:
     fd, name = tempfile.mkstemp(suffix=".json")
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump({CONNECTION_ID: {"conn_type": "http", "host": base_url, "password": api_key,
-                                       "description": "Census international trade API (from the environment)"}},
-                      handle)
+            json.dump(
+                {
+                    CONNECTION_ID: {
+                        "conn_type": "http",
+                        "host": base_url,
+                        "password": api_key,
+                        "description": "Census international trade API (from the environment)",
+                    }
+                },
+                handle,
+            )
         airflow("connections", "import", "--overwrite", name)
     finally:
         os.unlink(name)

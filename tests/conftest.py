@@ -70,8 +70,9 @@ def settings(tmp_path: Path, emulator: RunningEmulator, monkeypatch: pytest.Monk
     monkeypatch.setenv("CENSUS_API_BASE_URL", emulator.base_url)
     monkeypatch.setenv("CENSUS_API_KEY", DEMO_API_KEY)
     monkeypatch.setenv("CENSUS_API_PACING_S", "0")
-    return Settings(base_url=emulator.base_url, api_key=DEMO_API_KEY, data_dir=tmp_path / "data", hs_level="HS6",
-                    pacing_s=0.0)
+    return Settings(
+        base_url=emulator.base_url, api_key=DEMO_API_KEY, data_dir=tmp_path / "data", hs_level="HS6", pacing_s=0.0
+    )
 
 
 @pytest.fixture(scope="session")

@@ -79,8 +79,10 @@ def ensure_venv() -> Path:
         started = time.monotonic()
         print(f"installing Superset's venv into {venv} (once per bi/requirements.lock)", flush=True)
         python = os.environ.get("TRADE_BI_PYTHON", sys.executable)  # the main venv's 3.11
-        for cmd in ([_uv(), "venv", "--quiet", "--python", python, str(venv)],
-                    [_uv(), "pip", "sync", "--quiet", "--python", str(venv / "bin" / "python"), str(LOCK_FILE)]):
+        for cmd in (
+            [_uv(), "venv", "--quiet", "--python", python, str(venv)],
+            [_uv(), "pip", "sync", "--quiet", "--python", str(venv / "bin" / "python"), str(LOCK_FILE)],
+        ):
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode != 0:
                 raise BIError(f"{' '.join(cmd)} failed:\n{result.stderr[-3000:]}")
@@ -106,14 +108,16 @@ def _secret_key(home: Path) -> str:
 
 def _environment(venv: Path, home: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
-    env.update({
-        "PATH": f"{venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}",
-        "SUPERSET_CONFIG_PATH": str(BI_DIR / "superset_config.py"),
-        "SUPERSET_HOME": str(home),
-        "TRADE_BI_HOME": str(home),
-        "TRADE_BI_PORT": str(port),
-        "SUPERSET_LOAD_EXAMPLES": "no",
-    })
+    env.update(
+        {
+            "PATH": f"{venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}",
+            "SUPERSET_CONFIG_PATH": str(BI_DIR / "superset_config.py"),
+            "SUPERSET_HOME": str(home),
+            "TRADE_BI_HOME": str(home),
+            "TRADE_BI_PORT": str(port),
+            "SUPERSET_LOAD_EXAMPLES": "no",
+        }
+    )
     return env
 
 
@@ -139,8 +143,9 @@ class Superset:
         return f"{self.url}/superset/dashboard/{DASHBOARD_SLUG}/"
 
 
-def start(serving_path: Path, home: Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
-          timeout_s: float = 240.0) -> Superset:
+def start(
+    serving_path: Path, home: Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1", timeout_s: float = 240.0
+) -> Superset:
     """Bootstrap the home and start gunicorn in its own process group; wait (bounded) for /health.
 
     The process group lets ``stop`` end gunicorn and its worker together, even after a crash.
@@ -158,7 +163,10 @@ def start(serving_path: Path, home: Path, port: int = DEFAULT_PORT, host: str = 
     env["TRADE_BI_ADMIN_PASSWORD"] = password
     boot = subprocess.run(
         [str(venv / "bin" / "python"), str(BI_DIR / "bootstrap.py"), str(DASHBOARD_DIR), str(serving_path.resolve())],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     (home / "bootstrap.log").write_text(boot.stdout + boot.stderr)
     info_lines = [line for line in boot.stdout.splitlines() if line.startswith("TRADE_BI_BOOTSTRAP ")]
@@ -169,10 +177,29 @@ def start(serving_path: Path, home: Path, port: int = DEFAULT_PORT, host: str = 
 
     log = open(home / "superset.log", "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
-        [str(venv / "bin" / "gunicorn"), "--workers", "1", "--worker-class", "gthread", "--threads", "8",
-         "--timeout", "120", "--bind", f"{host}:{port}", "--limit-request-line", "0",
-         "--limit-request-field_size", "0", "superset.app:create_app()"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=home,
+        [
+            str(venv / "bin" / "gunicorn"),
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "--timeout",
+            "120",
+            "--bind",
+            f"{host}:{port}",
+            "--limit-request-line",
+            "0",
+            "--limit-request-field_size",
+            "0",
+            "superset.app:create_app()",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=home,
     )
     log.close()
     (home / "superset.pid").write_text(str(proc.pid))
@@ -184,9 +211,15 @@ def start(serving_path: Path, home: Path, port: int = DEFAULT_PORT, host: str = 
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
                 if response.status == 200:
-                    return Superset(url=url, pid=proc.pid, home=home, admin_password=password,
-                                    dashboard_id=info["dashboard_id"], charts=info["charts"],
-                                    startup_s=time.monotonic() - started)
+                    return Superset(
+                        url=url,
+                        pid=proc.pid,
+                        home=home,
+                        admin_password=password,
+                        dashboard_id=info["dashboard_id"],
+                        charts=info["charts"],
+                        startup_s=time.monotonic() - started,
+                    )
         except OSError:
             pass
         time.sleep(1)

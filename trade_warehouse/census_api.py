@@ -166,7 +166,7 @@ def header_matches(header: list[str], request: Request) -> bool:
     get = list(request.get)
     if header[: len(get)] != get:
         return False
-    served = collapse_repeats(header[len(get):])
+    served = collapse_repeats(header[len(get) :])
     return served == collapse_repeats([name for name, _ in request.predicates])
 
 

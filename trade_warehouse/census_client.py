@@ -154,8 +154,9 @@ class CensusClient:
 
         def raise_final(state: RetryCallState) -> None:
             error = state.outcome.exception()
-            final = TransientCensusError(f"{error} (gave up after {state.attempt_number} attempts)",
-                                         heavy=getattr(error, "heavy", False))
+            final = TransientCensusError(
+                f"{error} (gave up after {state.attempt_number} attempts)", heavy=getattr(error, "heavy", False)
+            )
             final.attempts = state.attempt_number  # type: ignore[attr-defined]
             raise final from None
 
@@ -221,14 +222,19 @@ class CensusClient:
         if status == 204:
             return response
         if status == 429:
-            raise TransientCensusError(f"{where}: HTTP 429 Too Many Requests",
-                                       retry_after_seconds(response.headers.get("Retry-After", "")))
+            raise TransientCensusError(
+                f"{where}: HTTP 429 Too Many Requests", retry_after_seconds(response.headers.get("Retry-After", ""))
+            )
         if status >= 500:
-            raise TransientCensusError(f"{where}: HTTP {status} {self._redact(response.text[:200]).strip()}", heavy=True)
+            raise TransientCensusError(
+                f"{where}: HTTP {status} {self._redact(response.text[:200]).strip()}", heavy=True
+            )
         if status == 400:
             raise CensusRequestError(f"{where}: HTTP 400, the API says: {self._redact(response.text[:500]).strip()!r}")
         if status != 200:
-            raise CensusRequestError(f"{where}: unexpected HTTP {status}: {self._redact(response.text[:200]).strip()!r}")
+            raise CensusRequestError(
+                f"{where}: unexpected HTTP {status}: {self._redact(response.text[:200]).strip()!r}"
+            )
         content_type = response.headers.get("Content-Type", "")
         if "json" not in content_type:
             raise CensusResponseError(

@@ -27,8 +27,16 @@ from trade_warehouse.orchestration.airflow_env import airflow_environment, ensur
 from trade_warehouse.results import ExtractResult, LoadResult, MonthFailure, describe_failures
 from trade_warehouse.results import run_failures as run_failures_of
 
-STAGES = {"plan": "plan", "has_work": "plan", "extract": "extract", "load": "load + validate", "gx_docs": "GX docs",
-          "transform_and_publish": "dbt build + publish", "report": "report", "finish": "finish"}
+STAGES = {
+    "plan": "plan",
+    "has_work": "plan",
+    "extract": "extract",
+    "load": "load + validate",
+    "gx_docs": "GX docs",
+    "transform_and_publish": "dbt build + publish",
+    "report": "report",
+    "finish": "finish",
+}
 
 
 @contextmanager
@@ -36,7 +44,9 @@ def emulator(scale: str, *extra: str) -> Iterator[str]:
     """Start the Census API emulator on a free loopback port; yield its base URL."""
     process = subprocess.Popen(
         [sys.executable, "-m", "trade_warehouse.emulator", "--port", "0", "--scale", scale, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = process.stdout.readline().strip() if process.stdout else ""
@@ -62,7 +72,10 @@ def run_pipeline(conf: dict, env: dict[str, str], label: str) -> int:
     with open(log_path, "w", encoding="utf-8") as log:
         code = subprocess.run(
             [sys.executable, "-m", "trade_warehouse.orchestration.dag_runner", json.dumps(conf), str(result_path)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, check=False,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
         ).returncode
     elapsed = time.monotonic() - started
     window = month_range(conf["start_month"], conf["end_month"]) if conf.get("start_month") else []
@@ -98,9 +111,11 @@ def split_label(record: dict) -> str:
 
 
 def cost_line(record: dict) -> str:
-    return (f"{record['month']:<8} {record['flow']:<8} {split_label(record):<16} {record.get('requests', 0):>8} "
-            f"{record.get('failed', 0):>6} {record.get('rows', 0):>9} {record.get('bytes', 0) / 1e6:>7.1f} "
-            f"{record.get('seconds', 0):>6.1f}")
+    return (
+        f"{record['month']:<8} {record['flow']:<8} {split_label(record):<16} {record.get('requests', 0):>8} "
+        f"{record.get('failed', 0):>6} {record.get('rows', 0):>9} {record.get('bytes', 0) / 1e6:>7.1f} "
+        f"{record.get('seconds', 0):>6.1f}"
+    )
 
 
 def extraction_costs(settings: Settings, months: list[str], since: str | None = None) -> list[dict]:
@@ -120,8 +135,10 @@ def print_extraction_costs(records: list[dict], detail_limit: int = 24) -> None:
     """What extraction cost: per flow-month for short windows, per flow for long ones."""
     if not records:
         return
-    print("\nextraction (requests include failed attempts; detail split into parts when the server refused "
-          "the whole month):")
+    print(
+        "\nextraction (requests include failed attempts; detail split into parts when the server refused "
+        "the whole month):"
+    )
     if len(records) <= detail_limit:
         print(COST_HEADER)
         for record in records:
@@ -130,9 +147,11 @@ def print_extraction_costs(records: list[dict], detail_limit: int = 24) -> None:
         mine = [r for r in records if r["flow"] == flow]
         if mine:
             split = sum(r.get("mode") == "split" for r in mine)
-            print(f"{flow}: {len(mine)} months, {sum(r.get('requests', 0) for r in mine)} requests "
-                  f"({sum(r.get('failed', 0) for r in mine)} failed), {split} months split, "
-                  f"{sum(r.get('detail_requests', 0) for r in mine) / len(mine):.1f} detail requests per month")
+            print(
+                f"{flow}: {len(mine)} months, {sum(r.get('requests', 0) for r in mine)} requests "
+                f"({sum(r.get('failed', 0) for r in mine)} failed), {split} months split, "
+                f"{sum(r.get('detail_requests', 0) for r in mine) / len(mine):.1f} detail requests per month"
+            )
     if len(records) > detail_limit:
         print("per month: make status")
 
@@ -140,8 +159,9 @@ def print_extraction_costs(records: list[dict], detail_limit: int = 24) -> None:
 def run_failures(stages: dict) -> list[MonthFailure]:
     """Every failed flow-month of a run, from its stage results (the XCom of extract and load)."""
     extracted, loaded = stages.get("extract"), stages.get("load")
-    return run_failures_of(ExtractResult.from_xcom(extracted) if extracted else None,
-                           LoadResult.from_xcom(loaded) if loaded else None)
+    return run_failures_of(
+        ExtractResult.from_xcom(extracted) if extracted else None, LoadResult.from_xcom(loaded) if loaded else None
+    )
 
 
 def format_failures(stages: dict) -> str:
@@ -169,8 +189,10 @@ def print_summary(env: dict[str, str], year: int) -> None:
         synthetic = con.execute("select bool_or(data_source = 'census-emulator') from marts.dim_month").fetchone()[0]
     finally:
         con.close()
-    print(f"\nTen largest U.S. goods deficit partners, {year} ($ billions)"
-          + (" - SYNTHETIC emulator data" if synthetic else ""))
+    print(
+        f"\nTen largest U.S. goods deficit partners, {year} ($ billions)"
+        + (" - SYNTHETIC emulator data" if synthetic else "")
+    )
     print(f"{'#':>2}  {'partner':<24}{'exports':>10}{'imports':>10}{'balance':>10}")
     for rank, name, exports, imports, balance in rows:
         print(f"{rank:>2}  {name:<24}{exports:>10.1f}{imports:>10.1f}{balance:>10.1f}")
@@ -200,8 +222,11 @@ def command_backfill(args: argparse.Namespace) -> int:
         return run_pipeline(conf, env, "backfill")
     with emulator(args.scale) as base_url:
         print("backfill: CENSUS_API_BASE_URL is unset, using a local Census API emulator (synthetic data)")
-        env.update(CENSUS_API_BASE_URL=base_url, CENSUS_API_KEY=env.get("CENSUS_API_KEY") or DEMO_API_KEY,
-                   CENSUS_API_PACING_S="0")
+        env.update(
+            CENSUS_API_BASE_URL=base_url,
+            CENSUS_API_KEY=env.get("CENSUS_API_KEY") or DEMO_API_KEY,
+            CENSUS_API_PACING_S="0",
+        )
         return run_pipeline(conf, env, "backfill")
 
 
@@ -232,15 +257,20 @@ def command_bench_extract(args: argparse.Namespace) -> int:
     minimum = sum(math.ceil(r["rows"] / args.row_budget) for r in records) / count
     detail = sum(r["detail_requests"] for r in records) / count
     result = {
-        "months": f"{start}..{end}", "scale": args.scale, "row_budget": args.row_budget, "flow_months": len(records),
-        "detail_requests_per_flow_month": round(detail, 2), "minimum_possible_per_flow_month": round(minimum, 2),
+        "months": f"{start}..{end}",
+        "scale": args.scale,
+        "row_budget": args.row_budget,
+        "flow_months": len(records),
+        "detail_requests_per_flow_month": round(detail, 2),
+        "minimum_possible_per_flow_month": round(minimum, 2),
         "target_per_flow_month": round(1.5 * minimum + 1, 2),
         "requests_per_flow_month": round(sum(r["requests"] for r in records) / count, 2),
         "failed_attempts": sum(r["failed"] for r in records),
         "failed_whole_month_attempts": sum(1 for r in records for f in r["failed_requests"] if f["part"] == "all"),
         "mb_per_flow_month": round(sum(r["bytes"] for r in records) / count / 1e6, 1),
         "seconds_per_flow_month": round(sum(r["seconds"] for r in records) / count, 2),
-        "extract_seconds": summary.seconds, "wall_seconds": round(wall, 1),
+        "extract_seconds": summary.seconds,
+        "wall_seconds": round(wall, 1),
         "failures": [f.describe() for f in summary.failures],
     }
     print(json.dumps(result, indent=2))
@@ -277,14 +307,21 @@ def command_status(args: argparse.Namespace) -> int:
         return _status_while_busy(settings)
     from trade_warehouse.landing import latest_extraction
 
-    print(f"{'month':<8} {'flow':<8} {'last attempt':<18} {'source':<16} {'finished':<20} {'rows':>8}  "
-          f"{'requests':>8} {'failed':>6}  {'split':<16} load_id")
+    print(
+        f"{'month':<8} {'flow':<8} {'last attempt':<18} {'source':<16} {'finished':<20} {'rows':>8}  "
+        f"{'requests':>8} {'failed':>6}  {'split':<16} load_id"
+    )
     for month, flow, status, source, finished, rows_, load_id in rows:
         record = latest_extraction(settings.landing_dir, flow, settings.hs_level, month) or {}
-        cost = (f"{record.get('requests', '?'):>8} {record.get('failed', '?'):>6}  {split_label(record):<16}"
-                if record else f"{'-':>8} {'-':>6}  {'(no record)':<16}")
-        print(f"{month:<8} {flow:<8} {status:<18} {source or '':<16} {finished:%Y-%m-%d %H:%M:%S}  {rows_ or 0:>8}  "
-              f"{cost} {load_id}")
+        cost = (
+            f"{record.get('requests', '?'):>8} {record.get('failed', '?'):>6}  {split_label(record):<16}"
+            if record
+            else f"{'-':>8} {'-':>6}  {'(no record)':<16}"
+        )
+        print(
+            f"{month:<8} {flow:<8} {status:<18} {source or '':<16} {finished:%Y-%m-%d %H:%M:%S}  {rows_ or 0:>8}  "
+            f"{cost} {load_id}"
+        )
     return 0
 
 
@@ -306,8 +343,10 @@ def _status_while_busy(settings: Settings) -> int:
             published = str(con.execute("select max(published_at) from meta.publish").fetchone()[0])
         finally:
             con.close()
-    print(f"the warehouse is busy: a run holds the writer ({settings.warehouse_path}).\n"
-          f"From the landing zone and the published snapshot (published {published}):")
+    print(
+        f"the warehouse is busy: a run holds the writer ({settings.warehouse_path}).\n"
+        f"From the landing zone and the published snapshot (published {published}):"
+    )
     print(f"{'month':<8} {'flow':<8} {'extracted':<26} {'validation':<12} {'requests':>8} {'failed':>6}  split")
     base = settings.landing_dir
     months = sorted({d.name for flow in FLOWS for d in (base / flow / settings.hs_level).glob("*-*") if d.is_dir()})
@@ -317,8 +356,10 @@ def _status_while_busy(settings: Settings) -> int:
             if not record:
                 continue
             check = {True: "passed", False: "FAILED"}.get(validated.get((flow, month)), "not published")
-            print(f"{month:<8} {flow:<8} {record.get('extracted_at', '?'):<26} {check:<12} "
-                  f"{record.get('requests', '?'):>8} {record.get('failed', '?'):>6}  {split_label(record)}")
+            print(
+                f"{month:<8} {flow:<8} {record.get('extracted_at', '?'):<26} {check:<12} "
+                f"{record.get('requests', '?'):>8} {record.get('failed', '?'):>6}  {split_label(record)}"
+            )
     return 0
 
 
@@ -337,24 +378,37 @@ def main(argv: list[str] | None = None) -> int:
         sub = commands.add_parser(name)
         sub.add_argument("--from", dest="start", default=default_start, required=default_start is None)
         sub.add_argument("--to", dest="end", default=default_end, required=default_end is None)
-        sub.add_argument("--scale", default=os.environ.get("CENSUS_EMULATOR_SCALE", "demo"),
-                         help="emulator scale when the emulator is used: small, demo or full")
+        sub.add_argument(
+            "--scale",
+            default=os.environ.get("CENSUS_EMULATOR_SCALE", "demo"),
+            help="emulator scale when the emulator is used: small, demo or full",
+        )
         if name == "backfill":
             sub.add_argument("--force", action="store_true", help="reload months even if unchanged")
-            sub.add_argument("--from-landing", action="store_true",
-                             help="reload from the landing zone without calling the API")
+            sub.add_argument(
+                "--from-landing", action="store_true", help="reload from the landing zone without calling the API"
+            )
     bench = commands.add_parser("bench-extract", help="time extracting a window of months from the emulator")
     bench.add_argument("--from", dest="start", default="2017-06")
     bench.add_argument("--to", dest="end", default="2017-06")
     bench.add_argument("--month", default=None, help="one month (instead of --from/--to)")
     bench.add_argument("--scale", default="full")
-    bench.add_argument("--row-budget", type=int, default=2_000_000,
-                       help="rows above which the emulator answers 500, forcing the client to split")
+    bench.add_argument(
+        "--row-budget",
+        type=int,
+        default=2_000_000,
+        help="rows above which the emulator answers 500, forcing the client to split",
+    )
     commands.add_parser("status")
     commands.add_parser("rollback")
     args = parser.parse_args(argv)
-    handlers = {"run": command_run, "backfill": command_backfill, "status": command_status,
-                "rollback": command_rollback, "bench-extract": command_bench_extract}
+    handlers = {
+        "run": command_run,
+        "backfill": command_backfill,
+        "status": command_status,
+        "rollback": command_rollback,
+        "bench-extract": command_bench_extract,
+    }
     try:
         return handlers[args.command](args)
     except (MonthError, ConfigError) as error:

@@ -137,7 +137,8 @@ def is_loaded(settings: Settings, year: int) -> bool:
     if not path.exists():
         return False
     return json.loads(path.read_text(encoding="utf-8")).get("content_sha256") == landed_fingerprint(
-        landed_files(settings, year))
+        landed_files(settings, year)
+    )
 
 
 def census_years(settings: Settings) -> list[int]:
@@ -147,8 +148,7 @@ def census_years(settings: Settings) -> list[int]:
     return sorted({int(month[:4]) for month in landed_months(settings)})
 
 
-def plan(settings: Settings, comtrade: ComtradeSettings, params: dict | None = None,
-         today: date | None = None) -> dict:
+def plan(settings: Settings, comtrade: ComtradeSettings, params: dict | None = None, today: date | None = None) -> dict:
     """The years a run fetches: ``year`` or ``start_year``..``end_year`` from params, else
     every year with Census data whose Comtrade extraction is not complete yet (none without
     a key: requested years are still fetched, and fail at extract saying how to get one)."""
@@ -165,16 +165,22 @@ def plan(settings: Settings, comtrade: ComtradeSettings, params: dict | None = N
         return {"years": years, "reason": "requested by params"}
     if not (comtrade.api_key or credentials(comtrade)[1]):  # the Airflow connection only when the env has none
         # an optional source: a scheduled run without a key ends green instead of alerting every day
-        return {"years": [], "reason": "no UN Comtrade key (COMTRADE_API_KEY or the connection comtrade_api): "
-                                       "mirror statistics are off; see the README to get one"}
+        return {
+            "years": [],
+            "reason": "no UN Comtrade key (COMTRADE_API_KEY or the connection comtrade_api): "
+            "mirror statistics are off; see the README to get one",
+        }
     candidates = [y for y in census_years(settings) if year_periods(y, today)]
     force = bool(params.get("force"))
     fetch = [y for y in candidates if force or not is_complete(latest_extraction(settings, y), comtrade.reporters)]
     complete = sorted(set(candidates) - set(fetch))
     # complete in the landing zone but not (or not that content) in the warehouse: a failed load
     load_only = [y for y in complete if not is_loaded(settings, y)]
-    reason = (f"incomplete or new years with Census data: {', '.join(map(str, fetch))}" if fetch
-              else "every year with Census data is complete in the landing zone")
+    reason = (
+        f"incomplete or new years with Census data: {', '.join(map(str, fetch))}"
+        if fetch
+        else "every year with Census data is complete in the landing zone"
+    )
     if load_only:
         reason += f"; landed but not loaded, loaded from the landing zone: {', '.join(map(str, load_only))}"
     if set(complete) - set(load_only):
@@ -182,8 +188,14 @@ def plan(settings: Settings, comtrade: ComtradeSettings, params: dict | None = N
     return {"years": sorted(fetch + load_only), "load_only": load_only, "reason": reason}
 
 
-def extract(settings: Settings, comtrade: ComtradeSettings, years: list[int], run_id: str | None = None,
-            today: date | None = None, load_only: list[int] | None = None) -> dict:
+def extract(
+    settings: Settings,
+    comtrade: ComtradeSettings,
+    years: list[int],
+    run_id: str | None = None,
+    today: date | None = None,
+    load_only: list[int] | None = None,
+) -> dict:
     """Fetch and land each year (one call per year unless the record cap forces a split).
 
     Failures are collected per year; a rejected key stops the run's other requests. Years in
@@ -194,8 +206,9 @@ def extract(settings: Settings, comtrade: ComtradeSettings, years: list[int], ru
     landed = [{"year": y, "rows": None, "complete": True, "from_landing": True} for y in load_only]
     years = [y for y in years if y not in load_only]
     failures, costs = [], []
-    with ComtradeClient(base_url, api_key, timeout_s=comtrade.timeout_s, pacing_s=comtrade.pacing_s,
-                        max_records=comtrade.max_records) as client:
+    with ComtradeClient(
+        base_url, api_key, timeout_s=comtrade.timeout_s, pacing_s=comtrade.pacing_s, max_records=comtrade.max_records
+    ) as client:
         for year in years:
             started = time.monotonic()
             periods = year_periods(year, today)
@@ -205,9 +218,16 @@ def extract(settings: Settings, comtrade: ComtradeSettings, years: list[int], ru
             except ComtradeError as error:
                 failures.append(year_failure(year, "extract", str(error), transient=error.transient))
                 if isinstance(error, ComtradeAuthError):
-                    failures += [year_failure(y, "extract", "not requested: the API rejected the key "
-                                              "(see the first failure)", consequence=True)
-                                 for y in years if y > year]
+                    failures += [
+                        year_failure(
+                            y,
+                            "extract",
+                            "not requested: the API rejected the key (see the first failure)",
+                            consequence=True,
+                        )
+                        for y in years
+                        if y > year
+                    ]
                     break
                 continue
             extraction_id = str(uuid.uuid4())
@@ -215,16 +235,29 @@ def extract(settings: Settings, comtrade: ComtradeSettings, years: list[int], ru
             rows = sum(r.count for r in responses)
             expected = len(comtrade.reporters) * len(FLOWS) * 12
             record = {
-                "extraction_id": extraction_id, "run_id": run_id, "year": year,
+                "extraction_id": extraction_id,
+                "run_id": run_id,
+                "year": year,
                 "extracted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "reporters": list(comtrade.reporters), "periods": list(periods), "requests": len(responses),
-                "attempts": sum(r.attempts for r in responses), "rows": rows, "expected_rows": expected,
-                "complete": rows == expected, "files": [f["path"] for f in files],
+                "reporters": list(comtrade.reporters),
+                "periods": list(periods),
+                "requests": len(responses),
+                "attempts": sum(r.attempts for r in responses),
+                "rows": rows,
+                "expected_rows": expected,
+                "complete": rows == expected,
+                "files": [f["path"] for f in files],
                 "seconds": round(time.monotonic() - started, 2),
             }
             append_jsonl(year_dir(settings, year) / EXTRACTIONS, record)
-            log.info("comtrade %d: %d requests, %d of %d rows (%s)", year, len(responses), rows, expected,
-                     "complete" if record["complete"] else "partners have not reported every month yet")
+            log.info(
+                "comtrade %d: %d requests, %d of %d rows (%s)",
+                year,
+                len(responses),
+                rows,
+                expected,
+                "complete" if record["complete"] else "partners have not reported every month yet",
+            )
             landed.append({"year": year, "rows": rows, "complete": record["complete"]})
             costs.append({"year": year, "requests": len(responses), "rows": rows, "seconds": record["seconds"]})
     return {"landed": landed, "failures": failures, "costs": costs, "requests": sum(c["requests"] for c in costs)}
@@ -235,10 +268,18 @@ def land(settings: Settings, year: int, response: ComtradeResponse, extraction_i
     directory = year_dir(settings, year)
     path, digest = write_immutable(directory, f"data-{response.request.part}", response.body)
     entry = {
-        "year": year, "path": str(path), "request": response.request.describe(), "http_status": response.status,
-        "bytes": len(response.body), "sha256": digest, "row_count": response.count,
-        "periods_with_rows": response.periods_with_rows, "fetched_at": response.fetched_at,
-        "source": response.source, "attempts": response.attempts, "extraction_id": extraction_id,
+        "year": year,
+        "path": str(path),
+        "request": response.request.describe(),
+        "http_status": response.status,
+        "bytes": len(response.body),
+        "sha256": digest,
+        "row_count": response.count,
+        "periods_with_rows": response.periods_with_rows,
+        "fetched_at": response.fetched_at,
+        "source": response.source,
+        "attempts": response.attempts,
+        "extraction_id": extraction_id,
     }
     append_jsonl(directory / MANIFEST, entry)
     return entry
@@ -249,18 +290,23 @@ def landed_files(settings: Settings, year: int) -> list[dict]:
     record = latest_extraction(settings, year)
     if not record:
         return []
-    rows = [r for r in read_records(year_dir(settings, year) / MANIFEST) if r.get("extraction_id") ==
-            record["extraction_id"]]
+    rows = [
+        r
+        for r in read_records(year_dir(settings, year) / MANIFEST)
+        if r.get("extraction_id") == record["extraction_id"]
+    ]
     return sorted({r["path"]: r for r in rows}.values(), key=lambda r: r["path"])
 
 
 def _stage_sql(files: list[dict], load_id: str, source: str) -> str:
     """DuckDB's JSON reader over the landed files, typed to raw.comtrade_monthly (no Python rows)."""
     paths = ", ".join("'" + f["path"].replace("'", "''") + "'" for f in files)
-    row_type = ("STRUCT(refYear INTEGER, refMonth INTEGER, period VARCHAR, reporterCode INTEGER, "
-                "reporterISO VARCHAR, reporterDesc VARCHAR, flowCode VARCHAR, partnerCode INTEGER, "
-                "partner2Code INTEGER, cmdCode VARCHAR, customsCode VARCHAR, motCode INTEGER, "
-                "primaryValue DOUBLE, cifvalue DOUBLE, fobvalue DOUBLE, isReported BOOLEAN)[]")
+    row_type = (
+        "STRUCT(refYear INTEGER, refMonth INTEGER, period VARCHAR, reporterCode INTEGER, "
+        "reporterISO VARCHAR, reporterDesc VARCHAR, flowCode VARCHAR, partnerCode INTEGER, "
+        "partner2Code INTEGER, cmdCode VARCHAR, customsCode VARCHAR, motCode INTEGER, "
+        "primaryValue DOUBLE, cifvalue DOUBLE, fobvalue DOUBLE, isReported BOOLEAN)[]"
+    )
     return f"""
     select
         '{load_id}' as load_id,
@@ -290,8 +336,9 @@ def _stage_sql(files: list[dict], load_id: str, source: str) -> str:
     """
 
 
-def load_and_validate(settings: Settings, comtrade: ComtradeSettings, years: list[int], run_id: str,
-                      force: bool = False) -> dict:
+def load_and_validate(
+    settings: Settings, comtrade: ComtradeSettings, years: list[int], run_id: str, force: bool = False
+) -> dict:
     """Load each landed year through the GX gate into ``raw.comtrade_monthly``.
 
     A year whose landed files equal the loaded version's is skipped (unless ``force``); a
@@ -326,17 +373,25 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
     fingerprint = landed_fingerprint(files)
     current = con.execute(
         "select load_id, content_sha256, data_sha256 from audit.comtrade_loads where year = ? and status = 'loaded' "
-        "order by finished_at desc limit 1", [year]).fetchone()
+        "order by finished_at desc limit 1",
+        [year],
+    ).fetchone()
     if current and current[1] == fingerprint and not force:
         mark_loaded(settings, year, fingerprint, current[0])
         return {"year": year, "status": "unchanged", "load_id": current[0]}
     load_id = str(uuid.uuid4())
     started = datetime.now(UTC).replace(tzinfo=None)
     source = "comtrade-emulator" if any(f["source"] == "comtrade-emulator" for f in files) else "comtrade"
-    audit = {"load_id": load_id, "run_id": run_id, "year": year, "reporters": ",".join(comtrade.reporters),
-             "source": source, "content_sha256": fingerprint,
-             "files": warehouse.as_json([{"path": f["path"], "sha256": f["sha256"]} for f in files]),
-             "started_at": started}
+    audit = {
+        "load_id": load_id,
+        "run_id": run_id,
+        "year": year,
+        "reporters": ",".join(comtrade.reporters),
+        "source": source,
+        "content_sha256": fingerprint,
+        "files": warehouse.as_json([{"path": f["path"], "sha256": f["sha256"]} for f in files]),
+        "started_at": started,
+    }
     table = f"stage_comtrade_{load_id.replace('-', '')[:12]}"
     try:
         con.execute(f"create or replace temp table {table} as {_stage_sql(files, load_id, source)}")
@@ -344,8 +399,10 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
         for landed in files:
             name = Path(landed["path"]).name
             if per_file.get(name, 0) != landed["row_count"]:
-                raise warehouse.LandingError(f"landed file {name} has {per_file.get(name, 0)} rows but the manifest "
-                                             f"recorded {landed['row_count']}")
+                raise warehouse.LandingError(
+                    f"landed file {name} has {per_file.get(name, 0)} rows but the manifest "
+                    f"recorded {landed['row_count']}"
+                )
         coverage = "select count(distinct (reporter_code, flow_code, month)) from {} where cmd_code = 'TOTAL'"
         landed_cover = con.execute(coverage.format(table)).fetchone()[0]
         loaded_cover = con.execute(coverage.format("raw.comtrade_monthly") + " and year = ?", [year]).fetchone()[0]
@@ -353,7 +410,8 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
             # a partial answer or a narrowed reporter list must not delete reporter-months already loaded
             raise warehouse.LandingError(
                 f"the landed extraction covers {landed_cover} reporter x flow x months of {year}, fewer than the "
-                f"{loaded_cover} loaded; the loaded version is kept (trigger with force=true to replace it)")
+                f"{loaded_cover} loaded; the loaded version is kept (trigger with force=true to replace it)"
+            )
         data_sha256 = warehouse.data_fingerprint(con, {"data": table})
         if current and current[2] == data_sha256 and not force:
             # new bytes (every answer carries its own elapsedTime), same rows: nothing to reload
@@ -367,21 +425,37 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
         months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
         result = validation.run_suite(SUITE, frame, {"reporters": list(comtrade.reporters), "months": months})
         data_docs.save_result(settings.gx_results_dir, run_id, "comtrade", f"{year}-all", result)
-        warehouse.insert_validation_audit(con, {
-            "load_id": load_id, "run_id": run_id, "flow": "comtrade", "hs_level": "TOTAL", "month": f"{year}-01-01",
-            "suite": result.suite, "success": result.success, "evaluated": result.evaluated,
-            "failed": len(result.failed), "failed_expectations": ", ".join(f["expectation"] for f in result.failed),
-            "details": warehouse.as_json(result.failed)})
+        warehouse.insert_validation_audit(
+            con,
+            {
+                "load_id": load_id,
+                "run_id": run_id,
+                "flow": "comtrade",
+                "hs_level": "TOTAL",
+                "month": f"{year}-01-01",
+                "suite": result.suite,
+                "success": result.success,
+                "evaluated": result.evaluated,
+                "failed": len(result.failed),
+                "failed_expectations": ", ".join(f["expectation"] for f in result.failed),
+                "details": warehouse.as_json(result.failed),
+            },
+        )
         rows = len(frame)
         finished = datetime.now(UTC).replace(tzinfo=None)
-        audit.update(rows=rows, data_sha256=data_sha256, finished_at=finished,
-                     duration_s=(finished - started).total_seconds())
+        audit.update(
+            rows=rows, data_sha256=data_sha256, finished_at=finished, duration_s=(finished - started).total_seconds()
+        )
         if not result.success:
-            warehouse._insert_row(con, "audit.comtrade_loads", {**audit, "status": "failed_validation",
-                                                                "error": result.summary()})
-            return year_failure(year, "validate", f"suite {result.suite}: {len(result.failed)} of {result.evaluated} "
-                                "expectations failed", expectations=[FailedExpectation.from_gx(result.suite, f)
-                                                                     for f in result.failed])
+            warehouse._insert_row(
+                con, "audit.comtrade_loads", {**audit, "status": "failed_validation", "error": result.summary()}
+            )
+            return year_failure(
+                year,
+                "validate",
+                f"suite {result.suite}: {len(result.failed)} of {result.evaluated} expectations failed",
+                expectations=[FailedExpectation.from_gx(result.suite, f) for f in result.failed],
+            )
         con.execute("begin transaction")
         try:
             con.execute("delete from raw.comtrade_monthly where year = ?", [year])
@@ -396,8 +470,9 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
     except Exception as error:
         finished = datetime.now(UTC).replace(tzinfo=None)
         message = f"{error.__class__.__name__}: {error}"
-        warehouse._insert_row(con, "audit.comtrade_loads", {**audit, "status": "failed", "error": message,
-                                                            "finished_at": finished})
+        warehouse._insert_row(
+            con, "audit.comtrade_loads", {**audit, "status": "failed", "error": message, "finished_at": finished}
+        )
         return year_failure(year, "load", message)
     finally:
         con.execute(f"drop table if exists {table}")
@@ -405,8 +480,9 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
 
 def loaded_versions(con) -> str | None:
     """The Comtrade year versions the raw table holds (for the publish fingerprint); None if none."""
-    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'audit' "
-                         "and table_name = 'comtrade_loads'").fetchone()[0]
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'audit' and table_name = 'comtrade_loads'"
+    ).fetchone()[0]
     if not exists:
         return None
     return con.execute("""
@@ -416,12 +492,25 @@ def loaded_versions(con) -> str | None:
         ) where rn = 1""").fetchone()[0]
 
 
-def year_failure(year: int, stage: str, reason: str, transient: bool = False, consequence: bool = False,
-                 expectations: list[FailedExpectation] | None = None) -> dict:
+def year_failure(
+    year: int,
+    stage: str,
+    reason: str,
+    transient: bool = False,
+    consequence: bool = False,
+    expectations: list[FailedExpectation] | None = None,
+) -> dict:
     """A failed Comtrade year as the pipeline's one failure type (flow ``comtrade``, period = the year),
     serialized for XCom: the run summary and the alert read it like a Census month's."""
-    return MonthFailure("comtrade", f"{year:04d}", stage, transient=transient, reason=reason,
-                        expectations=tuple(expectations or ()), consequence=consequence).to_xcom()
+    return MonthFailure(
+        "comtrade",
+        f"{year:04d}",
+        stage,
+        transient=transient,
+        reason=reason,
+        expectations=tuple(expectations or ()),
+        consequence=consequence,
+    ).to_xcom()
 
 
 def raise_for_failures(*summaries: dict | None) -> None:

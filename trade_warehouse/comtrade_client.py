@@ -36,9 +36,11 @@ DATA_PATH = "/get/C/M/HS"  # monthly goods, Harmonized System
 MAX_PERIODS = 12
 DEFAULT_MAX_RECORDS = 100_000
 US_M49 = "842"
-KEY_HELP = ("Get a free key at https://comtradedeveloper.un.org (sign in, Products -> 'Free APIs' -> "
-            "subscribe, copy the primary key), then set COMTRADE_API_KEY or the password of the Airflow "
-            "connection 'comtrade_api'.")
+KEY_HELP = (
+    "Get a free key at https://comtradedeveloper.un.org (sign in, Products -> 'Free APIs' -> "
+    "subscribe, copy the primary key), then set COMTRADE_API_KEY or the password of the Airflow "
+    "connection 'comtrade_api'."
+)
 
 
 class ComtradeError(Exception):
@@ -93,9 +95,14 @@ class ComtradeRequest:
         """Query parameters: every breakdown pinned to its total (partner2 = World, all customs
         procedures, all modes of transport) so rows never double count."""
         return [
-            ("reporterCode", ",".join(self.reporters)), ("period", ",".join(self.periods)),
-            ("partnerCode", self.partner), ("partner2Code", "0"), ("cmdCode", self.cmd),
-            ("flowCode", ",".join(self.flows)), ("customsCode", "C00"), ("motCode", "0"),
+            ("reporterCode", ",".join(self.reporters)),
+            ("period", ",".join(self.periods)),
+            ("partnerCode", self.partner),
+            ("partner2Code", "0"),
+            ("cmdCode", self.cmd),
+            ("flowCode", ",".join(self.flows)),
+            ("customsCode", "C00"),
+            ("motCode", "0"),
             ("includeDesc", "true"),
         ]
 
@@ -115,8 +122,10 @@ class ComtradeRequest:
             values = getattr(self, name)
             if len(values) > 1:
                 half = len(values) // 2
-                return (ComtradeRequest(**{**self.__dict__, name: values[:half]}),
-                        ComtradeRequest(**{**self.__dict__, name: values[half:]}))
+                return (
+                    ComtradeRequest(**{**self.__dict__, name: values[:half]}),
+                    ComtradeRequest(**{**self.__dict__, name: values[half:]}),
+                )
         return None
 
 
@@ -148,16 +157,18 @@ def parse_body(body: bytes, request: ComtradeRequest) -> tuple[int, list[str]]:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
-        raise ComtradeResponseError(f"{request.describe()}: body is not JSON ({error}); starts with "
-                                    f"{body[:80].decode('utf-8', 'replace')!r}") from None
+        raise ComtradeResponseError(
+            f"{request.describe()}: body is not JSON ({error}); starts with {body[:80].decode('utf-8', 'replace')!r}"
+        ) from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise ComtradeResponseError(f"{request.describe()}: expected an object with a 'data' list")
     if document.get("error"):
         raise ComtradeRequestError(f"{request.describe()}: the API says: {document['error']!r}")
     rows = document["data"]
     if document.get("count") != len(rows):
-        raise ComtradeResponseError(f"{request.describe()}: count = {document.get('count')!r} but "
-                                    f"{len(rows)} rows were served")
+        raise ComtradeResponseError(
+            f"{request.describe()}: count = {document.get('count')!r} but {len(rows)} rows were served"
+        )
     periods: set[str] = set()
     for number, item in enumerate(rows, start=1):
         if not isinstance(item, dict):
@@ -170,12 +181,15 @@ def parse_body(body: bytes, request: ComtradeRequest) -> tuple[int, list[str]]:
         }
         for name, (value, allowed) in checks.items():
             if value not in allowed:
-                raise ComtradeResponseError(f"{request.describe()}: row {number} field {name} = {value!r} was not "
-                                            f"requested ({', '.join(allowed)})")
+                raise ComtradeResponseError(
+                    f"{request.describe()}: row {number} field {name} = {value!r} was not "
+                    f"requested ({', '.join(allowed)})"
+                )
         value = item.get("primaryValue")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ComtradeResponseError(f"{request.describe()}: row {number} primaryValue = {value!r} is not a "
-                                        "non-negative number")
+            raise ComtradeResponseError(
+                f"{request.describe()}: row {number} primaryValue = {value!r} is not a non-negative number"
+            )
         periods.add(str(item["period"]))
     return len(rows), sorted(periods)
 
@@ -234,8 +248,9 @@ class ComtradeClient:
         started = time.monotonic()
 
         def raise_final(state: RetryCallState) -> None:
-            raise TransientComtradeError(f"{state.outcome.exception()} (gave up after {state.attempt_number} "
-                                         "attempts)") from None
+            raise TransientComtradeError(
+                f"{state.outcome.exception()} (gave up after {state.attempt_number} attempts)"
+            ) from None
 
         retrying = Retrying(
             retry=retry_if_exception_type(TransientComtradeError),
@@ -257,12 +272,18 @@ class ComtradeClient:
         if count >= self.max_records:
             raise ComtradeTruncatedError(
                 f"{request.describe()}: {count} records, the cap of {self.max_records} per call: the answer is "
-                "cut short and was not accepted")
+                "cut short and was not accepted"
+            )
         return ComtradeResponse(
-            request=request, status=response.status_code, body=response.content, count=count,
+            request=request,
+            status=response.status_code,
+            body=response.content,
+            count=count,
             source="comtrade-emulator" if EMULATOR_HEADER in response.headers else "comtrade",
             fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            elapsed_s=round(time.monotonic() - started, 3), attempts=attempt, periods_with_rows=periods,
+            elapsed_s=round(time.monotonic() - started, 3),
+            attempts=attempt,
+            periods_with_rows=periods,
         )
 
     def fetch_complete(self, request: ComtradeRequest) -> list[ComtradeResponse]:
@@ -276,8 +297,10 @@ class ComtradeClient:
         except ComtradeTruncatedError as error:
             halves = request.split()
             if halves is None:
-                raise ComtradeTruncatedError(f"{error}; it cannot be split further (one period, reporter and "
-                                             "flow): ask for a coarser commodity level") from None
+                raise ComtradeTruncatedError(
+                    f"{error}; it cannot be split further (one period, reporter and "
+                    "flow): ask for a coarser commodity level"
+                ) from None
             return [response for half in halves for response in self.fetch_complete(half)]
 
     def _send_once(self, request: ComtradeRequest) -> httpx.Response:
@@ -292,8 +315,10 @@ class ComtradeClient:
         text = self._redact(response.text[:300]).strip()
         if status in (401, 403):
             problem = "missing" if not self._api_key else "invalid or not subscribed"
-            raise ComtradeAuthError(f"{where}: UN Comtrade refused the request: the subscription key is {problem} "
-                                    f"(HTTP {status}: {text!r}). {KEY_HELP}")
+            raise ComtradeAuthError(
+                f"{where}: UN Comtrade refused the request: the subscription key is {problem} "
+                f"(HTTP {status}: {text!r}). {KEY_HELP}"
+            )
         if status == 429:
             hint = retry_after_seconds(response.headers.get("Retry-After", ""))
             if hint is None and (match := _TRY_AGAIN.search(response.text)):
@@ -304,6 +329,7 @@ class ComtradeClient:
         if status != 200:
             raise ComtradeRequestError(f"{where}: HTTP {status}, the API says: {text!r}")
         if "json" not in response.headers.get("Content-Type", ""):
-            raise ComtradeResponseError(f"{where}: expected JSON, got {response.headers.get('Content-Type')!r}; "
-                                        f"body starts with {text[:80]!r}")
+            raise ComtradeResponseError(
+                f"{where}: expected JSON, got {response.headers.get('Content-Type')!r}; body starts with {text[:80]!r}"
+            )
         return response

@@ -34,15 +34,27 @@ def main() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-mirror.log"
     started = time.monotonic()
-    with emulator(env.get("CENSUS_EMULATOR_SCALE", "demo")) as base_url, \
-            tempfile.NamedTemporaryFile(suffix=".json") as result:
-        env.update(CENSUS_API_BASE_URL=base_url, CENSUS_API_KEY=DEMO_API_KEY, CENSUS_API_PACING_S="0",
-                   COMTRADE_API_BASE_URL=base_url.replace("/data/timeseries/intltrade", "/data/v1"),
-                   COMTRADE_API_KEY=DEMO_API_KEY, COMTRADE_API_PACING_S="0")
+    with (
+        emulator(env.get("CENSUS_EMULATOR_SCALE", "demo")) as base_url,
+        tempfile.NamedTemporaryFile(suffix=".json") as result,
+    ):
+        env.update(
+            CENSUS_API_BASE_URL=base_url,
+            CENSUS_API_KEY=DEMO_API_KEY,
+            CENSUS_API_PACING_S="0",
+            COMTRADE_API_BASE_URL=base_url.replace("/data/timeseries/intltrade", "/data/v1"),
+            COMTRADE_API_KEY=DEMO_API_KEY,
+            COMTRADE_API_PACING_S="0",
+        )
         print(f"mirror: running DAG {DAG_ID}; Airflow log: {log_path}", flush=True)
         with open(log_path, "w", encoding="utf-8") as log:
-            code = subprocess.run([sys.executable, "-m", "trade_warehouse.orchestration.dag_runner", "{}", result.name, DAG_ID],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+            code = subprocess.run(
+                [sys.executable, "-m", "trade_warehouse.orchestration.dag_runner", "{}", result.name, DAG_ID],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
         outcome = json.loads(Path(result.name).read_text() or "{}")
     states = {t["task_id"]: t["state"].rsplit(".", 1)[-1].lower() for t in outcome.get("tasks", [])}
     print(f"mirror: {'succeeded' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f}s; tasks: {states}")
@@ -60,17 +72,21 @@ def print_two_sides(serving: Path) -> None:
         rows = con.execute(
             "select year, partner_name, us_reported_balance_usd / 1e9, partner_reported_balance_usd / 1e9, "
             "export_asymmetry_pct, import_asymmetry_pct from marts.mirror_trade_annual "
-            "where partner_months_covered = 12 order by partner_name, year").fetchall()
+            "where partner_months_covered = 12 order by partner_name, year"
+        ).fetchall()
     finally:
         con.close()
     print("\nTwo sides of the balance ($ billions, U.S. point of view) - SYNTHETIC emulator data")
     print(f"{'year':<6}{'partner':<16}{'U.S.-rep.':>11}{'partner-rep.':>14}{'exp. asym %':>13}{'imp. asym %':>13}")
+
     def pct(value: float | None) -> str:  # NULL when the two sides cover different months
         return "n/a" if value is None else f"{value:.1f}"
 
     for year, name, us_balance, partner_balance, export_pct, import_pct in rows:
-        print(f"{year:<6}{name[:15]:<16}{us_balance:>11.1f}{partner_balance:>14.1f}{pct(export_pct):>13}"
-              f"{pct(import_pct):>13}")
+        print(
+            f"{year:<6}{name[:15]:<16}{us_balance:>11.1f}{partner_balance:>14.1f}{pct(export_pct):>13}"
+            f"{pct(import_pct):>13}"
+        )
 
 
 if __name__ == "__main__":

@@ -84,8 +84,14 @@ def _write_offline_index(site_dir: Path, status: dict[tuple[str, str, str], bool
         flow, month = batch.split("-", 1)
         rows.append((month, flow, suite, passed, run_name, page.relative_to(site_dir).as_posix()))
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[4]), reverse=True)
-    page = templates().get_template("gx_index.html.j2").render(
-        rows=[{"month": m, "flow": f, "suite": s, "passed": p, "run": r, "link": link} for m, f, s, p, r, link in rows],
-        failed=sum(1 for r in rows if not r[3]),
+    page = (
+        templates()
+        .get_template("gx_index.html.j2")
+        .render(
+            rows=[
+                {"month": m, "flow": f, "suite": s, "passed": p, "run": r, "link": link} for m, f, s, p, r, link in rows
+            ],
+            failed=sum(1 for r in rows if not r[3]),
+        )
     )
     (site_dir / "index.html").write_text(page, encoding="utf-8")

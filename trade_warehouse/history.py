@@ -42,8 +42,9 @@ SNAPSHOT = "snap_census__country_values"
 SNAPSHOT_INPUT = "int_census__country_values_current"
 
 
-def record_version(con: duckdb.DuckDBPyConnection, load_id: str, flow: str, hs_level: str,
-                   tables: dict[str, str]) -> int:
+def record_version(
+    con: duckdb.DuckDBPyConnection, load_id: str, flow: str, hs_level: str, tables: dict[str, str]
+) -> int:
     """Append one load's totals (country kind from ``totals``, HS4 kind from ``hs4``) to the history.
 
     ``tables`` maps the landed kind to a staged table (see ``warehouse.stage_month``).
@@ -56,7 +57,7 @@ def record_version(con: duckdb.DuckDBPyConnection, load_id: str, flow: str, hs_l
         f"""
         insert into raw.census_values_history
         select ?, ?, ?, month, 'country', partner_code, partner_name, summary_level, cast({value} as bigint)
-        from {tables['totals']}
+        from {tables["totals"]}
         """,
         [load_id, flow, hs_level],
     )
@@ -65,7 +66,7 @@ def record_version(con: duckdb.DuckDBPyConnection, load_id: str, flow: str, hs_l
             f"""
             insert into raw.census_values_history
             select ?, ?, ?, month, 'hs4', hs_code, hs_description, null, cast({value} as bigint)
-            from {tables['hs4']}
+            from {tables["hs4"]}
             """,
             [load_id, flow, hs_level],
         )
@@ -108,9 +109,12 @@ def backfill(con: duckdb.DuckDBPyConnection, landing_dir: Path, hs_level: str) -
         names = [Path(entry["path"]).name for entry in json.loads(files_json or "[]")]
         key = (flow, month)
         if key not in manifests:
-            manifests[key] = {Path(entry.path).name: replace(entry, path=str(month_dir(landing_dir, flow, hs_level,
-                                                                                       month) / Path(entry.path).name))
-                              for entry in _read_manifest(landing_dir, flow, hs_level, month)}
+            manifests[key] = {
+                Path(entry.path).name: replace(
+                    entry, path=str(month_dir(landing_dir, flow, hs_level, month) / Path(entry.path).name)
+                )
+                for entry in _read_manifest(landing_dir, flow, hs_level, month)
+            }
         files = [manifests[key].get(name) for name in names]
         if not names or any(f is None or not Path(f.path).exists() for f in files):
             missing.append(load_id)
@@ -120,8 +124,10 @@ def backfill(con: duckdb.DuckDBPyConnection, landing_dir: Path, hs_level: str) -
         for kind in ("totals", "hs4"):
             if any(f.kind == kind for f in files):
                 tables[kind] = f"history_{kind}_{suffix}"
-                con.execute(f"create or replace temp table {tables[kind]} as "
-                            + warehouse._select_landed(files, flow, kind, load_id, hs_level))
+                con.execute(
+                    f"create or replace temp table {tables[kind]} as "
+                    + warehouse._select_landed(files, flow, kind, load_id, hs_level)
+                )
         if "totals" not in tables:
             missing.append(load_id)
         else:
@@ -136,8 +142,11 @@ def backfill(con: duckdb.DuckDBPyConnection, landing_dir: Path, hs_level: str) -
         for table in tables.values():
             con.execute(f"drop table if exists {table}")
     if missing:
-        log.warning("history backfill: %d loaded version(s) have no landed totals any more and stay out of the "
-                    "history: %s", len(missing), ", ".join(missing[:10]))
+        log.warning(
+            "history backfill: %d loaded version(s) have no landed totals any more and stay out of the history: %s",
+            len(missing),
+            ", ".join(missing[:10]),
+        )
     if recorded:
         log.info("history backfill: recorded %d loaded version(s) from the landing zone", len(recorded))
     return BackfillResult(recorded, missing)
@@ -171,8 +180,17 @@ def replay_snapshot(settings: Settings) -> int:
         con.execute("create schema if not exists snapshots")
         con.execute(f"drop table if exists snapshots.{SNAPSHOT}")
     for step in range(1, steps + 1):  # the snapshot's input is a view: rebuild it with the step, then snapshot
-        transform.run_dbt(settings, "build", "--select", SNAPSHOT_INPUT, SNAPSHOT, "--exclude-resource-type", "test",
-                          "--vars", json.dumps({"history_step": step}))
+        transform.run_dbt(
+            settings,
+            "build",
+            "--select",
+            SNAPSHOT_INPUT,
+            SNAPSHOT,
+            "--exclude-resource-type",
+            "test",
+            "--vars",
+            json.dumps({"history_step": step}),
+        )
     marker.unlink()
     log.info("replayed %d version step(s) into the snapshot %s", steps, SNAPSHOT)
     return steps

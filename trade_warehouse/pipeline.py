@@ -89,11 +89,17 @@ def plan_run(nightly: bool, params: dict, logical_date: datetime | None) -> dict
             if month >= release.this_month() or not release.is_released(client, month):
                 planned = {"months": [], "new": [], "revision": [], "reason": f"{month} is not released yet"}
             else:
-                planned = {"months": [month], "new": [month], "revision": [],
-                           "reason": f"the month of the run's logical date ({month})"}
+                planned = {
+                    "months": [month],
+                    "new": [month],
+                    "revision": [],
+                    "reason": f"the month of the run's logical date ({month})",
+                }
         else:
-            raise ValueError("this run has no month: trigger it with params month=YYYY-MM, or start_month and "
-                             "end_month (a scheduled or backfill run takes the month of its data interval)")
+            raise ValueError(
+                "this run has no month: trigger it with params month=YYYY-MM, or start_month and "
+                "end_month (a scheduled or backfill run takes the month of its data interval)"
+            )
     log.info("plan: %s", planned["reason"])
     return planned
 
@@ -122,8 +128,9 @@ def census_credentials(settings: Settings) -> tuple[str, str | None]:
     return base_url.rstrip("/"), api_key
 
 
-def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS,
-            run_id: str | None = None) -> ExtractResult:
+def extract(
+    settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS, run_id: str | None = None
+) -> ExtractResult:
     """Fetch and land every flow x month; failures are collected per month, not raised.
 
     Each flow is one stream that takes its months in order, so a month starts from what
@@ -149,13 +156,22 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
             remembered = nearest_extraction(settings.landing_dir, flow, level, months[0]) if months else None
             memory = split_extraction.SizeMemory.from_record(remembered) if remembered else None
             if remembered and memory is None:
-                log.warning("the landing zone's last extraction record for %s holds no usable size memory: "
-                            "starting without it", flow)
+                log.warning(
+                    "the landing zone's last extraction record for %s holds no usable size memory: starting without it",
+                    flow,
+                )
             for month in months:
                 if key_rejected.is_set():
-                    failures.append(MonthFailure(flow, month, "extract", transient=False, consequence=True,
-                                                 reason="not requested: the API rejected the key "
-                                                        "(see the first failure)"))
+                    failures.append(
+                        MonthFailure(
+                            flow,
+                            month,
+                            "extract",
+                            transient=False,
+                            consequence=True,
+                            reason="not requested: the API rejected the key (see the first failure)",
+                        )
+                    )
                     continue
                 earlier = latest_extraction(settings.landing_dir, flow, level, month) if run_id else None
                 if earlier and earlier.get("run_id") == run_id:
@@ -163,8 +179,10 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
                     log.info("%s %s already landed by this run (an earlier try): not fetched again", flow, month)
                     memory = split_extraction.SizeMemory.from_record(earlier) or memory
                     landed.append(FlowMonth(flow, month))
-                    costs.append({k: earlier.get(k, 0) for k in COST_FIELDS} | {"flow": flow, "month": month,
-                                                                               "requests": 0, "bytes": 0, "reused": True})
+                    costs.append(
+                        {k: earlier.get(k, 0) for k in COST_FIELDS}
+                        | {"flow": flow, "month": month, "requests": 0, "bytes": 0, "reused": True}
+                    )
                     continue
                 month_started = time.monotonic()
                 try:
@@ -177,36 +195,63 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
                     hs4 = client.fetch_hs4_totals(flow, month) if hs_level_digits(level) >= 4 else None
                     extraction_id = str(uuid.uuid4())
                     others = [r for r in (totals, hs4) if r is not None]
-                    files = [land_response(settings.landing_dir, level, month, r, extraction_id)
-                             for r in [*detail.responses, *others]]
+                    files = [
+                        land_response(settings.landing_dir, level, month, r, extraction_id)
+                        for r in [*detail.responses, *others]
+                    ]
                 except CensusError as error:
                     if isinstance(error, CensusAuthError):
                         key_rejected.set()
                     failures.append(MonthFailure(flow, month, "extract", transient=error.transient, reason=str(error)))
                     continue
                 except Exception as error:  # e.g. a full disk: this month fails, the others go on
-                    failures.append(MonthFailure(flow, month, "extract", transient=False,
-                                                 reason=f"{error.__class__.__name__}: {error}"))
+                    failures.append(
+                        MonthFailure(
+                            flow, month, "extract", transient=False, reason=f"{error.__class__.__name__}: {error}"
+                        )
+                    )
                     continue
                 files = [f for f in files if f]
                 memory = detail.memory(memory)
                 cost = {
-                    "flow": flow, "month": month, "mode": detail.mode, "parts": len(detail.parts),
-                    "detail_requests": detail.requests, "failed": detail.failed,
+                    "flow": flow,
+                    "month": month,
+                    "mode": detail.mode,
+                    "parts": len(detail.parts),
+                    "detail_requests": detail.requests,
+                    "failed": detail.failed,
                     "requests": detail.requests + sum(r.attempts for r in others),
-                    "rows": sum(r.row_count for r in detail.responses), "bytes": sum(f.bytes for f in files),
+                    "rows": sum(r.row_count for r in detail.responses),
+                    "bytes": sum(f.bytes for f in files),
                     "seconds": round(time.monotonic() - month_started, 2),
                 }
-                record_extraction(settings.landing_dir, flow, level, month, {
-                    "extraction_id": extraction_id, "run_id": run_id, "hs_level": level,
-                    "extracted_at": datetime.now(UTC).isoformat(timespec="seconds"), **cost,
-                    "part_names": detail.parts,
-                    "failed_requests": [{"part": o.part, "error": o.error} for o in detail.outcomes if o.error],
-                    **memory.to_record(),
-                })
-                log.info("extracted %s %s: %s, %d detail requests (%d failed), %d parts, %d rows, %.1fs",
-                         flow, month, detail.mode, detail.requests, detail.failed, len(detail.parts),
-                         cost["rows"], cost["seconds"])
+                record_extraction(
+                    settings.landing_dir,
+                    flow,
+                    level,
+                    month,
+                    {
+                        "extraction_id": extraction_id,
+                        "run_id": run_id,
+                        "hs_level": level,
+                        "extracted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                        **cost,
+                        "part_names": detail.parts,
+                        "failed_requests": [{"part": o.part, "error": o.error} for o in detail.outcomes if o.error],
+                        **memory.to_record(),
+                    },
+                )
+                log.info(
+                    "extracted %s %s: %s, %d detail requests (%d failed), %d parts, %d rows, %.1fs",
+                    flow,
+                    month,
+                    detail.mode,
+                    detail.requests,
+                    detail.failed,
+                    len(detail.parts),
+                    cost["rows"],
+                    cost["seconds"],
+                )
                 landed.append(FlowMonth(flow, month))
                 costs.append(cost)
 
@@ -216,12 +261,23 @@ def extract(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOW
     landed.sort(key=lambda item: (item.month, item.flow))
     costs.sort(key=lambda item: (item["month"], item["flow"]))
     summary = ExtractResult(
-        landed=landed, unreleased=sorted(unreleased), failures=failures, costs=costs,
-        bytes=sum(c["bytes"] for c in costs), requests=sum(c["requests"] for c in costs),
+        landed=landed,
+        unreleased=sorted(unreleased),
+        failures=failures,
+        costs=costs,
+        bytes=sum(c["bytes"] for c in costs),
+        requests=sum(c["requests"] for c in costs),
         seconds=round(time.monotonic() - started, 1),
     )
-    log.info("extracted %d flow-months (%d bytes, %d requests) in %ss; %d unreleased, %d failed", len(landed),
-             summary.bytes, summary.requests, summary.seconds, len(unreleased), len(failures))
+    log.info(
+        "extracted %d flow-months (%d bytes, %d requests) in %ss; %d unreleased, %d failed",
+        len(landed),
+        summary.bytes,
+        summary.requests,
+        summary.seconds,
+        len(unreleased),
+        len(failures),
+    )
     return summary
 
 
@@ -240,8 +296,9 @@ def load_and_validate(settings: Settings, targets: list[FlowMonth], run_id: str,
             try:
                 outcome = _load_target(con, settings, target.flow, target.month, run_id, force)
             except Exception as error:  # an unreadable manifest or record: this month fails, the others go on
-                outcome = MonthFailure(target.flow, target.month, "load", transient=False,
-                                       reason=f"{error.__class__.__name__}: {error}")
+                outcome = MonthFailure(
+                    target.flow, target.month, "load", transient=False, reason=f"{error.__class__.__name__}: {error}"
+                )
             if isinstance(outcome, MonthFailure):
                 result.failures.append(outcome)
             else:
@@ -249,46 +306,82 @@ def load_and_validate(settings: Settings, targets: list[FlowMonth], run_id: str,
             # one line per flow-month with a running count: a long backfill shows its progress
             status = outcome.stage + " failed" if isinstance(outcome, MonthFailure) else outcome.status
             rows = getattr(outcome, "rows", None)
-            log.info("load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",
-                     number, len(targets), target.flow, target.month, status, "-" if rows is None else rows,
-                     time.monotonic() - started, len(result.loaded), len(result.unchanged), len(result.failures))
+            log.info(
+                "load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",
+                number,
+                len(targets),
+                target.flow,
+                target.month,
+                status,
+                "-" if rows is None else rows,
+                time.monotonic() - started,
+                len(result.loaded),
+                len(result.unchanged),
+                len(result.failures),
+            )
     return result
 
 
-def _load_target(con, settings: Settings, flow: str, month: str, run_id: str,
-                 force: bool) -> MonthLoad | MonthFailure:
+def _load_target(con, settings: Settings, flow: str, month: str, run_id: str, force: bool) -> MonthLoad | MonthFailure:
     """Load one landed flow-month unless its files, or its rows, equal the loaded version."""
     from trade_warehouse import warehouse
 
     files = latest_landed(settings.landing_dir, flow, settings.hs_level, month)
     if not files or not any(f.kind == "detail" for f in files) or not any(f.kind == "totals" for f in files):
-        return MonthFailure(flow, month, "load", transient=False,
-                            reason="no complete landed extraction (detail and totals) for this month")
+        return MonthFailure(
+            flow,
+            month,
+            "load",
+            transient=False,
+            reason="no complete landed extraction (detail and totals) for this month",
+        )
     fingerprint = warehouse.content_fingerprint(files)
     current = warehouse.current_load(con, flow, settings.hs_level, month)
     if current and current.content_sha256 == fingerprint and not force:
-        _record_unchanged(con, settings, run_id, flow, month, fingerprint, current,
-                          "landed files identical to those of load")
+        _record_unchanged(
+            con, settings, run_id, flow, month, fingerprint, current, "landed files identical to those of load"
+        )
         return MonthLoad(flow, month, "unchanged", load_id=current.load_id)
     return _load_one(con, settings, files, run_id, fingerprint, None if force else current)
 
 
-def _record_unchanged(con, settings: Settings, run_id: str, flow: str, month: str, fingerprint: str,
-                      current, why: str, data_sha256: str | None = None) -> None:
+def _record_unchanged(
+    con,
+    settings: Settings,
+    run_id: str,
+    flow: str,
+    month: str,
+    fingerprint: str,
+    current,
+    why: str,
+    data_sha256: str | None = None,
+) -> None:
     """An `unchanged` audit row: this attempt found the loaded version's data again and kept it."""
     from trade_warehouse import warehouse
 
     now = datetime.now(UTC).replace(tzinfo=None)
-    warehouse.insert_load_audit(con, {
-        "load_id": str(uuid.uuid4()), "run_id": run_id, "flow": flow, "hs_level": settings.hs_level,
-        "month": f"{month}-01", "content_sha256": fingerprint, "data_sha256": data_sha256 or current.data_sha256,
-        "status": "unchanged", "error": f"{why} {current.load_id}; kept it", "started_at": now,
-        "finished_at": now, "duration_s": 0.0,
-    })
+    warehouse.insert_load_audit(
+        con,
+        {
+            "load_id": str(uuid.uuid4()),
+            "run_id": run_id,
+            "flow": flow,
+            "hs_level": settings.hs_level,
+            "month": f"{month}-01",
+            "content_sha256": fingerprint,
+            "data_sha256": data_sha256 or current.data_sha256,
+            "status": "unchanged",
+            "error": f"{why} {current.load_id}; kept it",
+            "started_at": now,
+            "finished_at": now,
+            "duration_s": 0.0,
+        },
+    )
 
 
-def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fingerprint: str,
-              current=None) -> MonthLoad | MonthFailure:
+def _load_one(
+    con, settings: Settings, files: list[LandedFile], run_id: str, fingerprint: str, current=None
+) -> MonthLoad | MonthFailure:
     """Stage, gate and swap in one flow-month; ``current`` (unless forced) skips identical data."""
     from trade_warehouse import data_docs, validation, warehouse
 
@@ -297,8 +390,12 @@ def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fin
     load_id = str(uuid.uuid4())
     started = datetime.now(UTC).replace(tzinfo=None)
     audit = {
-        "load_id": load_id, "run_id": run_id, "flow": flow, "hs_level": first.hs_level,
-        "month": f"{month}-01", "content_sha256": fingerprint,
+        "load_id": load_id,
+        "run_id": run_id,
+        "flow": flow,
+        "hs_level": first.hs_level,
+        "month": f"{month}-01",
+        "content_sha256": fingerprint,
         "files": warehouse.as_json([{"path": f.path, "sha256": f.sha256, "part": f.part} for f in files]),
         "started_at": started,
     }
@@ -307,37 +404,70 @@ def _load_one(con, settings: Settings, files: list[LandedFile], run_id: str, fin
         staged = warehouse.stage_month(con, files, load_id)
         if current is not None and current.data_sha256 == staged.data_sha256:
             # other files (e.g. fetched in parts, not whole) but the same rows: nothing to reload
-            _record_unchanged(con, settings, run_id, flow, month, fingerprint, current,
-                              "landed data (other files, same rows) identical to load", staged.data_sha256)
+            _record_unchanged(
+                con,
+                settings,
+                run_id,
+                flow,
+                month,
+                fingerprint,
+                current,
+                "landed data (other files, same rows) identical to load",
+                staged.data_sha256,
+            )
             return MonthLoad(flow, month, "unchanged", load_id=current.load_id)
         trailing = warehouse.trailing_row_counts(con, flow, first.hs_level, month)
         outcome = validation.validate_month(con, staged, trailing)
         for suite in outcome.results:
             data_docs.save_result(settings.gx_results_dir, run_id, flow, month, suite)
-            warehouse.insert_validation_audit(con, {
-                "load_id": load_id, "run_id": run_id, "flow": flow, "hs_level": first.hs_level,
-                "month": f"{month}-01", "suite": suite.suite, "success": suite.success,
-                "evaluated": suite.evaluated, "failed": len(suite.failed),
-                "failed_expectations": ", ".join(f["expectation"] for f in suite.failed),
-                "details": warehouse.as_json(suite.failed),
-            })
+            warehouse.insert_validation_audit(
+                con,
+                {
+                    "load_id": load_id,
+                    "run_id": run_id,
+                    "flow": flow,
+                    "hs_level": first.hs_level,
+                    "month": f"{month}-01",
+                    "suite": suite.suite,
+                    "success": suite.success,
+                    "evaluated": suite.evaluated,
+                    "failed": len(suite.failed),
+                    "failed_expectations": ", ".join(f["expectation"] for f in suite.failed),
+                    "details": warehouse.as_json(suite.failed),
+                },
+            )
         finished = datetime.now(UTC).replace(tzinfo=None)
-        audit.update(source=staged.source, detail_rows=staged.detail_rows, totals_rows=staged.totals_rows,
-                     data_sha256=staged.data_sha256, finished_at=finished, duration_s=(finished - started).total_seconds())
+        audit.update(
+            source=staged.source,
+            detail_rows=staged.detail_rows,
+            totals_rows=staged.totals_rows,
+            data_sha256=staged.data_sha256,
+            finished_at=finished,
+            duration_s=(finished - started).total_seconds(),
+        )
         if outcome.success:
             warehouse.replace_month(con, staged, {**audit, "status": "loaded"})
             return MonthLoad(flow, month, "loaded", load_id=load_id, rows=staged.detail_rows)
         warehouse.insert_load_audit(con, {**audit, "status": "failed_validation", "error": outcome.summary()})
         failed_suites = [r for r in outcome.results if not r.success]
         expectations = tuple(FailedExpectation.from_gx(r.suite, f) for r in failed_suites for f in r.failed)
-        reason = "; ".join(f"suite {r.suite}: {len(r.failed)} of {r.evaluated} expectations failed"
-                           for r in failed_suites)
+        reason = "; ".join(
+            f"suite {r.suite}: {len(r.failed)} of {r.evaluated} expectations failed" for r in failed_suites
+        )
         return MonthFailure(flow, month, "validate", transient=False, reason=reason, expectations=expectations)
     except Exception as error:  # recorded, reported, and the other months go on
         finished = datetime.now(UTC).replace(tzinfo=None)
         message = f"{error.__class__.__name__}: {error}"
-        warehouse.insert_load_audit(con, {**audit, "status": "failed", "error": message, "finished_at": finished,
-                                          "duration_s": (finished - started).total_seconds()})
+        warehouse.insert_load_audit(
+            con,
+            {
+                **audit,
+                "status": "failed",
+                "error": message,
+                "finished_at": finished,
+                "duration_s": (finished - started).total_seconds(),
+            },
+        )
         return MonthFailure(flow, month, "load", transient=False, reason=message)
     finally:
         if staged is not None:
@@ -368,9 +498,15 @@ def landed_targets(settings: Settings, months: list[str], flows: tuple[str, ...]
             if latest_landed(settings.landing_dir, flow, settings.hs_level, month):
                 result.landed.append(FlowMonth(flow, month))
             else:
-                result.failures.append(MonthFailure(
-                    flow, month, "extract", transient=False,
-                    reason="nothing landed for this month; run without from_landing first"))
+                result.failures.append(
+                    MonthFailure(
+                        flow,
+                        month,
+                        "extract",
+                        transient=False,
+                        reason="nothing landed for this month; run without from_landing first",
+                    )
+                )
     return result
 
 
@@ -399,7 +535,14 @@ def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> Publ
     _, docs_rebuilt = transform.generate_docs(settings)
     built = time.monotonic()
     published = publish.publish(settings, run_id, fingerprint)
-    return PublishResult(published=True, reason="published", publish_id=published["publish_id"],
-                         serving_path=published["serving_path"], row_counts=published["row_counts"],
-                         months=published["months"], docs_rebuilt=docs_rebuilt,
-                         dbt_seconds=round(built - started, 1), publish_seconds=round(time.monotonic() - built, 1))
+    return PublishResult(
+        published=True,
+        reason="published",
+        publish_id=published["publish_id"],
+        serving_path=published["serving_path"],
+        row_counts=published["row_counts"],
+        months=published["months"],
+        docs_rebuilt=docs_rebuilt,
+        dbt_seconds=round(built - started, 1),
+        publish_seconds=round(time.monotonic() - built, 1),
+    )

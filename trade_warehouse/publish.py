@@ -136,8 +136,11 @@ def check_contract(con: duckdb.DuckDBPyConnection, schema: str, models: list[Pub
         missing = [c for c in model.columns if c not in found]
         if missing:
             problems.append(f"{model.name}: missing columns {missing}")
-        retyped = [f"{c} is {found[c]}, the contract says {t}" for c, t in model.columns.items()
-                   if c in found and t and found[c] != t]
+        retyped = [
+            f"{c} is {found[c]}, the contract says {t}"
+            for c, t in model.columns.items()
+            if c in found and t and found[c] != t
+        ]
         if retyped:
             problems.append(f"{model.name}: " + "; ".join(retyped))
         counts[model.name] = con.execute(f"select count(*) from {schema}.marts.{model.name}").fetchone()[0]
@@ -171,8 +174,9 @@ def _validate_candidate(con: duckdb.DuckDBPyConnection, settings: Settings, coun
     previous = _previous_rows(settings, "trade_balance_monthly")
     result = validation.run_suite("marts_trade_balance", frame, {"min_rows": max(1, int(previous * 0.95))})
     if not result.success:
-        raise PublishError(f"candidate snapshot failed the marts suite (previous snapshot: {previous} rows):\n"
-                           + result.summary())
+        raise PublishError(
+            f"candidate snapshot failed the marts suite (previous snapshot: {previous} rows):\n" + result.summary()
+        )
 
 
 def _write_metadata(con: duckdb.DuckDBPyConnection, publish_id: str, run_id: str) -> None:
@@ -222,9 +226,7 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
             counts = check_contract(con, "candidate", models)
             _validate_candidate(con, settings, counts)
             _write_metadata(con, publish_id, run_id)
-            months = con.execute(
-                "select count(*), min(month), max(month) from candidate.marts.dim_month"
-            ).fetchone()
+            months = con.execute("select count(*), min(month), max(month) from candidate.marts.dim_month").fetchone()
             checksum = con.execute(
                 "select sum(exports_usd)::varchar || '/' || sum(imports_usd)::varchar "
                 "from candidate.marts.trade_balance_monthly"
@@ -235,8 +237,9 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
                 target = parquet_staging / table
                 target.mkdir(parents=True)
                 con.execute(f"copy (select * from marts.{table}) to '{target / 'data.parquet'}' (format parquet)")
-        (parquet_staging / PARQUET_MANIFEST).write_text(json.dumps(
-            {"publish_id": publish_id, "run_id": run_id, "row_counts": counts}, sort_keys=True))
+        (parquet_staging / PARQUET_MANIFEST).write_text(
+            json.dumps({"publish_id": publish_id, "run_id": run_id, "row_counts": counts}, sort_keys=True)
+        )
         os.replace(parquet_staging, parquet_version)
         _keep_previous(settings)
         os.replace(candidate, serving)
@@ -244,11 +247,17 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
         switched = True
         _prune_parquet(settings)
         record = {
-            "publish_id": publish_id, "run_id": run_id,
-            "published_at": datetime.now(UTC).replace(tzinfo=None), "fingerprint": fingerprint,
-            "months": months[0], "first_month": months[1], "last_month": months[2],
-            "row_counts": json.dumps(counts, sort_keys=True), "checksum": checksum,
-            "serving_path": str(serving), "status": "published",
+            "publish_id": publish_id,
+            "run_id": run_id,
+            "published_at": datetime.now(UTC).replace(tzinfo=None),
+            "fingerprint": fingerprint,
+            "months": months[0],
+            "first_month": months[1],
+            "last_month": months[2],
+            "row_counts": json.dumps(counts, sort_keys=True),
+            "checksum": checksum,
+            "serving_path": str(serving),
+            "status": "published",
         }
         with warehouse.connect(settings.warehouse_path) as con:
             warehouse.insert_publish_audit(con, record)
@@ -301,7 +310,12 @@ def _prune_parquet(settings: Settings) -> None:
     for old in previous[:-KEEP_SNAPSHOTS]:
         shutil.rmtree(old, ignore_errors=True)
     for legacy in settings.parquet_dir.iterdir():  # serving/parquet/<table>/ from before versioned sets
-        if legacy.is_dir() and not legacy.is_symlink() and legacy.name != "versions" and not legacy.name.startswith("."):
+        if (
+            legacy.is_dir()
+            and not legacy.is_symlink()
+            and legacy.name != "versions"
+            and not legacy.name.startswith(".")
+        ):
             shutil.rmtree(legacy, ignore_errors=True)
 
 
@@ -316,8 +330,11 @@ def _rollback_parquet(settings: Settings, restored: Path) -> Path | None:
         con.close()
     matches = sorted((settings.parquet_dir / "versions").glob(f"*-{publish_id}"))
     if not matches:
-        log.warning("no Parquet set kept for publish %s: serving/parquet/current still points at %s",
-                    publish_id, current_parquet(settings))
+        log.warning(
+            "no Parquet set kept for publish %s: serving/parquet/current still points at %s",
+            publish_id,
+            current_parquet(settings),
+        )
         return None
     _point_parquet_at(settings, matches[-1])
     return matches[-1]

@@ -53,8 +53,11 @@ def plan_nightly(settings: Settings, client: CensusClient, today: date | None = 
                 new = [candidate]
                 break
             candidate = add_months(candidate, -1)
-        reason = (f"fresh install: loading the newest released month {new[0]}; backfill history with "
-                  "make backfill" if new else "fresh install: no released month found in the last six")
+        reason = (
+            f"fresh install: loading the newest released month {new[0]}; backfill history with make backfill"
+            if new
+            else "fresh install: no released month found in the last six"
+        )
     else:
         candidate = add_months(have[-1], 1)
         while candidate < current and is_released(client, candidate):
@@ -76,8 +79,10 @@ def check_requested_window(months: list[str], client: CensusClient, today: date 
     current = this_month(today)
     last = months[-1]
     if last >= current:
-        raise MonthError(f"end month {last} has not ended yet (today is in {current}); Census publishes a "
-                         "month about 35 days after it ends")
+        raise MonthError(
+            f"end month {last} has not ended yet (today is in {current}); Census publishes a "
+            "month about 35 days after it ends"
+        )
     if not is_released(client, last):
         raise MonthError(f"end month {last} is not released yet: the Census API answers 204 for it")
     if months[0] < FIRST_MONTH:

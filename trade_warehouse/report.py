@@ -31,8 +31,9 @@ TEMPLATES = Path(__file__).with_name("templates")
 @lru_cache(maxsize=1)
 def templates() -> jinja2.Environment:
     """The report's templates, HTML-escaping every value unless a template says otherwise."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=False)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False
+    )
 
 
 def _billions(value: float | None) -> str:
@@ -70,9 +71,16 @@ def bar_chart(chart_id: str, title: str, rows: list[tuple[str, float]], width: i
     biggest = max((abs(v) for _, v in rows), default=0) or 1
     scale = (width - chart.left - 60) / biggest
     for i, (label, value) in enumerate(rows):
-        chart.bars.append(Bar(label=label, short=label if len(label) <= 40 else label[:39] + "\u2026",
-                              value=value, y=4 + i * chart.bar_height, length=abs(value) * scale,
-                              color="#d62728" if value < 0 else "#2ca02c"))
+        chart.bars.append(
+            Bar(
+                label=label,
+                short=label if len(label) <= 40 else label[:39] + "\u2026",
+                value=value,
+                y=4 + i * chart.bar_height,
+                length=abs(value) * scale,
+                color="#d62728" if value < 0 else "#2ca02c",
+            )
+        )
     return chart
 
 
@@ -99,8 +107,12 @@ class LineChart:
         return self.top + (self.height - self.top - self.bottom) / 2
 
 
-def line_chart(series: dict[str, list[tuple[str, float]]], markers: dict[str, str] | None = None,
-               chart_id: str = "trend-chart", y_label: str = "monthly balance, $ billions") -> LineChart:
+def line_chart(
+    series: dict[str, list[tuple[str, float]]],
+    markers: dict[str, str] | None = None,
+    chart_id: str = "trend-chart",
+    y_label: str = "monthly balance, $ billions",
+) -> LineChart:
     chart = LineChart(chart_id, "monthly balance", y_label)
     points = [v for values in series.values() for _, v in values]
     months = sorted({m for values in series.values() for m, _ in values})
@@ -119,13 +131,15 @@ def line_chart(series: dict[str, list[tuple[str, float]]], markers: dict[str, st
     marked = [(m, label) for m, label in (markers or {}).items() if m in x]
     if marked:
         chart.marker = {"x": x[marked[0][0]], "label": marked[0][1]}
-    chart.lines = [{"name": name, "color": color, "points": " ".join(f"{x[m]:.1f},{y(v):.1f}" for m, v in values)}
-                   for (name, values), color in zip(series.items(), COLORS, strict=False)]
+    chart.lines = [
+        {"name": name, "color": color, "points": " ".join(f"{x[m]:.1f},{y(v):.1f}" for m, v in values)}
+        for (name, values), color in zip(series.items(), COLORS, strict=False)
+    ]
     return chart
 
 
 def mirror_data(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """"Two sides of the balance": U.S.-reported vs partner-reported balances (mirror statistics).
+    """ "Two sides of the balance": U.S.-reported vs partner-reported balances (mirror statistics).
 
     The latest year with partner (UN Comtrade) data, both balances from the U.S. point of
     view. None when the snapshot has no mirror mart (published before it existed) or no
@@ -133,7 +147,8 @@ def mirror_data(con: duckdb.DuckDBPyConnection) -> dict | None:
     """
     try:
         year = con.execute(
-            "select max(year) from marts.mirror_trade_annual where partner_months_covered > 0").fetchone()[0]
+            "select max(year) from marts.mirror_trade_annual where partner_months_covered > 0"
+        ).fetchone()[0]
     except duckdb.Error:
         return None
     if year is None:
@@ -141,7 +156,8 @@ def mirror_data(con: duckdb.DuckDBPyConnection) -> dict | None:
     rows = con.execute(
         "select partner_name, us_reported_balance_usd, partner_reported_balance_usd, export_asymmetry_pct, "
         "import_asymmetry_pct, us_months_covered, partner_months_covered from marts.mirror_trade_annual "
-        "where year = ? and partner_months_covered > 0 order by us_reported_balance_usd, partner_code", [year],
+        "where year = ? and partner_months_covered > 0 order by us_reported_balance_usd, partner_code",
+        [year],
     ).fetchall()
     bars = []
     for name, us_balance, partner_balance, *_ in rows:
@@ -166,7 +182,7 @@ def report_partners(env: dict[str, str] | None = None) -> tuple[tuple[str, ...],
 
 
 def revision_data(con: duckdb.DuckDBPyConnection, limit: int = 10) -> dict | None:
-    """"What the last revision changed": largest absolute balance revisions, by partner and by HS4.
+    """ "What the last revision changed": largest absolute balance revisions, by partner and by HS4.
 
     The last revision is every revising load of the latest day with one (an annual revision
     reloads many months in one run). A balance revision is the exports change minus the
@@ -190,13 +206,18 @@ def revision_data(con: duckdb.DuckDBPyConnection, limit: int = 10) -> dict | Non
     ).fetchall()
     first, final, count = con.execute(
         "select strftime(min(month), '%Y-%m'), strftime(max(month), '%Y-%m'), count(distinct month) "
-        "from marts.trade_revisions_monthly where revised_at::date = ?", [last]).fetchone()
+        "from marts.trade_revisions_monthly where revised_at::date = ?",
+        [last],
+    ).fetchone()
 
     def millions(value: float) -> str:
         return f"{value / 1e6:+,.1f}"
 
     return {
-        "day": last, "first": first, "final": final, "count": count,
+        "day": last,
+        "first": first,
+        "final": final,
+        "count": count,
         "partner_rows": [[n, millions(c), m, "yes" if w else "ad hoc"] for n, c, m, w in partners],
         "product_rows": [[n, millions(c), m] for n, c, m in products],
     }
@@ -249,13 +270,20 @@ def report_data(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...], focus
         named.append([f"{label} ({code})", _billions(value)])
     synthetic = con.execute("select bool_or(data_source = 'census-emulator') from marts.dim_month").fetchone()[0]
     return {
-        "synthetic": bool(synthetic), "latest_month": latest_month, "months": months, "published_at": published_at,
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "suites": checks[0],
-        "suites_passed": checks[1], "failed_months": checks[2], "full_year": full_year,
+        "synthetic": bool(synthetic),
+        "latest_month": latest_month,
+        "months": months,
+        "published_at": published_at,
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "suites": checks[0],
+        "suites_passed": checks[1],
+        "failed_months": checks[2],
+        "full_year": full_year,
         "focus_name": focus_name[0] if focus_name else focus,
         "top_rows": [[n, _billions(e), _billions(i), _billions(b)] for n, e, i, b in top],
-        "top_chart": bar_chart("top-deficits-chart", f"largest deficits {full_year}",
-                               [(n, float(b)) for n, _, _, b in top]),
+        "top_chart": bar_chart(
+            "top-deficits-chart", f"largest deficits {full_year}", [(n, float(b)) for n, _, _, b in top]
+        ),
         "ytd_chart": bar_chart("ytd-deficits-chart", "largest deficits year to date", [(n, float(b)) for n, b in ytd]),
         "named_rows": named,
         "trend_chart": line_chart(trend, TREND_MARKERS),
@@ -281,4 +309,3 @@ def render(settings: Settings, partners: tuple[str, ...] | None = None, focus: s
         out.write(document)
     os.replace(temp, target)
     return target
-

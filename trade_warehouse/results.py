@@ -48,14 +48,21 @@ class FailedExpectation:
         column = failure.get("column")
         if isinstance(column, list | tuple):
             column = ", ".join(map(str, column))
-        return cls(suite=suite, expectation=_text(failure.get("expectation")), column=_text(column),
-                   observed=_text(failure.get("observed")), expected=_text(failure.get("expected")),
-                   examples=tuple(_text(x) for x in (failure.get("examples") or [])[:MAX_EXAMPLES]))
+        return cls(
+            suite=suite,
+            expectation=_text(failure.get("expectation")),
+            column=_text(column),
+            observed=_text(failure.get("observed")),
+            expected=_text(failure.get("expected")),
+            examples=tuple(_text(x) for x in (failure.get("examples") or [])[:MAX_EXAMPLES]),
+        )
 
     def describe(self) -> str:
         column = f" on {self.column}" if self.column else ""
         examples = f"; e.g. {', '.join(self.examples)}" if self.examples else ""
-        return f"{self.suite}: {self.expectation}{column}: observed {self.observed}{examples} (expected {self.expected})"
+        return (
+            f"{self.suite}: {self.expectation}{column}: observed {self.observed}{examples} (expected {self.expected})"
+        )
 
 
 @dataclass(frozen=True)
@@ -87,10 +94,19 @@ class MonthFailure:
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> MonthFailure:
-        expectations = tuple(FailedExpectation(**{**e, "examples": tuple(e.get("examples") or ())})
-                             for e in data.get("expectations") or ())
-        return cls(flow=data["flow"], month=data["month"], stage=data["stage"], transient=bool(data["transient"]),
-                   reason=data["reason"], expectations=expectations, consequence=bool(data.get("consequence")))
+        expectations = tuple(
+            FailedExpectation(**{**e, "examples": tuple(e.get("examples") or ())})
+            for e in data.get("expectations") or ()
+        )
+        return cls(
+            flow=data["flow"],
+            month=data["month"],
+            stage=data["stage"],
+            transient=bool(data["transient"]),
+            reason=data["reason"],
+            expectations=expectations,
+            consequence=bool(data.get("consequence")),
+        )
 
 
 def sorted_failures(failures: list[MonthFailure]) -> list[MonthFailure]:
@@ -131,11 +147,16 @@ class ExtractResult:
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> ExtractResult:
-        return cls(landed=[FlowMonth(**m) for m in data.get("landed", [])], unreleased=list(data.get("unreleased", [])),
-                   failures=[MonthFailure.from_xcom(f) for f in data.get("failures", [])],
-                   costs=list(data.get("costs", [])), bytes=int(data.get("bytes", 0)),
-                   requests=int(data.get("requests", 0)), seconds=float(data.get("seconds", 0.0)),
-                   from_landing=bool(data.get("from_landing")))
+        return cls(
+            landed=[FlowMonth(**m) for m in data.get("landed", [])],
+            unreleased=list(data.get("unreleased", [])),
+            failures=[MonthFailure.from_xcom(f) for f in data.get("failures", [])],
+            costs=list(data.get("costs", [])),
+            bytes=int(data.get("bytes", 0)),
+            requests=int(data.get("requests", 0)),
+            seconds=float(data.get("seconds", 0.0)),
+            from_landing=bool(data.get("from_landing")),
+        )
 
 
 @dataclass(frozen=True)
@@ -160,9 +181,11 @@ class LoadResult:
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> LoadResult:
-        return cls(loaded=[MonthLoad(**m) for m in data.get("loaded", [])],
-                   unchanged=[MonthLoad(**m) for m in data.get("unchanged", [])],
-                   failures=[MonthFailure.from_xcom(f) for f in data.get("failures", [])])
+        return cls(
+            loaded=[MonthLoad(**m) for m in data.get("loaded", [])],
+            unchanged=[MonthLoad(**m) for m in data.get("unchanged", [])],
+            failures=[MonthFailure.from_xcom(f) for f in data.get("failures", [])],
+        )
 
 
 @dataclass

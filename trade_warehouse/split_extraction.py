@@ -61,8 +61,13 @@ class SizeMemory:
         return self.ok_rows
 
     def to_record(self) -> dict:
-        return {"units": self.units, "ok_rows": self.ok_rows, "fail_rows": self.fail_rows, "split": self.split,
-                "months_since_refusal": self.months_since_refusal}
+        return {
+            "units": self.units,
+            "ok_rows": self.ok_rows,
+            "fail_rows": self.fail_rows,
+            "split": self.split,
+            "months_since_refusal": self.months_since_refusal,
+        }
 
     @classmethod
     def from_record(cls, record: dict) -> SizeMemory | None:
@@ -74,9 +79,13 @@ class SizeMemory:
         units = record.get("units")
         if not isinstance(units, dict):
             return None
-        return cls(units={str(k): count(v) or 0 for k, v in units.items()}, ok_rows=count(record.get("ok_rows")),
-                   fail_rows=count(record.get("fail_rows")), split=bool(record.get("split")),
-                   months_since_refusal=count(record.get("months_since_refusal")) or 0)
+        return cls(
+            units={str(k): count(v) or 0 for k, v in units.items()},
+            ok_rows=count(record.get("ok_rows")),
+            fail_rows=count(record.get("fail_rows")),
+            split=bool(record.get("split")),
+            months_since_refusal=count(record.get("months_since_refusal")) or 0,
+        )
 
 
 class HeavyBudget:
@@ -153,8 +162,9 @@ class DetailExtraction:
             # server got faster: try the whole month again (at most 2 failed attempts a run)
             fail_rows, quiet = None, 0
         split = self.mode == "split" and fail_rows is not None
-        return SizeMemory(units=self.units, ok_rows=ok_rows, fail_rows=fail_rows, split=split,
-                          months_since_refusal=quiet)
+        return SizeMemory(
+            units=self.units, ok_rows=ok_rows, fail_rows=fail_rows, split=split, months_since_refusal=quiet
+        )
 
     def _rows_under(self, prefixes: tuple[str, ...]) -> int:
         if not prefixes:
@@ -256,16 +266,20 @@ def extract_detail(
 
     def record(response: Response) -> None:
         responses.append(response)
-        outcomes.append(RequestOutcome(response.request.part, response.request.prefixes, response.status,
-                                       response.row_count, response.attempts))
+        outcomes.append(
+            RequestOutcome(
+                response.request.part, response.request.prefixes, response.status, response.row_count, response.attempts
+            )
+        )
 
     whole_allowed = digits <= 2 or not (memory and memory.split)
     while whole_allowed and (digits <= 2 or budget.remaining(flow) > 0):
         try:
             # HS2 months are small and cannot be split: ordinary retries. Deeper levels give
             # up after one heavy failure per attempt, counted against the run's budget.
-            record(client.fetch(detail_request(flow, month, hs_level), month,
-                                heavy_attempts=None if digits <= 2 else 1))
+            record(
+                client.fetch(detail_request(flow, month, hs_level), month, heavy_attempts=None if digits <= 2 else 1)
+            )
         except TransientCensusError as error:
             outcomes.append(RequestOutcome("all", (), None, 0, getattr(error, "attempts", 1), error.heavy, str(error)))
             if digits <= 2 or not error.heavy:
@@ -290,8 +304,9 @@ def extract_detail(
         try:
             response = client.fetch(request, month, heavy_attempts=1 if splittable else None)
         except TransientCensusError as error:
-            outcomes.append(RequestOutcome(request.part, prefixes, None, 0, getattr(error, "attempts", 1),
-                                           error.heavy, str(error)))
+            outcomes.append(
+                RequestOutcome(request.part, prefixes, None, 0, getattr(error, "attempts", 1), error.heavy, str(error))
+            )
             if not (error.heavy and splittable):
                 raise
             queue.extendleft(reversed(halves(prefixes, units, digits)))

@@ -31,7 +31,10 @@ def model_settings() -> dict[str, str]:
     from trade_warehouse.config import load_comtrade_settings
 
     comtrade = load_comtrade_settings(os.environ)
-    return {"TRADE_MIRROR_FOB_FACTOR": repr(comtrade.fob_factor), "TRADE_COMTRADE_REPORTERS": ",".join(comtrade.reporters)}
+    return {
+        "TRADE_MIRROR_FOB_FACTOR": repr(comtrade.fob_factor),
+        "TRADE_COMTRADE_REPORTERS": ",".join(comtrade.reporters),
+    }
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
@@ -55,10 +58,14 @@ def run_dbt(settings: Settings, *args: str) -> str:
     dbt_dir = settings.data_dir / "dbt"
     executable = Path(sys.executable).with_name("dbt")
     command = [
-        str(executable), *args,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(dbt_dir / "target"),
-        "--log-path", str(dbt_dir / "logs"),
+        str(executable),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(dbt_dir / "target"),
+        "--log-path",
+        str(dbt_dir / "logs"),
     ]
     started = time.time()
     completed = subprocess.run(command, env=dbt_env(settings), capture_output=True, text=True, check=False)

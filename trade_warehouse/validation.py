@@ -79,7 +79,9 @@ def _gx():
     except (ImportError, AttributeError):  # progress bars only cost log noise
         pass
     batch_definition = (
-        context.data_sources.add_pandas("trade_month").add_dataframe_asset("month").add_batch_definition_whole_dataframe("whole")
+        context.data_sources.add_pandas("trade_month")
+        .add_dataframe_asset("month")
+        .add_batch_definition_whole_dataframe("whole")
     )
     definitions = {}
     for path in sorted(Path(EXPECTATIONS_DIR).glob("*.json")):
@@ -142,7 +144,7 @@ def validate_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing
     detail = con.execute(
         f"""
         select partner_code, partner_name, hs_code, hs_description, strftime(month, '%Y-%m') as month_label,
-               left(hs_code, 2) as hs_chapter, {', '.join(values)}
+               left(hs_code, 2) as hs_chapter, {", ".join(values)}
         from {staged.detail_table}
         """
     ).df()
@@ -179,8 +181,12 @@ def validate_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing
     )
     hs4_cte, hs4_union = "", ""
     if digits >= 4 and not staged.hs4_table:
-        log.warning("%s %s has no HS4 world totals (landed before they were extracted): the HS4 "
-                    "reconciliation is skipped for it", staged.flow, staged.month)
+        log.warning(
+            "%s %s has no HS4 world totals (landed before they were extracted): the HS4 "
+            "reconciliation is skipped for it",
+            staged.flow,
+            staged.month,
+        )
     if staged.hs4_table and digits >= 4:
         # the month's world-total detail rows, rolled up to HS4, against the API's own HS4 totals
         hs4_cte = f"""
@@ -219,7 +225,7 @@ def validate_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing
         world_check as (
             select 'partners sum to world total' as check_name, '-' as key,
                    (select sum(published_total_usd) from published
-                    where {country_type_sql('partner_code')} = 'partner') as detail_sum_usd,
+                    where {country_type_sql("partner_code")} = 'partner') as detail_sum_usd,
                    (select max(published_total_usd) from published where partner_code = '-') as published_total_usd
         ),
         checks as (

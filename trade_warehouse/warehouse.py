@@ -217,8 +217,11 @@ def data_fingerprint(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> 
     """
     digest = hashlib.sha256()
     for kind in sorted(tables):
-        columns = [name for (name,) in con.execute(
-            "select column_name from (describe " + tables[kind] + ")").fetchall() if name not in NOT_DATA]
+        columns = [
+            name
+            for (name,) in con.execute("select column_name from (describe " + tables[kind] + ")").fetchall()
+            if name not in NOT_DATA
+        ]
         row_text = "concat_ws(chr(31), " + ", ".join(f"coalesce({c}::varchar, chr(0))" for c in columns) + ")"
         value = con.execute(
             f"select md5(coalesce(string_agg(r, chr(10) order by r), '')) from (select {row_text} as r from {tables[kind]})"
@@ -284,20 +287,24 @@ def _select_landed(files: list[LandedFile], flow: str, kind: str, load_id: str, 
     required = REQUIRED_COLUMNS[kind](flow) + list(VALUE_COLUMNS[flow])
     missing = [name for name in required if name not in headers[reference.path]]
     if missing:
-        raise LandingError(f"landed {kind} file {Path(reference.path).name} lacks columns {missing} "
-                           f"(header {headers[reference.path]})")
+        raise LandingError(
+            f"landed {kind} file {Path(reference.path).name} lacks columns {missing} (header {headers[reference.path]})"
+        )
     sources = {f.source for f in chosen}
     source = "census-emulator" if "census-emulator" in sources else "census"
     by_header: dict[tuple[str, ...], list[LandedFile]] = {}
     for landed in chosen:
         by_header.setdefault(tuple(headers[landed.path]), []).append(landed)
-    selects = [_select_layout(list(header), group, flow, kind, load_id, hs_level, source)
-               for header, group in by_header.items()]
+    selects = [
+        _select_layout(list(header), group, flow, kind, load_id, hs_level, source)
+        for header, group in by_header.items()
+    ]
     return "\n    union all\n".join(selects)
 
 
-def _select_layout(header: list[str], files: list[LandedFile], flow: str, kind: str, load_id: str,
-                   hs_level: str, source: str) -> str:
+def _select_layout(
+    header: list[str], files: list[LandedFile], flow: str, kind: str, load_id: str, hs_level: str, source: str
+) -> str:
     """One read_json over files that share exactly one header."""
     position = {name: index + 1 for index, name in reversed(list(enumerate(header)))}  # first occurrence, 1-based
     paths = ", ".join("'" + f.path.replace("'", "''") + "'" for f in files)
@@ -306,22 +313,22 @@ def _select_layout(header: list[str], files: list[LandedFile], flow: str, kind: 
     values = ",\n        ".join(f"json[{position[api]}] as {column}" for api, column in VALUE_COLUMNS[flow].items())
     commodity = COMMODITY_VAR[flow]
     if kind == "detail":
-        dims = f"""json[{position['CTY_CODE']}] as partner_code,
-        json[{position['CTY_NAME']}] as partner_name,
+        dims = f"""json[{position["CTY_CODE"]}] as partner_code,
+        json[{position["CTY_NAME"]}] as partner_name,
         json[{position[commodity]}] as hs_code,
-        json[{position[commodity + '_LDESC']}] as hs_description,"""
+        json[{position[commodity + "_LDESC"]}] as hs_description,"""
     elif kind == "totals":
-        dims = f"""json[{position['CTY_CODE']}] as partner_code,
-        json[{position['CTY_NAME']}] as partner_name,
-        json[{position['SUMMARY_LVL']}] as summary_level,"""
+        dims = f"""json[{position["CTY_CODE"]}] as partner_code,
+        json[{position["CTY_NAME"]}] as partner_name,
+        json[{position["SUMMARY_LVL"]}] as summary_level,"""
     else:
         dims = f"""json[{position[commodity]}] as hs_code,
-        json[{position[commodity + '_LDESC']}] as hs_description,"""
+        json[{position[commodity + "_LDESC"]}] as hs_description,"""
     return f"""
     select
         '{load_id}' as load_id,
         '{source}' as source,
-        cast(json[{position['time']}] || '-01' as date) as month,
+        cast(json[{position["time"]}] || '-01' as date) as month,
         '{hs_level}' as hs_level,
         {dims}
         {values},
@@ -376,8 +383,10 @@ def stage_month(con: duckdb.DuckDBPyConnection, files: list[LandedFile], load_id
         for landed in (f for f in files if f.kind == kind):
             name = Path(landed.path).name
             if per_file.get(name, 0) != expected[name]:
-                raise LandingError(f"landed file {name} ({flow} {month} {kind}) has {per_file.get(name, 0)} data rows "
-                                   f"but the manifest recorded {expected[name]}")
+                raise LandingError(
+                    f"landed file {name} ({flow} {month} {kind}) has {per_file.get(name, 0)} data rows "
+                    f"but the manifest recorded {expected[name]}"
+                )
         counts[kind] = sum(per_file.values())
     sources = {f.source for f in files}
     data_sha256 = data_fingerprint(con, tables)
@@ -440,11 +449,16 @@ def insert_load_audit(con: duckdb.DuckDBPyConnection, row: dict) -> None:
 
 def insert_validation_audit(con: duckdb.DuckDBPyConnection, row: dict) -> None:
     """One suite's result for one load."""
-    _insert_row(con, "audit.validations",
-                {"validation_id": str(uuid.uuid4()), "validated_at": datetime.now(UTC).replace(tzinfo=None), **row})
+    _insert_row(
+        con,
+        "audit.validations",
+        {"validation_id": str(uuid.uuid4()), "validated_at": datetime.now(UTC).replace(tzinfo=None), **row},
+    )
 
 
-def trailing_row_counts(con: duckdb.DuckDBPyConnection, flow: str, hs_level: str, month: str, count: int = 6) -> list[int]:
+def trailing_row_counts(
+    con: duckdb.DuckDBPyConnection, flow: str, hs_level: str, month: str, count: int = 6
+) -> list[int]:
     """Detail row counts of the loaded months just before ``month`` (for the row-count band)."""
     rows = con.execute(
         """

@@ -48,8 +48,10 @@ class Api:
 
     def __init__(self, server: bi.Superset) -> None:
         self.client = httpx.Client(base_url=server.url, timeout=120)
-        login = self.client.post("/api/v1/security/login", json={
-            "username": "admin", "password": server.admin_password, "provider": "db", "refresh": True})
+        login = self.client.post(
+            "/api/v1/security/login",
+            json={"username": "admin", "password": server.admin_password, "provider": "db", "refresh": True},
+        )
         assert login.status_code == 200, login.text
         self.client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         csrf = self.client.get("/api/v1/security/csrf_token/")
@@ -62,9 +64,16 @@ class Api:
         return response.json()["result"][0]
 
     def sql(self, database_id: int, sql: str) -> httpx.Response:
-        return self.client.post("/api/v1/sqllab/execute/", json={
-            "database_id": database_id, "sql": sql, "runAsync": False, "schema": "marts",
-            "client_id": os.urandom(5).hex()})
+        return self.client.post(
+            "/api/v1/sqllab/execute/",
+            json={
+                "database_id": database_id,
+                "sql": sql,
+                "runAsync": False,
+                "schema": "marts",
+                "client_id": os.urandom(5).hex(),
+            },
+        )
 
 
 @pytest.fixture
@@ -98,13 +107,15 @@ def expected_charts(serving: Path, latest: str) -> dict[str, list[dict]]:
         where c.month = ? and c.balance_ytd_usd < 0 order by c.balance_ytd_usd limit 10
         """,
         ["ytd_deficit_rank", "partner_name", "balance_ytd_usd", "balance_ytd_prior_year_usd", "ytd_through"],
-        [year_before, latest_day])
+        [year_before, latest_day],
+    )
     for row in ytd:
         row["ytd_through"] = epoch_ms(row["ytd_through"])
     balance = rows(
         "select month, partner_name, sum(balance_usd) from marts.trade_balance_monthly "
         f"where partner_code in {FOCUS_PARTNERS} group by all order by month, partner_name",
-        ["month", "partner_name", "balance_usd"])
+        ["month", "partner_name", "balance_usd"],
+    )
     exports = rows(
         """
         select month, case hs_code when '271111' then 'LNG (HS 271111)' when '2701' then 'Coal (HS 2701)'
@@ -112,30 +123,51 @@ def expected_charts(serving: Path, latest: str) -> dict[str, list[dict]]:
         from marts.commodity_trade_monthly
         where partner_code = '5880' and ((hs_level = 6 and hs_code = '271111') or (hs_level = 4 and hs_code in ('2701', '0701')))
         group by all order by month, product
-        """, ["month", "product", "exports_usd"])
+        """,
+        ["month", "product", "exports_usd"],
+    )
     for row in balance + exports:
         row["month"] = epoch_ms(row["month"])
     return {
         "Top-10 deficit partners, latest full year": rows(
             "select deficit_rank, partner_name, balance_usd, exports_usd, imports_usd, year "
             "from marts.trade_balance_annual where year = 2016 and deficit_rank <= 10 order by deficit_rank",
-            ["deficit_rank", "partner_name", "balance_usd", "exports_usd", "imports_usd", "year"]),
+            ["deficit_rank", "partner_name", "balance_usd", "exports_usd", "imports_usd", "year"],
+        ),
         "Top-10 deficit partners, year to date": ytd,
         "Monthly balance: Japan, Korea, China, Mexico, Germany": balance,
         "HS4 products driving the deficit with Japan": rows(
             "select rank_in_partner, hs_code, hs_description, balance_usd, share_of_partner_balance, exports_usd, "
             "imports_usd, year from marts.commodity_balance_annual "
             "where partner_code = '5880' and year = 2016 and rank_in_partner <= 10 order by rank_in_partner",
-            ["rank_in_partner", "hs_code", "hs_description", "balance_usd", "share_of_partner_balance",
-             "exports_usd", "imports_usd", "year"]),
+            [
+                "rank_in_partner",
+                "hs_code",
+                "hs_description",
+                "balance_usd",
+                "share_of_partner_balance",
+                "exports_usd",
+                "imports_usd",
+                "year",
+            ],
+        ),
         "Exports to Japan: LNG, coal, potatoes": exports,
         "Two sides of the balance: U.S.-reported vs partner-reported": rows(
             "select year, partner_name, us_reported_balance_usd, partner_reported_balance_usd, export_asymmetry_pct, "
             "import_asymmetry_pct, us_months_covered, partner_months_covered from marts.mirror_trade_annual "
             "where year = coalesce((select max(year) from marts.mirror_trade_annual where partner_months_covered > 0), "
             "(select max(year) from marts.mirror_trade_annual)) order by us_reported_balance_usd",
-            ["year", "partner_name", "us_reported_balance_usd", "partner_reported_balance_usd", "export_asymmetry_pct",
-             "import_asymmetry_pct", "us_months_covered", "partner_months_covered"]),
+            [
+                "year",
+                "partner_name",
+                "us_reported_balance_usd",
+                "partner_reported_balance_usd",
+                "export_asymmetry_pct",
+                "import_asymmetry_pct",
+                "us_months_covered",
+                "partner_months_covered",
+            ],
+        ),
     }
 
 
@@ -147,8 +179,12 @@ def check_charts_match_marts(api: Api, server: bi.Superset, serving: Path, lates
         assert expected, f"{name}: the marts have no rows to compare with"
         assert results[name]["data"] == expected, name
 
-    published_at, last_month, synthetic = query(serving, "select published_at, last_month, synthetic from meta.publish")[0]
-    checks, failed = query(serving, "select count(*), count(*) filter (where not success) from meta.validation_status")[0]
+    published_at, last_month, synthetic = query(
+        serving, "select published_at, last_month, synthetic from meta.publish"
+    )[0]
+    checks, failed = query(serving, "select count(*), count(*) filter (where not success) from meta.validation_status")[
+        0
+    ]
     assert synthetic and failed == 0 and checks > 0
     (fresh,) = results["Data freshness"]["data"]
     assert fresh["latest_month"] == epoch_ms(last_month) == epoch_ms(date.fromisoformat(f"{latest}-01"))
@@ -159,7 +195,8 @@ def check_charts_match_marts(api: Api, server: bi.Superset, serving: Path, lates
     korus = results["Monthly balance: Japan, Korea, China, Mexico, Germany"]["annotation_data"]
     (layer,) = korus.values()
     assert [(r["short_descr"], r["start_dttm"]) for r in layer["records"]] == [
-        ("KORUS in force", epoch_ms(date(2012, 3, 15)))]
+        ("KORUS in force", epoch_ms(date(2012, 3, 15)))
+    ]
     return results
 
 
@@ -172,9 +209,19 @@ def open_dashboard(server: bi.Superset, tmp_path: Path, screenshot: Path) -> dic
     env = {**os.environ, "TRADE_BI_ADMIN_PASSWORD": server.admin_password}
     env.pop("VIRTUAL_ENV", None)
     proc = subprocess.Popen(
-        [str(bi.venv_path() / "bin" / "python"), str(bi.BI_DIR / "browser_check.py"), server.url,
-         f"/superset/dashboard/{bi.DASHBOARD_SLUG}/", str(screenshot), str(profile)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        [
+            str(bi.venv_path() / "bin" / "python"),
+            str(bi.BI_DIR / "browser_check.py"),
+            server.url,
+            f"/superset/dashboard/{bi.DASHBOARD_SLUG}/",
+            str(screenshot),
+            str(profile),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     try:
         stdout, stderr = proc.communicate(timeout=300)

@@ -91,7 +91,9 @@ def wait_for(what: str, check: Callable[[], object], timeout_s: float, interval_
         except (httpx.HTTPError, OSError, StackError) as error:
             last_error = error
         time.sleep(interval_s)
-    raise StackError(f"timed out after {timeout_s:.0f}s waiting for {what}" + (f" ({last_error})" if last_error else ""))
+    raise StackError(
+        f"timed out after {timeout_s:.0f}s waiting for {what}" + (f" ({last_error})" if last_error else "")
+    )
 
 
 def compose_binary() -> Path:
@@ -131,8 +133,9 @@ def compose_config(variables: dict[str, str], *profiles: str) -> dict:
     args = [str(compose_binary()), "--env-file", os.devnull, "-f", str(COMPOSE_FILE)]
     for profile in profiles:
         args += ["--profile", profile]
-    result = subprocess.run([*args, "config", "--format", "json"], env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [*args, "config", "--format", "json"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     if result.returncode != 0:
         raise StackError(f"docker-compose config failed: {result.stderr.strip()}")
     return json.loads(result.stdout)
@@ -174,21 +177,49 @@ class Postgres:
             user = pwd.getpwnam("postgres")
             for path in (self.dir, pwfile):
                 os.chown(path, user.pw_uid, user.pw_gid)
-        done = _run_as_postgres([str(self.bin / "initdb"), "-D", str(self.data), "-U", "airflow", "-E", "UTF8",
-                                 "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync"], env=self.env)
+        done = _run_as_postgres(
+            [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "airflow",
+                "-E",
+                "UTF8",
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--no-sync",
+            ],
+            env=self.env,
+        )
         pwfile.unlink()
         if done.returncode != 0:
             raise StackError(f"initdb failed: {done.stderr.strip()}")
-        options = (f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=200")
-        done = _run_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"),
-                                 "-w", "-t", "60", "-o", options, "start"], env=self.env)
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off -c max_connections=200"
+        )
+        done = _run_as_postgres(
+            [
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.dir / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+            ],
+            env=self.env,
+        )
         if done.returncode != 0:
             raise StackError(f"pg_ctl start failed: {done.stderr.strip()} {self.log_tail()}")
         import psycopg2
 
-        con = psycopg2.connect(host="127.0.0.1", port=self.port, user="airflow", password=password,
-                               dbname="postgres")
+        con = psycopg2.connect(host="127.0.0.1", port=self.port, user="airflow", password=password, dbname="postgres")
         con.autocommit = True
         with con.cursor() as cur:
             cur.execute("create database airflow")
@@ -206,8 +237,10 @@ class Postgres:
     def stop(self) -> None:
         """Immediate shutdown: the cluster is thrown away anyway."""
         if (self.data / "postmaster.pid").exists():
-            _run_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "-t", "30",
-                              "stop"], env=self.env)
+            _run_as_postgres(
+                [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop"],
+                env=self.env,
+            )
 
 
 class Process:
@@ -217,8 +250,14 @@ class Process:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.handle = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(args, env=env, stdout=self.handle, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        self.popen = subprocess.Popen(
+            args,
+            env=env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def alive(self) -> bool:
         """Whether the process is still running."""
@@ -311,26 +350,28 @@ class Stack:
         if compose_env["AIRFLOW__CORE__EXECUTOR"] != executor:
             raise StackError(f"the compose file ignores AIRFLOW_EXECUTOR={executor}")
         env = {**self._base_env(), **compose_env}
-        env.update({
-            "AIRFLOW_HOME": str(self.root / "airflow-home"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url(),
-            "AIRFLOW__CELERY__RESULT_BACKEND": self.postgres.url("db+postgresql+psycopg2"),
-            "AIRFLOW__CELERY__BROKER_URL": f"redis://:{self.secrets['REDIS_PASSWORD']}@127.0.0.1:{self.redis_port}/0",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.root / "auth" / "passwords.json"),
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.root / "task-logs"),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.api_port),
-            "AIRFLOW__API__BASE_URL": self.api_url,
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            # The tests unpause each DAG when its scenario starts (the compose file unpauses at creation).
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "true",
-            "TRADE_DATA_DIR": str(self.data_dir),
-            "CENSUS_API_PACING_S": "0",
-            **TEST_TIMINGS,
-        })
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.root / "airflow-home"),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url(),
+                "AIRFLOW__CELERY__RESULT_BACKEND": self.postgres.url("db+postgresql+psycopg2"),
+                "AIRFLOW__CELERY__BROKER_URL": f"redis://:{self.secrets['REDIS_PASSWORD']}@127.0.0.1:{self.redis_port}/0",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.root / "auth" / "passwords.json"),
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.root / "task-logs"),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__BASE_URL": self.api_url,
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                # The tests unpause each DAG when its scenario starts (the compose file unpauses at creation).
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "true",
+                "TRADE_DATA_DIR": str(self.data_dir),
+                "CENSUS_API_PACING_S": "0",
+                **TEST_TIMINGS,
+            }
+        )
         return env
 
     # ----- lifecycle -------------------------------------------------------------------
@@ -338,17 +379,30 @@ class Stack:
         """Postgres, the init script of the compose file, then api-server, dag-processor, scheduler."""
         self.postgres.start(self.secrets["POSTGRES_PASSWORD"])
         env = self.airflow_env()
-        init_env = {**env, "AIRFLOW_ADMIN_USERNAME": self.secrets["AIRFLOW_ADMIN_USERNAME"],
-                    "AIRFLOW_ADMIN_PASSWORD": self.secrets["AIRFLOW_ADMIN_PASSWORD"],
-                    "CENSUS_API_BASE_URL": self.emulator_url, "CENSUS_API_KEY": self.secrets["CENSUS_API_KEY"]}
-        done = subprocess.run([sys.executable, str(DOCKER_DIR / "airflow_init.py")], env=init_env,
-                              capture_output=True, text=True, timeout=300, check=False)
+        init_env = {
+            **env,
+            "AIRFLOW_ADMIN_USERNAME": self.secrets["AIRFLOW_ADMIN_USERNAME"],
+            "AIRFLOW_ADMIN_PASSWORD": self.secrets["AIRFLOW_ADMIN_PASSWORD"],
+            "CENSUS_API_BASE_URL": self.emulator_url,
+            "CENSUS_API_KEY": self.secrets["CENSUS_API_KEY"],
+        }
+        done = subprocess.run(
+            [sys.executable, str(DOCKER_DIR / "airflow_init.py")],
+            env=init_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         (self.logs / "airflow-init.log").write_text(done.stdout + done.stderr)
         if done.returncode != 0:
             raise StackError(f"airflow_init.py failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
         self.start_process("api-server", ["airflow", "api-server"], env)
-        wait_for("the API server", lambda: httpx.get(f"{self.api_url}/api/v2/version", timeout=5).status_code == 200,
-                 timeout_s=120)
+        wait_for(
+            "the API server",
+            lambda: httpx.get(f"{self.api_url}/api/v2/version", timeout=5).status_code == 200,
+            timeout_s=120,
+        )
         self.start_process("dag-processor", ["airflow", "dag-processor"], env)
         self.start_scheduler("LocalExecutor")
 
@@ -368,8 +422,11 @@ class Stack:
         env = self.airflow_env(executor)
         self.start_process("scheduler", ["airflow", "scheduler"], env)
         port = env["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT"]
-        wait_for("the scheduler's health check",
-                 lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200, timeout_s=120)
+        wait_for(
+            "the scheduler's health check",
+            lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200,
+            timeout_s=120,
+        )
 
     def stop_process(self, name: str) -> None:
         """Stop one component and its children (e.g. the scheduler before switching executors)."""
@@ -387,8 +444,10 @@ class Stack:
         redis_dir.mkdir()
         self.redis_port = free_port()
         conf = redis_dir / "redis.conf"
-        conf.write_text(f"bind 127.0.0.1\nport {self.redis_port}\nrequirepass {self.secrets['REDIS_PASSWORD']}\n"
-                        f"save \"\"\nappendonly no\ndir {redis_dir}\n")
+        conf.write_text(
+            f"bind 127.0.0.1\nport {self.redis_port}\nrequirepass {self.secrets['REDIS_PASSWORD']}\n"
+            f'save ""\nappendonly no\ndir {redis_dir}\n'
+        )
         conf.chmod(0o600)
         redis_server = shutil.which("redis-server")
         if not redis_server:
@@ -397,11 +456,28 @@ class Stack:
         wait_for("Redis", lambda: _redis_ping(self.redis_port, self.secrets["REDIS_PASSWORD"]), timeout_s=30)
         env = self.airflow_env("CeleryExecutor")
         for name, (queue, concurrency) in workers.items():
-            worker_env = {**env, "PYTHONPATH": str(Path(__file__).parent), "TW_WORKER_NAME": name,
-                          "AIRFLOW__CORE__HOSTNAME_CALLABLE": "worker_identity.hostname"}
-            self.start_process(name, ["airflow", "celery", "worker", "--queues", queue, "--concurrency",
-                                      str(concurrency), "--celery-hostname", f"{name}@%h", "--skip-serve-logs"],
-                               worker_env)
+            worker_env = {
+                **env,
+                "PYTHONPATH": str(Path(__file__).parent),
+                "TW_WORKER_NAME": name,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "worker_identity.hostname",
+            }
+            self.start_process(
+                name,
+                [
+                    "airflow",
+                    "celery",
+                    "worker",
+                    "--queues",
+                    queue,
+                    "--concurrency",
+                    str(concurrency),
+                    "--celery-hostname",
+                    f"{name}@%h",
+                    "--skip-serve-logs",
+                ],
+                worker_env,
+            )
         for name in workers:
             wait_for(f"Celery worker {name}", lambda n=name: self.ready(n, f"{n}@", "ready"), timeout_s=120)
 
@@ -435,9 +511,14 @@ class Stack:
     # ----- the REST API ------------------------------------------------------------------
     def token(self, username: str | None = None, password: str | None = None) -> httpx.Response:
         """Log in through the simple auth manager's token endpoint (default: the admin from the env)."""
-        return httpx.post(f"{self.api_url}/auth/token", timeout=30, json={
-            "username": username or self.secrets["AIRFLOW_ADMIN_USERNAME"],
-            "password": password or self.secrets["AIRFLOW_ADMIN_PASSWORD"]})
+        return httpx.post(
+            f"{self.api_url}/auth/token",
+            timeout=30,
+            json={
+                "username": username or self.secrets["AIRFLOW_ADMIN_USERNAME"],
+                "password": password or self.secrets["AIRFLOW_ADMIN_PASSWORD"],
+            },
+        )
 
     def api(self, method: str, path: str, **kwargs) -> dict:
         """Call the public REST API as the admin; raise on any non-2xx answer."""
@@ -445,16 +526,22 @@ class Stack:
             answer = self.token()
             answer.raise_for_status()
             self._token = answer.json()["access_token"]
-        response = httpx.request(method, f"{self.api_url}/api/v2{path}", timeout=60,
-                                 headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
+        response = httpx.request(
+            method,
+            f"{self.api_url}/api/v2{path}",
+            timeout=60,
+            headers={"Authorization": f"Bearer {self._token}"},
+            **kwargs,
+        )
         if response.status_code >= 300:
             raise StackError(f"{method} {path}: HTTP {response.status_code} {response.text[:500]}")
         return response.json() if response.content else {}
 
     def airflow_cli(self, *args: str, timeout_s: float = 180) -> str:
         """Run an `airflow` CLI command against the stack (as `docker compose exec` would); its stdout."""
-        done = subprocess.run(["airflow", *args], env=self.airflow_env(), capture_output=True, text=True,
-                              timeout=timeout_s, check=False)
+        done = subprocess.run(
+            ["airflow", *args], env=self.airflow_env(), capture_output=True, text=True, timeout=timeout_s, check=False
+        )
         if done.returncode != 0:
             raise StackError(f"airflow {' '.join(args)} failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
         return done.stdout

@@ -21,8 +21,15 @@ pytestmark = pytest.mark.deploy
 
 BIN = Path(sys.executable).parent
 DOCKERFILE = DOCKER_DIR / "Dockerfile"
-SECRETS = ("POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
-           "REDIS_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "CENSUS_API_KEY")
+SECRETS = (
+    "POSTGRES_PASSWORD",
+    "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_API_SECRET_KEY",
+    "REDIS_PASSWORD",
+    "AIRFLOW_ADMIN_PASSWORD",
+    "CENSUS_API_KEY",
+)
 REQUIRED = (*SECRETS, "CENSUS_API_BASE_URL")
 AIRFLOW_SERVICES = {"airflow-init", "api-server", "scheduler", "dag-processor", "triggerer"}
 CELERY_WORKERS = {"worker", "worker-duckdb"}
@@ -50,8 +57,13 @@ def test_compose_resolves_per_profile_and_matches_the_schema(variables):
     assert set(demo["services"]) - set(default["services"]) == {"census-emulator"}
     celery = compose_config(variables, "celery")
     assert set(celery["services"]) - set(default["services"]) == {"redis", *CELERY_WORKERS}
-    schema = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
-                             str(COMPOSE_FILE)], capture_output=True, text=True, timeout=120, check=False)
+    schema = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert schema.returncode == 0, schema.stdout + schema.stderr
 
 
@@ -77,9 +89,11 @@ def test_no_constant_secrets_and_one_jwt_secret_and_fernet_key(full, variables):
     assert checked >= 8 * 6  # seven secret settings in each of the eight Airflow services, and more
     airflow = [n for n, s in full["services"].items() if "AIRFLOW__CORE__EXECUTOR" in environment(s)]
     assert AIRFLOW_SERVICES | CELERY_WORKERS <= set(airflow)
-    for key, value in (("AIRFLOW__API_AUTH__JWT_SECRET", variables["AIRFLOW_JWT_SECRET"]),
-                       ("AIRFLOW__CORE__FERNET_KEY", variables["AIRFLOW_FERNET_KEY"]),
-                       ("AIRFLOW__API__SECRET_KEY", variables["AIRFLOW_API_SECRET_KEY"])):
+    for key, value in (
+        ("AIRFLOW__API_AUTH__JWT_SECRET", variables["AIRFLOW_JWT_SECRET"]),
+        ("AIRFLOW__CORE__FERNET_KEY", variables["AIRFLOW_FERNET_KEY"]),
+        ("AIRFLOW__API__SECRET_KEY", variables["AIRFLOW_API_SECRET_KEY"]),
+    ):
         assert {environment(full["services"][n]).get(key) for n in airflow} == {value}, key
     # the admin password reaches only the init service, which writes it for the auth manager
     holders = [n for n, s in full["services"].items() if variables["AIRFLOW_ADMIN_PASSWORD"] in str(s)]
@@ -113,11 +127,14 @@ def test_health_checks_and_start_order_as_in_the_official_file(full):
 
 def test_executor_and_the_one_duckdb_writer_worker(variables, full):
     local = compose_config(variables)["services"]
-    assert {environment(s)["AIRFLOW__CORE__EXECUTOR"] for n, s in local.items() if n in AIRFLOW_SERVICES} \
-        == {"LocalExecutor"}
+    assert {environment(s)["AIRFLOW__CORE__EXECUTOR"] for n, s in local.items() if n in AIRFLOW_SERVICES} == {
+        "LocalExecutor"
+    }
     services = full["services"]
-    assert environment(services["scheduler"])["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] \
+    assert (
+        environment(services["scheduler"])["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
         == "http://api-server:8080/execution/"
+    )
     writers = [n for n, s in services.items() if "duckdb" in (s.get("command") or [])]
     assert writers == ["worker-duckdb"]
     command = services["worker-duckdb"]["command"]
@@ -134,8 +151,13 @@ def test_executor_and_the_one_duckdb_writer_worker(variables, full):
 
 
 def test_dockerfile_passes_hadolint():
-    result = subprocess.run([str(BIN / "hadolint"), "--no-color", "--failure-threshold", "info", str(DOCKERFILE)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [str(BIN / "hadolint"), "--no-color", "--failure-threshold", "info", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -157,8 +179,13 @@ def test_image_versions_match_the_lock_and_it_runs_as_airflow():
 
 def test_locked_celery_executor_imports():
     """The lock's Celery and its provider work together (celery 5.7 broke provider 3.26)."""
-    done = subprocess.run([sys.executable, "-c", "from airflow.providers.celery.executors.celery_executor import app"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", "from airflow.providers.celery.executors.celery_executor import app"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -170,8 +197,11 @@ def test_build_context_keeps_secrets_and_local_state_out():
 
 
 def test_env_example_names_every_required_variable_with_no_secret_values():
-    example = dict(line.split("=", 1) for line in (DOCKER_DIR / ".env.example").read_text().splitlines()
-                   if line and not line.startswith("#"))
+    example = dict(
+        line.split("=", 1)
+        for line in (DOCKER_DIR / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     for name in REQUIRED:
         assert name in example, name
     for name in SECRETS:
@@ -193,8 +223,13 @@ def test_generate_env_writes_fresh_private_secrets_once(tmp_path):
     assert first.stdout.count(values["AIRFLOW_ADMIN_PASSWORD"]) == 1  # printed once
     again = subprocess.run([str(tmp_path / "generate-env.sh")], capture_output=True, text=True, timeout=60, check=False)
     assert again.returncode != 0 and values["AIRFLOW_ADMIN_PASSWORD"] in env.read_text()
-    config = subprocess.run([str(compose_binary()), "--env-file", str(env), "-f", str(COMPOSE_FILE), "config", "-q"],
-                            capture_output=True, text=True, timeout=60, check=False)
+    config = subprocess.run(
+        [str(compose_binary()), "--env-file", str(env), "-f", str(COMPOSE_FILE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert config.returncode == 0, config.stderr
 
 

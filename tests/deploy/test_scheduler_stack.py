@@ -62,8 +62,11 @@ def stack(emulator: Emulator) -> Iterator[Stack]:
     seen: dict[int, float] = {}
     try:
         deployment.start()
-        wait_for("both DAGs to be parsed into the metadata DB",
-                 lambda: deployment.api("GET", "/dags").get("total_entries") == 2, timeout_s=120)
+        wait_for(
+            "both DAGs to be parsed into the metadata DB",
+            lambda: deployment.api("GET", "/dags").get("total_entries") == 2,
+            timeout_s=120,
+        )
         yield deployment
     finally:
         try:
@@ -94,8 +97,11 @@ def wait_for_no_strays(marker: str, seen: dict[int, float], timeout_s: float = 2
     deadline = time.monotonic() + timeout_s
     while True:
         strays = stray_processes(marker)
-        strays += [f"{pid}: (seen in the stack's process tree)" for pid, started in process_times(set(seen)).items()
-                   if started == seen[pid] and not any(s.startswith(f"{pid}:") for s in strays)]
+        strays += [
+            f"{pid}: (seen in the stack's process tree)"
+            for pid, started in process_times(set(seen)).items()
+            if started == seen[pid] and not any(s.startswith(f"{pid}:") for s in strays)
+        ]
         if not strays or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -121,6 +127,7 @@ def task_instances(stack: Stack, dag_id: str, run_id: str) -> dict[str, dict]:
 
 def wait_run(stack: Stack, dag_id: str, run_id: str, timeout_s: float = RUN_TIMEOUT_S) -> dict:
     """The run once it has finished; on a timeout, fail with the end of every component's log."""
+
     def finished() -> dict | None:
         run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
         return run if run["state"] in TERMINAL else None
@@ -149,11 +156,17 @@ def published_months(stack: Stack) -> list[str]:
 
 def month_state(warehouse: Path, month: str) -> dict[str, tuple]:
     """Per raw table: rows, distinct load ids and value total of one month."""
-    tables = {"exports_hs": "all_value_usd", "exports_totals": "all_value_usd",
-              "imports_hs": "gen_value_usd", "imports_totals": "gen_value_usd"}
+    tables = {
+        "exports_hs": "all_value_usd",
+        "exports_totals": "all_value_usd",
+        "imports_hs": "gen_value_usd",
+        "imports_totals": "gen_value_usd",
+    }
     sql = " union all ".join(
         f"select '{t}', count(*), count(distinct load_id), coalesce(sum({v}), 0), min(load_id) "
-        f"from raw.census_{t} where month = date '{month}-01'" for t, v in tables.items())
+        f"from raw.census_{t} where month = date '{month}-01'"
+        for t, v in tables.items()
+    )
     return {name: tuple(rest) for name, *rest in query(warehouse, sql)}
 
 
@@ -166,8 +179,9 @@ def assert_whole_month(warehouse: Path, month: str) -> dict[str, tuple]:
         assert detail[0] > 0 and totals[0] > 0, state
         assert detail[1] == 1 and totals[1] == 1, f"{flow} {month} mixes loads: {state}"
         assert detail[3] == totals[3], f"{flow} {month}: detail and totals from different loads: {state}"
-        [(status, rows)] = query(warehouse, "select status, detail_rows from audit.loads where load_id = ?",
-                                 [detail[3]])
+        [(status, rows)] = query(
+            warehouse, "select status, detail_rows from audit.loads where load_id = ?", [detail[3]]
+        )
         assert (status, rows) == ("loaded", detail[0]), (flow, month, status, rows, detail)
     return state
 
@@ -200,12 +214,23 @@ def test_admin_login_comes_from_the_environment(stack):
 def test_backfill_create_runs_three_months_one_at_a_time(stack):
     """`airflow backfill create` for 3 months, --max-active-runs 1: 3 runs, in turn, exactly those months."""
     stack.api("PATCH", f"/dags/{MONTHLY}", json={"is_paused": False})  # a backfill needs it unpaused
-    stack.airflow_cli("backfill", "create", "--dag-id", MONTHLY, "--from-date", "2016-01-01",
-                      "--to-date", "2016-03-01", "--max-active-runs", "1")
+    stack.airflow_cli(
+        "backfill",
+        "create",
+        "--dag-id",
+        MONTHLY,
+        "--from-date",
+        "2016-01-01",
+        "--to-date",
+        "2016-03-01",
+        "--max-active-runs",
+        "1",
+    )
 
     def backfill_runs() -> list[dict] | None:
-        found = sorted((r for r in runs(stack, MONTHLY) if r["run_type"] == "backfill"),
-                       key=lambda r: r["logical_date"])
+        found = sorted(
+            (r for r in runs(stack, MONTHLY) if r["run_type"] == "backfill"), key=lambda r: r["logical_date"]
+        )
         return found if len(found) == 3 and all(r["state"] in TERMINAL for r in found) else None
 
     try:
@@ -218,8 +243,11 @@ def test_backfill_create_runs_three_months_one_at_a_time(stack):
         assert earlier["end_date"] <= later["start_date"], (earlier, later)
     assert published_months(stack) == ["2016-01", "2016-02", "2016-03"]
     warehouse = stack.data_dir / "warehouse" / "trade.duckdb"
-    loads = query(warehouse, "select run_id, strftime(month, '%Y-%m') from audit.loads "
-                             "where flow = 'imports' and status = 'loaded' order by 2")
+    loads = query(
+        warehouse,
+        "select run_id, strftime(month, '%Y-%m') from audit.loads "
+        "where flow = 'imports' and status = 'loaded' order by 2",
+    )
     assert loads == [(r["dag_run_id"], r["logical_date"][:7]) for r in done]
 
 
@@ -229,12 +257,16 @@ def test_nightly_scheduled_new_month_then_noop_night(stack, emulator):
     emulator.state.latest_month = "2016-04"  # Census releases April
     stack.api("PATCH", f"/dags/{NIGHTLY}", json={"is_paused": False})
     # nobody triggers it: the scheduler creates the latest nightly run on its own
-    scheduled = wait_for("the scheduler to create a nightly run",
-                         lambda: [r for r in runs(stack, NIGHTLY) if r["run_type"] == "scheduled"], timeout_s=60)
+    scheduled = wait_for(
+        "the scheduler to create a nightly run",
+        lambda: [r for r in runs(stack, NIGHTLY) if r["run_type"] == "scheduled"],
+        timeout_s=60,
+    )
     night = wait_run(stack, NIGHTLY, scheduled[0]["dag_run_id"])
     assert night["state"] == "success", states(stack, NIGHTLY, night["dag_run_id"])
-    assert {states(stack, NIGHTLY, night["dag_run_id"])[t] for t in ("extract", "load", "transform_and_publish")} \
-        == {"success"}
+    assert {states(stack, NIGHTLY, night["dag_run_id"])[t] for t in ("extract", "load", "transform_and_publish")} == {
+        "success"
+    }
     assert published_months(stack) == ["2016-01", "2016-02", "2016-03", "2016-04"]
     serving = stack.data_dir / "serving" / "trade.duckdb"
     published = query(serving, "select publish_id from meta.publish")
@@ -258,8 +290,12 @@ def test_sigkill_in_the_middle_of_load_is_noticed_and_retried(stack):
 
     # Before dbt, only the `load` task opens the warehouse: the first process that has it
     # open is the load task's process, staging and validating the month.
-    [pid] = wait_for("the load task to open the warehouse", lambda: writer_pids(stack, warehouse),
-                     timeout_s=RUN_TIMEOUT_S, interval_s=0.1)
+    [pid] = wait_for(
+        "the load task to open the warehouse",
+        lambda: writer_pids(stack, warehouse),
+        timeout_s=RUN_TIMEOUT_S,
+        interval_s=0.1,
+    )
     task = psutil.Process(pid)
     supervisor = task.parent()
     # The task and its supervisor (a LocalExecutor worker) die together, as in an OOM kill
@@ -280,8 +316,11 @@ def test_sigkill_in_the_middle_of_load_is_noticed_and_retried(stack):
         return load["state"] in ("up_for_retry", "failed") or load["try_number"] >= 2
 
     assert wait_for("the scheduler to notice the dead task", noticed, timeout_s=90, interval_s=0.5)
-    detected = [line for line in stack.processes["scheduler"].log_tail(1_000_000).splitlines()
-                if "Detected a task instance without a heartbeat" in line]
+    detected = [
+        line
+        for line in stack.processes["scheduler"].log_tail(1_000_000).splitlines()
+        if "Detected a task instance without a heartbeat" in line
+    ]
     assert any(run_id in line and "'Task Id': 'load'" in line for line in detected), detected
 
     run = wait_run(stack, MONTHLY, run_id)
@@ -316,9 +355,17 @@ def test_celery_profile_writer_tasks_run_only_on_the_duckdb_worker(stack):
 
 def test_no_secret_in_any_log(stack):
     """After every scenario: no component or task log holds a secret of the deployment."""
-    secrets = {name: stack.secrets[name] for name in ("POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
-                                                       "AIRFLOW_API_SECRET_KEY", "REDIS_PASSWORD",
-                                                       "AIRFLOW_ADMIN_PASSWORD")}
+    secrets = {
+        name: stack.secrets[name]
+        for name in (
+            "POSTGRES_PASSWORD",
+            "AIRFLOW_FERNET_KEY",
+            "AIRFLOW_JWT_SECRET",
+            "AIRFLOW_API_SECRET_KEY",
+            "REDIS_PASSWORD",
+            "AIRFLOW_ADMIN_PASSWORD",
+        )
+    }
     logs = [*stack.logs.glob("*.log"), *(stack.root / "task-logs").rglob("*.log")]
     assert len(logs) > 20  # component logs and the task logs of every run above
     for path in logs:

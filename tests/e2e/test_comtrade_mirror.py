@@ -38,18 +38,25 @@ def expected_row(generator: route.MirrorGenerator, m49: str) -> dict:
     exports = round(((1 - share) * us_imports + share * arriving_later) * (1 - planted.reexport_share))
     fob = int((Decimal(cif) / Decimal("1.06")).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     return {
-        "partner_imports_cif_usd": cif, "partner_imports_fob_usd": fob, "partner_exports_usd": exports,
-        "us_exports_usd": us_exports, "us_imports_usd": us_imports,
-        "us_reported_balance_usd": us_exports - us_imports, "partner_reported_balance_usd": fob - exports,
-        "export_asymmetry_usd": us_exports - fob, "import_asymmetry_usd": us_imports - exports,
+        "partner_imports_cif_usd": cif,
+        "partner_imports_fob_usd": fob,
+        "partner_exports_usd": exports,
+        "us_exports_usd": us_exports,
+        "us_imports_usd": us_imports,
+        "us_reported_balance_usd": us_exports - us_imports,
+        "partner_reported_balance_usd": fob - exports,
+        "export_asymmetry_usd": us_exports - fob,
+        "import_asymmetry_usd": us_imports - exports,
         "export_asymmetry_pct": pytest.approx(100 * (us_exports - fob) / us_exports, abs=0.006),
         "import_asymmetry_pct": pytest.approx(100 * (us_imports - exports) / us_imports, abs=0.006),
-        "us_months_covered": 1, "partner_months_covered": 1,
+        "us_months_covered": 1,
+        "partner_months_covered": 1,
     }
 
 
 def test_mirror_dag_fills_mirror_trade_annual_with_the_planted_asymmetries(
-        airflow_db, emulator, settings, monkeypatch, capfd):
+    airflow_db, emulator, settings, monkeypatch, capfd
+):
     monkeypatch.setenv("COMTRADE_API_BASE_URL", emulator.base_url.replace("/data/timeseries/intltrade", "/data/v1"))
     monkeypatch.setenv("COMTRADE_API_KEY", DEMO_API_KEY)
     monkeypatch.setenv("COMTRADE_API_PACING_S", "0")
@@ -61,8 +68,9 @@ def test_mirror_dag_fills_mirror_trade_annual_with_the_planted_asymmetries(
         ["plan", "has_work", "extract", "load", "gx_docs", "transform_and_publish", "report", "finish"], "success"
     ), result
 
-    columns = [name for (name,) in query(settings.serving_path, "select column_name from (describe "
-                                                                "marts.mirror_trade_annual)")]
+    columns = [
+        name for (name,) in query(settings.serving_path, "select column_name from (describe marts.mirror_trade_annual)")
+    ]
     rows = query(settings.serving_path, "select * from marts.mirror_trade_annual order by partner_m49")
     mart = {row[columns.index("partner_m49")]: dict(zip(columns, row, strict=True)) for row in rows}
     assert set(mart) == set(CENSUS_CODES)
@@ -71,22 +79,29 @@ def test_mirror_dag_fills_mirror_trade_annual_with_the_planted_asymmetries(
         assert mart[m49]["partner_code"] == census and mart[m49]["year"] == 2017
         assert {k: mart[m49][k] for k in expected_row(generator, m49)} == expected_row(generator, m49), m49
     # the monthly variant holds the same January on both sides
-    monthly = query(settings.serving_path, "select partner_m49, month, partner_imports_cif_usd, import_asymmetry_usd "
-                                           "from marts.mirror_trade_monthly order by partner_m49")
+    monthly = query(
+        settings.serving_path,
+        "select partner_m49, month, partner_imports_cif_usd, import_asymmetry_usd "
+        "from marts.mirror_trade_monthly order by partner_m49",
+    )
     assert [(m49, str(month), cif, gap) for m49, month, cif, gap in monthly] == [
         (m49, "2017-01-01", mart[m49]["partner_imports_cif_usd"], mart[m49]["import_asymmetry_usd"])
-        for m49 in sorted(CENSUS_CODES)]
+        for m49 in sorted(CENSUS_CODES)
+    ]
     # re-exports through Hong Kong dominate China's import-side gap; Japan's is timing only
     assert mart["156"]["import_asymmetry_pct"] > 10 > abs(mart["392"]["import_asymmetry_pct"])
 
     # traceable: raw rows carry the load id of a loaded, validated, synthetic-labelled load
     warehouse = settings.warehouse_path
     assert query(warehouse, "select status, rows, source from audit.comtrade_loads") == [
-        ("loaded", 6, "comtrade-emulator")]
-    assert query(warehouse, "select count(*) from raw.comtrade_monthly r join audit.comtrade_loads a "
-                            "using (load_id)") == [(6,)]
+        ("loaded", 6, "comtrade-emulator")
+    ]
+    assert query(
+        warehouse, "select count(*) from raw.comtrade_monthly r join audit.comtrade_loads a using (load_id)"
+    ) == [(6,)]
     assert query(warehouse, "select suite, success from audit.validations where flow = 'comtrade'") == [
-        ("comtrade_monthly", True)]
+        ("comtrade_monthly", True)
+    ]
     landed = settings.data_dir / "landing" / "comtrade" / "2017"
     manifest = [json.loads(line) for line in (landed / "manifest.jsonl").read_text().splitlines()]
     assert [m["row_count"] for m in manifest] == [6] and "842" in manifest[0]["request"]

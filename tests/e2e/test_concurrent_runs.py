@@ -34,25 +34,45 @@ def test_backfill_and_nightly_run_concurrently(airflow_db, emulator, settings, t
     # the test holds the writer lock until both runs are queued on it: they provably overlap
     holding = writer_lock(settings.warehouse_path)
     holding.__enter__()
-    for name, conf, dag_id in (("nightly", {}, NIGHTLY_DAG_ID),
-                               ("backfill", {"start_month": "2016-06", "end_month": "2016-09"},
-                                "census_trade_monthly")):
+    for name, conf, dag_id in (
+        ("nightly", {}, NIGHTLY_DAG_ID),
+        ("backfill", {"start_month": "2016-06", "end_month": "2016-09"}, "census_trade_monthly"),
+    ):
         home = tmp_path / f"airflow-{name}"
         home.mkdir()
         shutil.copy(airflow_db / "airflow.db", home / "airflow.db")
-        env = dict(os.environ, AIRFLOW_HOME=str(home),
-                   AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
-                   TRADE_DATA_DIR=str(settings.data_dir), CENSUS_API_BASE_URL=emulator.base_url,
-                   CENSUS_API_KEY=DEMO_API_KEY, CENSUS_API_PACING_S="0")
+        env = dict(
+            os.environ,
+            AIRFLOW_HOME=str(home),
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+            TRADE_DATA_DIR=str(settings.data_dir),
+            CENSUS_API_BASE_URL=emulator.base_url,
+            CENSUS_API_KEY=DEMO_API_KEY,
+            CENSUS_API_PACING_S="0",
+        )
         log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed below
-        processes[name] = (subprocess.Popen(
-            [sys.executable, "-m", "trade_warehouse.orchestration.dag_runner", json.dumps(conf), str(tmp_path / f"{name}.json"),
-             dag_id], env=env, stdout=log, stderr=subprocess.STDOUT), log)
+        processes[name] = (
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "trade_warehouse.orchestration.dag_runner",
+                    json.dumps(conf),
+                    str(tmp_path / f"{name}.json"),
+                    dag_id,
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ),
+            log,
+        )
 
     try:
         deadline = time.monotonic() + 300
-        while not all("waiting for the warehouse writer lock" in (tmp_path / f"{name}.log").read_text()
-                      for name in processes):
+        while not all(
+            "waiting for the warehouse writer lock" in (tmp_path / f"{name}.log").read_text() for name in processes
+        ):
             assert time.monotonic() < deadline, "both runs should have queued on the writer lock"
             assert all(process.poll() is None for process, _ in processes.values())
             time.sleep(0.5)

@@ -15,18 +15,24 @@ from trade_warehouse.orchestration.dag_runner import run_dag
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.dag
-MARTS = ("trade_balance_monthly", "trade_balance_annual", "trade_balance_groups_monthly",
-         "commodity_trade_monthly", "commodity_balance_annual")
+MARTS = (
+    "trade_balance_monthly",
+    "trade_balance_annual",
+    "trade_balance_groups_monthly",
+    "commodity_trade_monthly",
+    "commodity_balance_annual",
+)
 
 
 def states(result: dict) -> dict[str, str]:
     return {t["task_id"]: t["state"].rsplit(".", 1)[-1].lower() for t in result["tasks"]}
 
 
-
 def snapshot_totals(path):
-    return {table: query(path, f"select count(*), sum(exports_usd), sum(imports_usd) from marts.{table}")[0]
-            for table in MARTS}
+    return {
+        table: query(path, f"select count(*), sum(exports_usd), sum(imports_usd) from marts.{table}")[0]
+        for table in MARTS
+    }
 
 
 def test_window_run_end_to_end_and_rerun_is_identical(airflow_db, emulator, settings, capfd):
@@ -74,10 +80,19 @@ def test_nightly_noop_new_month_and_revision(airflow_db, emulator, settings):
     emulator.state.vintage = 1
     revision = run_dag({}, NIGHTLY_DAG_ID)
     assert revision["state"].endswith("success"), revision
-    rows = query(settings.warehouse_path, "select strftime(month, '%Y-%m'), status from audit.loads "
-                                          "where run_id = ? and flow = 'exports' order by 1", [revision["run_id"]])
-    assert dict(rows) == {"2016-05": "unchanged", "2016-12": "loaded", "2017-01": "loaded", "2017-02": "loaded",
-                          "2017-03": "loaded", "2017-04": "loaded"}
+    rows = query(
+        settings.warehouse_path,
+        "select strftime(month, '%Y-%m'), status from audit.loads where run_id = ? and flow = 'exports' order by 1",
+        [revision["run_id"]],
+    )
+    assert dict(rows) == {
+        "2016-05": "unchanged",
+        "2016-12": "loaded",
+        "2017-01": "loaded",
+        "2017-02": "loaded",
+        "2017-03": "loaded",
+        "2017-04": "loaded",
+    }
     assert query(settings.serving_path, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-04-01"
     # the dbt docs describe the project, not the data: built by the first publish, kept by the nights
     from trade_warehouse import transform
@@ -94,11 +109,16 @@ def test_backfill_is_one_run_per_month(airflow_db, emulator, settings):
         result = run_dag({}, logical_date=datetime(2016, month, 1, tzinfo=UTC))
         assert result["state"].endswith("success"), result
         run_ids.append(result["run_id"])
-    loads = query(settings.warehouse_path, "select run_id, strftime(month, '%Y-%m') from audit.loads "
-                                           "where flow = 'imports' order by 2")
+    loads = query(
+        settings.warehouse_path,
+        "select run_id, strftime(month, '%Y-%m') from audit.loads where flow = 'imports' order by 2",
+    )
     assert loads == [(run_ids[0], "2016-01"), (run_ids[1], "2016-02"), (run_ids[2], "2016-03")]
-    assert [m.isoformat() for (m,) in query(settings.serving_path, "select month from marts.dim_month order by 1")] \
-        == ["2016-01-01", "2016-02-01", "2016-03-01"]
+    assert [m.isoformat() for (m,) in query(settings.serving_path, "select month from marts.dim_month order by 1")] == [
+        "2016-01-01",
+        "2016-02-01",
+        "2016-03-01",
+    ]
     # the monthly DAG's own schedule asks for a month that is not out yet: a green no-op
     future = run_dag({}, logical_date=datetime(2017, 9, 1, tzinfo=UTC))
     assert future["state"].endswith("success") and states(future)["extract"] == "skipped"
@@ -128,8 +148,9 @@ def test_failed_month_fails_the_run_others_publish_and_alert(airflow_db, emulato
         server.shutdown()
     assert result["state"].endswith("failed")
     assert states(result)["finish"] == "failed" and states(result)["transform_and_publish"] == "success"
-    assert [m.isoformat() for (m,) in query(settings.serving_path, "select month from marts.dim_month")] \
-        == ["2017-02-01"]
+    assert [m.isoformat() for (m,) in query(settings.serving_path, "select month from marts.dim_month")] == [
+        "2017-02-01"
+    ]
     [alert] = Webhook.received
     assert alert["dag_id"] == "census_trade_monthly" and alert["task_id"] == "finish"
     assert alert["run_id"] == result["run_id"]
@@ -138,9 +159,15 @@ def test_failed_month_fails_the_run_others_publish_and_alert(airflow_db, emulato
     # the alert carries the failures as fields too: stage, transient, the failed expectations
     failed = {(f["flow"], f["month"], f["stage"], f["transient"]) for f in alert["failures"]}
     assert failed == {("exports", "2017-03", "validate", False), ("imports", "2017-03", "validate", False)}
-    unique = [e for f in alert["failures"] for e in f["expectations"]
-              if e["expectation"] == "expect_compound_columns_to_be_unique"]
-    assert unique and unique[0]["column"] == "partner_code, hs_code, month_label" and 1 <= len(unique[0]["examples"]) <= 3
+    unique = [
+        e
+        for f in alert["failures"]
+        for e in f["expectations"]
+        if e["expectation"] == "expect_compound_columns_to_be_unique"
+    ]
+    assert (
+        unique and unique[0]["column"] == "partner_code, hs_code, month_label" and 1 <= len(unique[0]["examples"]) <= 3
+    )
     # the run's summary (what make backfill prints) comes from the stage results, not the log:
     # the failed expectation, its columns and an example value
     summary = format_failures(result["stages"])

@@ -21,8 +21,16 @@ pytestmark = pytest.mark.dag
 WINDOW = {"start_month": "2017-01", "end_month": "2017-03"}
 MONTHS = month_range(WINDOW["start_month"], WINDOW["end_month"])
 LIMIT = 250  # rows; a month is ~5,000 detail rows per flow at this scale, the largest chapters ~300
-TABLES = ("trade_balance_monthly", "trade_balance_annual", "trade_balance_groups_monthly", "commodity_trade_monthly",
-          "commodity_balance_annual", "dim_partner", "dim_commodity", "dim_month")
+TABLES = (
+    "trade_balance_monthly",
+    "trade_balance_annual",
+    "trade_balance_groups_monthly",
+    "commodity_trade_monthly",
+    "commodity_balance_annual",
+    "dim_partner",
+    "dim_commodity",
+    "dim_month",
+)
 
 
 @contextmanager
@@ -51,13 +59,19 @@ def whole_snapshot(airflow_db, tmp_path_factory):
         server.server_close()
     assert result["state"].endswith("success"), result
     for flow in ("exports", "imports"):
-        assert {r["mode"] for m in MONTHS for r in read_extractions(data_dir / "landing" / "census", flow, "HS6", m)} \
-            == {"whole"}
+        assert {
+            r["mode"] for m in MONTHS for r in read_extractions(data_dir / "landing" / "census", flow, "HS6", m)
+        } == {"whole"}
     serving = data_dir / "serving" / "trade.duckdb"
     # the API's own HS4 descriptions (world x HS4 totals, one request per flow-month) reach the
     # published dimension; the split runs below must publish the same
-    published = dict(duck_query(serving, "select hs_code, hs_description from marts.dim_commodity "
-                                         "where hs_level = 4 and hs_code in ('8703', '2701')"))
+    published = dict(
+        duck_query(
+            serving,
+            "select hs_code, hs_description from marts.dim_commodity "
+            "where hs_level = 4 and hs_code in ('8703', '2701')",
+        )
+    )
     assert published == {code: HS4_DESCRIPTIONS[code] for code in ("8703", "2701")}
     return serving
 
@@ -70,8 +84,12 @@ def differences(left, right) -> dict[str, tuple[int, int, int]]:
     found = {}
     for table in TABLES:
         rows = con.execute(f"select count(*) from l.marts.{table}").fetchone()[0]
-        only_left = con.execute(f"select count(*) from (from l.marts.{table} except all from r.marts.{table})").fetchone()
-        only_right = con.execute(f"select count(*) from (from r.marts.{table} except all from l.marts.{table})").fetchone()
+        only_left = con.execute(
+            f"select count(*) from (from l.marts.{table} except all from r.marts.{table})"
+        ).fetchone()
+        only_right = con.execute(
+            f"select count(*) from (from r.marts.{table} except all from l.marts.{table})"
+        ).fetchone()
         found[table] = (rows, only_left[0], only_right[0])
     con.close()
     return found
@@ -83,8 +101,11 @@ def assert_identical(whole, split):
 
 
 def latest_records(settings):
-    return {(flow, month): read_extractions(settings.landing_dir, flow, "HS6", month)[-1]
-            for flow in ("exports", "imports") for month in MONTHS}
+    return {
+        (flow, month): read_extractions(settings.landing_dir, flow, "HS6", month)[-1]
+        for flow in ("exports", "imports")
+        for month in MONTHS
+    }
 
 
 def test_every_month_forced_to_split_publishes_identical_marts(emulator, settings, whole_snapshot):

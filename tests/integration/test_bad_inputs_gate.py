@@ -25,12 +25,15 @@ MONTH = "2017-02"
 def rows_and_sums(settings) -> tuple:
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
-        return con.execute(
-            "select count(*), sum(all_value_usd), min(load_id) from raw.census_exports_hs where month = ?",
-            [f"{MONTH}-01"],
-        ).fetchone() + con.execute(
-            "select count(*), sum(all_value_usd) from raw.census_exports_totals where month = ?", [f"{MONTH}-01"]
-        ).fetchone()
+        return (
+            con.execute(
+                "select count(*), sum(all_value_usd), min(load_id) from raw.census_exports_hs where month = ?",
+                [f"{MONTH}-01"],
+            ).fetchone()
+            + con.execute(
+                "select count(*), sum(all_value_usd) from raw.census_exports_totals where month = ?", [f"{MONTH}-01"]
+            ).fetchone()
+        )
     finally:
         con.close()
 
@@ -54,9 +57,17 @@ def good_tables(settings) -> dict:
 def land_body(settings, request, body: bytes, extraction_id: str) -> None:
     """Land ``body`` as the answer to ``request`` (the header recorded as served)."""
     table = json.loads(body) if body.strip().startswith(b"[[") else []
-    response = Response(request=request, status=200, body=body, source="census-emulator",
-                        fetched_at="2099-01-01T00:00:00+00:00", elapsed_s=0.0, attempts=1,
-                        header=table[0] if table else [], row_count=max(0, len(table) - 1))
+    response = Response(
+        request=request,
+        status=200,
+        body=body,
+        source="census-emulator",
+        fetched_at="2099-01-01T00:00:00+00:00",
+        elapsed_s=0.0,
+        attempts=1,
+        header=table[0] if table else [],
+        row_count=max(0, len(table) - 1),
+    )
     land_response(settings.landing_dir, "HS6", MONTH, response, extraction_id)
 
 
@@ -68,8 +79,11 @@ def land_extraction(settings, bodies: dict) -> None:
     record_extraction(settings.landing_dir, "exports", "HS6", MONTH, {"extraction_id": extraction_id})
 
 
-REQUESTS = {"detail": detail_request("exports", MONTH, "HS6"), "totals": totals_request("exports", MONTH),
-            "hs4": hs4_totals_request("exports", MONTH)}
+REQUESTS = {
+    "detail": detail_request("exports", MONTH, "HS6"),
+    "totals": totals_request("exports", MONTH),
+    "hs4": hs4_totals_request("exports", MONTH),
+}
 
 
 def land_crafted(settings, good: dict, kind: str, alter) -> None:
@@ -85,7 +99,7 @@ def with_row(table, index, column, value):
     position = table[0].index(column)
     row = list(table[index])
     row[position] = value
-    return [table[0], *table[1:index], row, *table[index + 1:]]
+    return [table[0], *table[1:index], row, *table[index + 1 :]]
 
 
 def first_partner_row(table) -> int:
@@ -95,27 +109,41 @@ def first_partner_row(table) -> int:
 
 CASES = {
     "duplicated rows": ("detail", lambda t: [t[0], t[1], *t[1:]], "expect_compound_columns_to_be_unique"),
-    "a negative value": ("detail", lambda t: with_row(t, first_partner_row(t), "ALL_VAL_MO", "-5"),
-                         "expect_column_values_to_match_regex"),
-    "a non-numeric value": ("detail", lambda t: with_row(t, first_partner_row(t), "ALL_VAL_MO", "12x"),
-                            "e.g. 12x"),
-    "an unknown partner code": ("detail", lambda t: with_row(t, first_partner_row(t), "CTY_CODE", "9999"),
-                                "e.g. 9999"),
-    "a row for another month": ("detail", lambda t: with_row(t, first_partner_row(t), "time", "2017-01"),
-                                "expect_column_values_to_be_in_set on month_label"),
-    "a missing column": ("detail", lambda t: [[v for j, v in enumerate(r) if j != 1] for r in t],
-                         "lacks columns ['CTY_NAME']"),
+    "a negative value": (
+        "detail",
+        lambda t: with_row(t, first_partner_row(t), "ALL_VAL_MO", "-5"),
+        "expect_column_values_to_match_regex",
+    ),
+    "a non-numeric value": ("detail", lambda t: with_row(t, first_partner_row(t), "ALL_VAL_MO", "12x"), "e.g. 12x"),
+    "an unknown partner code": ("detail", lambda t: with_row(t, first_partner_row(t), "CTY_CODE", "9999"), "e.g. 9999"),
+    "a row for another month": (
+        "detail",
+        lambda t: with_row(t, first_partner_row(t), "time", "2017-01"),
+        "expect_column_values_to_be_in_set on month_label",
+    ),
+    "a missing column": (
+        "detail",
+        lambda t: [[v for j, v in enumerate(r) if j != 1] for r in t],
+        "lacks columns ['CTY_NAME']",
+    ),
     "an empty 200 response": ("detail", lambda t: [t[0]], "expect_table_row_count_to_be_between"),
-    "a row-count collapse": ("detail", lambda t: [r for i, r in enumerate(t) if i % 20 == 0],
-                             "expect_table_row_count_to_be_between"),
+    "a row-count collapse": (
+        "detail",
+        lambda t: [r for i, r in enumerate(t) if i % 20 == 0],
+        "expect_table_row_count_to_be_between",
+    ),
     "partners not summing to the world total": (
         "totals",
-        lambda t: with_row(t, [r[0] for r in t].index("-"), "ALL_VAL_MO",
-                           str(int(t[[r[0] for r in t].index("-")][3]) + 1)),
-        "partners sum to world total"),
+        lambda t: with_row(
+            t, [r[0] for r in t].index("-"), "ALL_VAL_MO", str(int(t[[r[0] for r in t].index("-")][3]) + 1)
+        ),
+        "partners sum to world total",
+    ),
     "HS4 totals that disagree with the detail": (
-        "hs4", lambda t: with_row(t, 1, "ALL_VAL_MO", str(int(t[1][2]) + 1)),
-        "HS6 world rows sum to the published HS4 total"),
+        "hs4",
+        lambda t: with_row(t, 1, "ALL_VAL_MO", str(int(t[1][2]) + 1)),
+        "HS6 world rows sum to the published HS4 total",
+    ),
 }
 
 
@@ -154,8 +182,17 @@ def test_an_error_inside_the_swap_keeps_the_previous_version(emulator, settings)
         # the detail rows are deleted and re-inserted, then the totals insert fails mid-transaction
         broken = replace(staged, totals_table="no_such_stage_table")
         with pytest.raises(duckdb.CatalogException):
-            warehouse.replace_month(con, broken, {"load_id": "doomed-load", "flow": "exports",
-                                                  "hs_level": "HS6", "month": f"{MONTH}-01", "status": "loaded"})
+            warehouse.replace_month(
+                con,
+                broken,
+                {
+                    "load_id": "doomed-load",
+                    "flow": "exports",
+                    "hs_level": "HS6",
+                    "month": f"{MONTH}-01",
+                    "status": "loaded",
+                },
+            )
         assert con.execute("select count(*) from audit.loads where load_id = 'doomed-load'").fetchone()[0] == 0
     assert rows_and_sums(settings) == before
 
@@ -172,9 +209,15 @@ def test_a_split_part_with_another_layout_is_named(emulator, settings):
     part_a = [header[:-1] + ["E_COMMODITY", "time"]] + [r[:-1] + ["01*", r[-1]] for r in rows if r[2][:2] < "50"]
     odd = header[:6] + ["E_COMMODITY"] + header[6:]
     part_b = [odd] + [r[:6] + ["50*"] + r[6:] for r in rows if r[2][:2] >= "50"]
-    land_extraction(settings, {detail_request("exports", MONTH, "HS6", low): part_a,
-                               detail_request("exports", MONTH, "HS6", high): part_b,
-                               REQUESTS["totals"]: good["totals"], REQUESTS["hs4"]: good["hs4"]})
+    land_extraction(
+        settings,
+        {
+            detail_request("exports", MONTH, "HS6", low): part_a,
+            detail_request("exports", MONTH, "HS6", high): part_b,
+            REQUESTS["totals"]: good["totals"],
+            REQUESTS["hs4"]: good["hs4"],
+        },
+    )
     result = load_and_validate(settings, [FlowMonth("exports", MONTH)], "bad layout")
     [failure] = result.failures
     assert "landed part 50-98" in failure.reason and "must share one layout" in failure.reason, failure
@@ -182,9 +225,15 @@ def test_a_split_part_with_another_layout_is_named(emulator, settings):
 
     # the same parts, both in the layout the API serves, load and equal the whole month
     part_b = [part_a[0]] + [r[:-1] + ["50*", r[-1]] for r in rows if r[2][:2] >= "50"]
-    land_extraction(settings, {detail_request("exports", MONTH, "HS6", low): part_a,
-                               detail_request("exports", MONTH, "HS6", high): part_b,
-                               REQUESTS["totals"]: good["totals"], REQUESTS["hs4"]: good["hs4"]})
+    land_extraction(
+        settings,
+        {
+            detail_request("exports", MONTH, "HS6", low): part_a,
+            detail_request("exports", MONTH, "HS6", high): part_b,
+            REQUESTS["totals"]: good["totals"],
+            REQUESTS["hs4"]: good["hs4"],
+        },
+    )
     result = load_and_validate(settings, [FlowMonth("exports", MONTH)], "split layout")
     # read by their own headers, the parts hold exactly the whole month's rows: nothing to reload
     assert [x.month for x in result.unchanged] == [MONTH] and not result.failures, result

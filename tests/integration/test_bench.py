@@ -16,14 +16,34 @@ from trade_warehouse import bench
 def test_bench_measures_a_dag_run_and_the_floor(tmp_path: Path, airflow_db: Path, capsys) -> None:
     results = tmp_path / "results.jsonl"
     results.write_text('{"schema": 1, "scenario": "older run"}\n')  # appended to, never rewritten
-    code = bench.main(["--scale", "small", "--from", "2017-01", "--to", "2017-01", "--scenarios", "backfill",
-                       "--bench-dir", str(tmp_path / "bench"), "--results", str(results), "--label", "smoke"])
+    code = bench.main(
+        [
+            "--scale",
+            "small",
+            "--from",
+            "2017-01",
+            "--to",
+            "2017-01",
+            "--scenarios",
+            "backfill",
+            "--bench-dir",
+            str(tmp_path / "bench"),
+            "--results",
+            str(results),
+            "--label",
+            "smoke",
+        ]
+    )
     assert code == 0
     lines = results.read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["scenario"] == "older run"
     record = json.loads(lines[1])
-    assert (record["schema"], record["scenario"], record["label"], record["state"]) == (1, "backfill", "smoke",
-                                                                                       "success")
+    assert (record["schema"], record["scenario"], record["label"], record["state"]) == (
+        1,
+        "backfill",
+        "smoke",
+        "success",
+    )
     stages = {s["stage"]: s for s in record["stages"]}
     # the stages are the Airflow task instances of the run, with their own timings
     assert {"plan", "extract", "load", "transform_and_publish", "report", "finish"} <= set(stages)

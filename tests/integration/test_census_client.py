@@ -162,8 +162,9 @@ def test_a_retried_extract_does_not_fetch_again_what_its_earlier_try_landed(emul
     retry = extract(settings, ["2017-05", "2017-06"], run_id="run-a")  # the task's second try, a wider window
     # 2017-05 came from the first try's landed files; only 2017-06 was requested
     assert 0 < emulator.requests() - fetched <= fetched + 2  # one month's worth, not two
-    assert {(m.flow, m.month) for m in retry.landed} == {(f, m) for f in ("exports", "imports")
-                                                          for m in ("2017-05", "2017-06")}
+    assert {(m.flow, m.month) for m in retry.landed} == {
+        (f, m) for f in ("exports", "imports") for m in ("2017-05", "2017-06")
+    }
     assert [c["month"] for c in retry.costs if c.get("reused")] == ["2017-05", "2017-05"]
     again = emulator.requests()
     extract(settings, ["2017-05"], run_id="run-b")  # another run fetches it again (a revision check)

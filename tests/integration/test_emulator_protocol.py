@@ -46,7 +46,9 @@ def test_default_to_total_rows_and_groupings(emulator):
     partners = [r for r in rows if r["CTY_CODE"][0] != "0" and not r["CTY_CODE"].endswith("X") and r["CTY_CODE"] != "-"]
     assert sum(int(r["ALL_VAL_MO"]) for r in partners) == int(by_code["-"]["ALL_VAL_MO"])
     north_america = ["1010", "1220", "1610"]
-    assert int(by_code["1XXX"]["ALL_VAL_MO"]) == sum(int(by_code[c]["ALL_VAL_MO"]) for c in north_america if c in by_code)
+    assert int(by_code["1XXX"]["ALL_VAL_MO"]) == sum(
+        int(by_code[c]["ALL_VAL_MO"]) for c in north_america if c in by_code
+    )
     # no CTY_CODE anywhere: one world-total row
     only_total = table(get(emulator, "exports", "get=ALL_VAL_MO&time=2017-01"))
     assert len(only_total) == 1 and only_total[0]["ALL_VAL_MO"] == by_code["-"]["ALL_VAL_MO"]
@@ -67,9 +69,14 @@ def test_hs_levels_nest_exactly(emulator):
 
 
 def test_prefix_and_or_predicates_and_ranges(emulator):
-    rows = table(get(emulator, "imports",
-                     "get=I_COMMODITY,GEN_VAL_MO,GEN_VAL_YR&CTY_CODE=5880&I_COMMODITY=8703*&I_COMMODITY=27*"
-                     "&COMM_LVL=HS6&time=from+2017-01+to+2017-02"))
+    rows = table(
+        get(
+            emulator,
+            "imports",
+            "get=I_COMMODITY,GEN_VAL_MO,GEN_VAL_YR&CTY_CODE=5880&I_COMMODITY=8703*&I_COMMODITY=27*"
+            "&COMM_LVL=HS6&time=from+2017-01+to+2017-02",
+        )
+    )
     assert {r["I_COMMODITY"][:2] for r in rows} <= {"87", "27"} and "870323" in {r["I_COMMODITY"] for r in rows}
     jan = {r["I_COMMODITY"]: r for r in rows if r["time"] == "2017-01"}
     feb = {r["I_COMMODITY"]: r for r in rows if r["time"] == "2017-02"}
@@ -107,8 +114,9 @@ def test_split_requests_echo_the_commodity_predicate_like_the_api(emulator):
     assert header == [*get_vars.split(","), "COMM_LVL", "SUMMARY_LVL", "E_COMMODITY", "time"]
     assert {row[2][:2] for row in rows} == {"87"}
     assert all(row[7] == row[2] for row in rows)  # the echoed predicate column holds the row's own code
-    packed = get(emulator, "exports",
-                 f"get={get_vars}&COMM_LVL=HS6&SUMMARY_LVL=DET&E_COMMODITY=01*&E_COMMODITY=87*&time=2017-01")
+    packed = get(
+        emulator, "exports", f"get={get_vars}&COMM_LVL=HS6&SUMMARY_LVL=DET&E_COMMODITY=01*&E_COMMODITY=87*&time=2017-01"
+    )
     header, *rows = packed.json()
     assert header == [*get_vars.split(","), "COMM_LVL", "SUMMARY_LVL", "E_COMMODITY", "time"]
     assert {row[2][:2] for row in rows} == {"01", "87"}  # a repeated predicate is OR

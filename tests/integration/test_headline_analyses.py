@@ -46,8 +46,13 @@ def settings(tmp_path_factory):
     server = make_server(state)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host, port = server.server_address[:2]
-    settings = Settings(base_url=f"http://{host}:{port}/data/timeseries/intltrade", api_key=DEMO_API_KEY,
-                        data_dir=tmp_path_factory.mktemp("headline") / "data", hs_level="HS6", pacing_s=0.0)
+    settings = Settings(
+        base_url=f"http://{host}:{port}/data/timeseries/intltrade",
+        api_key=DEMO_API_KEY,
+        data_dir=tmp_path_factory.mktemp("headline") / "data",
+        hs_level="HS6",
+        pacing_s=0.0,
+    )
     try:
         months = month_range("2011-01", "2011-12") + month_range("2016-01", "2016-12") + ["2017-01", "2017-02"]
         result = load_and_validate(settings, extract(settings, months).landed, "headline")
@@ -105,9 +110,12 @@ def test_headline_questions_and_documentation(settings):
     assert all(node["description"].strip() for node in models.values())
     con = duckdb.connect(str(settings.serving_path), read_only=True)
     for table in (m.name for m in published_models(settings)):
-        columns = [c for (c,) in con.execute(
-            "select column_name from duckdb_columns() where schema_name = 'marts' and table_name = ?", [table]
-        ).fetchall()]
+        columns = [
+            c
+            for (c,) in con.execute(
+                "select column_name from duckdb_columns() where schema_name = 'marts' and table_name = ?", [table]
+            ).fetchall()
+        ]
         documented = {name for name, c in models[table]["columns"].items() if c["description"].strip()}
         assert set(columns) <= documented, (table, set(columns) - documented)
     con.close()
@@ -115,9 +123,18 @@ def test_headline_questions_and_documentation(settings):
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-    "--enable-logging=stderr", "--v=0", "--window-size=1280,2000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--window-size=1280,2000",
 ]
 
 
@@ -125,8 +142,13 @@ def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
     if not Path(CHROMIUM).exists():
         pytest.fail("the report test needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)")
     profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
-    return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120, check=True)
+    return subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 def test_report_renders_in_a_browser_with_the_marts_numbers(settings, tmp_path):
@@ -152,8 +174,9 @@ def test_report_renders_in_a_browser_with_the_marts_numbers(settings, tmp_path):
         "where year = 2016 and deficit_rank <= 10 order by deficit_rank, partner_code"
     ).fetchall()
     con.close()
-    assert shown == [[n.replace("&", "&amp;"), f"{e / 1e9:,.1f}", f"{i / 1e9:,.1f}", f"{b / 1e9:,.1f}"]
-                     for n, e, i, b in expected]
+    assert shown == [
+        [n.replace("&", "&amp;"), f"{e / 1e9:,.1f}", f"{i / 1e9:,.1f}", f"{b / 1e9:,.1f}"] for n, e, i, b in expected
+    ]
 
     screenshot = tmp_path / "report.png"
     chromium(tmp_path, f"--screenshot={screenshot}", url)

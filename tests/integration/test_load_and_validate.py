@@ -43,9 +43,11 @@ def test_load_is_typed_gated_and_idempotent(emulator, settings):
     assert all(n > 0 for n, _ in counts.values())
 
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    types = dict(con.execute(
-        "select column_name, data_type from duckdb_columns() where table_name = 'census_exports_hs'"
-    ).fetchall())
+    types = dict(
+        con.execute(
+            "select column_name, data_type from duckdb_columns() where table_name = 'census_exports_hs'"
+        ).fetchall()
+    )
     leading_zero = con.execute("select count(*) from raw.census_exports_hs where hs_code like '0%'").fetchone()[0]
     distinct_loads = con.execute("select count(distinct load_id) from raw.census_imports_hs").fetchone()[0]
     con.close()
@@ -65,7 +67,10 @@ def test_load_is_typed_gated_and_idempotent(emulator, settings):
     assert rows == [("run-1", "loaded", 4), ("run-2", "unchanged", 4), ("run-3", "loaded", 4)]
     suites = audit(settings, "select distinct suite from audit.validations order by 1")
     assert [s for (s,) in suites] == [
-        "census_exports_month", "census_imports_month", "census_month_reconciliation", "census_month_totals"
+        "census_exports_month",
+        "census_imports_month",
+        "census_month_reconciliation",
+        "census_month_totals",
     ]
 
 
@@ -92,8 +97,11 @@ def test_failed_validation_keeps_previous_version_and_other_months_load(emulator
     assert after["raw.census_exports_hs"][0] > before["raw.census_exports_hs"][0]  # April added
     failed = audit(settings, "select status, error from audit.loads where run_id = 'run-bad' and status <> 'loaded'")
     assert {s for s, _ in failed} == {"failed_validation"}
-    validations = audit(settings, "select suite, failed_expectations from audit.validations "
-                                  "where run_id = 'run-bad' and not success order by suite")
+    validations = audit(
+        settings,
+        "select suite, failed_expectations from audit.validations "
+        "where run_id = 'run-bad' and not success order by suite",
+    )
     assert any("expect_compound_columns_to_be_unique" in f for _, f in validations)
     # the landed file of the failed month stays for inspection
     assert any(p.name.startswith("detail") for p in (settings.landing_dir / "exports" / "HS6" / "2017-03").iterdir())
@@ -102,10 +110,18 @@ def test_failed_validation_keeps_previous_version_and_other_months_load(emulator
 def test_row_count_band_catches_a_collapse(emulator, settings):
     with warehouse.connect(settings.warehouse_path) as con:
         for month in ("2016-10", "2016-11", "2016-12"):
-            warehouse.insert_load_audit(con, {
-                "load_id": f"fake-{month}", "flow": "exports", "hs_level": "HS6", "month": f"{month}-01",
-                "status": "loaded", "detail_rows": 1_000_000, "finished_at": "2017-01-01 00:00:00",
-            })
+            warehouse.insert_load_audit(
+                con,
+                {
+                    "load_id": f"fake-{month}",
+                    "flow": "exports",
+                    "hs_level": "HS6",
+                    "month": f"{month}-01",
+                    "status": "loaded",
+                    "detail_rows": 1_000_000,
+                    "finished_at": "2017-01-01 00:00:00",
+                },
+            )
     result = load_and_validate(settings, extract(settings, ["2017-01"]).landed, "run-band")
     failures = {f.flow: f.describe() for f in result.failures}
     assert "exports" in failures and "expect_table_row_count_to_be_between" in failures["exports"]
@@ -139,8 +155,9 @@ def test_a_month_fetched_in_parts_is_the_same_data_as_fetched_whole(emulator, se
 
     emulator.state.row_budget = 1500  # the server now refuses whole months: the same month arrives in parts
     again = extract(settings, ["2017-01"])
-    assert {latest_extraction(settings.landing_dir, f, "HS6", "2017-01")["mode"] for f in ("exports", "imports")} \
-        == {"split"}
+    assert {latest_extraction(settings.landing_dir, f, "HS6", "2017-01")["mode"] for f in ("exports", "imports")} == {
+        "split"
+    }
     second = load_and_validate(settings, again.landed, "split")
     assert len(second.unchanged) == 2 and not second.loaded and not second.failures
     assert raw_counts(settings) == counts
@@ -164,8 +181,14 @@ def test_status_answers_while_a_run_holds_the_writer(emulator, settings):
     env = dict(os.environ, TRADE_DATA_DIR=str(settings.data_dir))
 
     def status() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "trade_warehouse", "status"], env=env, capture_output=True,
-                              text=True, timeout=120, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "trade_warehouse", "status"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     with warehouse.connect(settings.warehouse_path):  # a writer holds the file: DuckDB refuses any other open
         busy = status()
@@ -178,4 +201,6 @@ def test_status_answers_while_a_run_holds_the_writer(emulator, settings):
     free = status()
     assert free.returncode == 0 and "busy" not in free.stdout
     assert [line.split()[:3] for line in free.stdout.splitlines() if line.startswith("2017-05")] == [
-        ["2017-05", "exports", "loaded"], ["2017-05", "imports", "loaded"]]
+        ["2017-05", "exports", "loaded"],
+        ["2017-05", "imports", "loaded"],
+    ]

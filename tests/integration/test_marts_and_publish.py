@@ -14,11 +14,15 @@ from trade_warehouse.results import PublishResult
 from trade_warehouse.sql_rules import country_type_sql
 
 # the marts BI tools rely on (README "Mart contract"); their columns and types are in the models' YAML
-CONTRACT_MARTS = {"trade_balance_monthly", "trade_balance_annual", "trade_balance_groups_monthly",
-                  "commodity_trade_monthly", "commodity_balance_annual"}
+CONTRACT_MARTS = {
+    "trade_balance_monthly",
+    "trade_balance_annual",
+    "trade_balance_groups_monthly",
+    "commodity_trade_monthly",
+    "commodity_balance_annual",
+}
 
 pytestmark = pytest.mark.integration
-
 
 
 def parquet_matches_serving(settings) -> bool:
@@ -47,8 +51,14 @@ def test_build_publish_contract_and_rollback(emulator, settings):
     serving = settings.serving_path
 
     for model in contract:  # the served tables have exactly the columns and types the YAML declares
-        found = dict(query(serving, "select column_name, lower(data_type) from duckdb_columns() "
-                                    "where schema_name = 'marts' and table_name = ?", [model.name]))
+        found = dict(
+            query(
+                serving,
+                "select column_name, lower(data_type) from duckdb_columns() "
+                "where schema_name = 'marts' and table_name = ?",
+                [model.name],
+            )
+        )
         assert found == model.columns, model.name
         assert query(serving, f"select count(*) from marts.{model.name}")[0][0] > 0 or model.may_be_empty
     # a served table that drifts from its contract is refused, naming the column
@@ -63,28 +73,58 @@ def test_build_publish_contract_and_rollback(emulator, settings):
         check_contract(drifted, "candidate", contract)
     drifted.close()
 
-    types = dict(query(serving, "select column_name, data_type from duckdb_columns() "
-                                "where schema_name = 'marts' and table_name = 'trade_balance_monthly'"))
+    types = dict(
+        query(
+            serving,
+            "select column_name, data_type from duckdb_columns() "
+            "where schema_name = 'marts' and table_name = 'trade_balance_monthly'",
+        )
+    )
     assert types["month"] == "DATE" and types["exports_usd"] == "BIGINT" and types["balance_12m_usd"] == "BIGINT"
 
     # partners sum exactly to the emulator's world total, month by month
-    mismatches = query(serving, """
+    mismatches = query(
+        serving,
+        """
         select w.month from marts.trade_balance_groups_monthly w
         join (select month, sum(exports_usd) e, sum(imports_usd) i from marts.trade_balance_monthly group by 1) p
           using (month)
-        where w.group_code = '-' and (w.exports_usd <> p.e or w.imports_usd <> p.i)""")
+        where w.group_code = '-' and (w.exports_usd <> p.e or w.imports_usd <> p.i)""",
+    )
     assert mismatches == []
-    assert query(serving, "select count(*) from marts.trade_balance_monthly "
-                          f"where {country_type_sql('partner_code')} <> 'partner'")[0][0] == 0
+    assert (
+        query(
+            serving,
+            f"select count(*) from marts.trade_balance_monthly where {country_type_sql('partner_code')} <> 'partner'",
+        )[0][0]
+        == 0
+    )
     # YoY only where the month a year earlier is loaded; 12-month balance never (only 6 months)
-    assert query(serving, "select count(*) from marts.trade_balance_monthly "
-                          "where year(month) = 2016 and balance_yoy_change_usd is not null")[0][0] == 0
-    assert query(serving, "select count(*) from marts.trade_balance_monthly "
-                          "where year(month) = 2017 and balance_yoy_change_usd is not null")[0][0] > 0
-    assert query(serving, "select count(*) from marts.trade_balance_monthly where balance_12m_usd is not null")[0][0] == 0
+    assert (
+        query(
+            serving,
+            "select count(*) from marts.trade_balance_monthly "
+            "where year(month) = 2016 and balance_yoy_change_usd is not null",
+        )[0][0]
+        == 0
+    )
+    assert (
+        query(
+            serving,
+            "select count(*) from marts.trade_balance_monthly "
+            "where year(month) = 2017 and balance_yoy_change_usd is not null",
+        )[0][0]
+        > 0
+    )
+    assert (
+        query(serving, "select count(*) from marts.trade_balance_monthly where balance_12m_usd is not null")[0][0] == 0
+    )
     # cars drive the Japan deficit
-    top = query(serving, "select hs_code from marts.commodity_balance_annual "
-                         "where partner_code = '5880' and year = 2017 and rank_in_partner = 1")
+    top = query(
+        serving,
+        "select hs_code from marts.commodity_balance_annual "
+        "where partner_code = '5880' and year = 2017 and rank_in_partner = 1",
+    )
     assert top == [("8703",)]
 
     # nothing changed: no dbt build, no publish
@@ -100,8 +140,11 @@ def test_build_publish_contract_and_rollback(emulator, settings):
     assert len(list((settings.parquet_dir / "versions").iterdir())) == 2
     assert parquet_matches_serving(settings)
     # make rollback runs this command
-    subprocess.run([sys.executable, "-m", "trade_warehouse", "rollback"], check=True,
-                   env=dict(os.environ, TRADE_DATA_DIR=str(settings.data_dir)))
+    subprocess.run(
+        [sys.executable, "-m", "trade_warehouse", "rollback"],
+        check=True,
+        env=dict(os.environ, TRADE_DATA_DIR=str(settings.data_dir)),
+    )
     assert query(serving, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-03-01"
     # rollback moved the Parquet pointer back too; the newer set stays for a roll forward
     assert parquet_matches_serving(settings)
@@ -122,11 +165,15 @@ def test_incremental_fact_equals_full_refresh_after_a_revision(emulator, setting
     load_and_validate(settings, extract(settings, ["2016-04"]).landed, "run-2")
     output = transform.build(settings)
     assert "fct_trade__partner_hs6_monthly" in output
-    fact = "select month, count(*), sum(exports_usd), sum(imports_usd) from marts.fct_trade__partner_hs6_monthly " \
-           "group by 1 order by 1"
+    fact = (
+        "select month, count(*), sum(exports_usd), sum(imports_usd) from marts.fct_trade__partner_hs6_monthly "
+        "group by 1 order by 1"
+    )
     incremental = query(settings.warehouse_path, fact)
     transform.run_dbt(settings, "build", "--full-refresh", "--select", "fct_trade__partner_hs6_monthly")
     assert query(settings.warehouse_path, fact) == incremental
-    raw = query(settings.warehouse_path, "select month, sum(all_value_usd) from raw.census_exports_hs "
-                                         "where partner_code <> '-' group by 1 order by 1")
+    raw = query(
+        settings.warehouse_path,
+        "select month, sum(all_value_usd) from raw.census_exports_hs where partner_code <> '-' group by 1 order by 1",
+    )
     assert [(m, e) for m, _, e, _ in incremental] == raw

@@ -49,8 +49,11 @@ def _partner_values(path: str, flow: str) -> dict[str, int]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         header, *rows = json.load(handle)
     code, value = header.index("CTY_CODE"), header.index(VALUE[flow])
-    return {r[code]: int(r[value]) for r in rows
-            if r[code] != "-" and not r[code].startswith("0") and not r[code].endswith("X")}
+    return {
+        r[code]: int(r[value])
+        for r in rows
+        if r[code] != "-" and not r[code].startswith("0") and not r[code].endswith("X")
+    }
 
 
 def landed_versions(settings: Settings, flow: str, month: str) -> list[dict[str, int]]:
@@ -77,8 +80,7 @@ def revised(tmp_path_factory: pytest.TempPathFactory) -> Revised:
     monkeypatch.setenv("CENSUS_API_BASE_URL", base_url)
     monkeypatch.setenv("CENSUS_API_KEY", DEMO_API_KEY)
     monkeypatch.setenv("CENSUS_API_PACING_S", "0")
-    settings = Settings(base_url=base_url, api_key=DEMO_API_KEY, data_dir=data_dir, hs_level="HS6",
-                        pacing_s=0.0)
+    settings = Settings(base_url=base_url, api_key=DEMO_API_KEY, data_dir=data_dir, hs_level="HS6", pacing_s=0.0)
     try:
         load_and_validate(settings, extract(settings, MONTHS).landed, "run-1")
         assert transform_and_publish(settings, "run-1").published
@@ -120,21 +122,33 @@ def test_revisions_list_exactly_the_changed_partner_months(revised: Revised) -> 
                 if before != after:
                     expected.add((f"{month}-01", code, flow, before, after))
     assert expected and {m for m, *_ in expected} == {f"{m}-01" for m in REVISED}
-    rows = query(settings.serving_path, """
+    rows = query(
+        settings.serving_path,
+        """
         select strftime(month, '%Y-%m-%d'), partner_code, flow, value_before_usd, value_after_usd, change_usd,
                load_id_before, load_id_after, revised_at, in_revision_window
-        from marts.trade_revisions_monthly""")
+        from marts.trade_revisions_monthly""",
+    )
     assert {r[:5] for r in rows} == expected
     assert len(rows) == len(expected)  # one revision each: no duplicates
     assert all(r[5] == r[4] - r[3] for r in rows)
     # both load ids and the time are the loads' own (audit.loads), one revising load per flow-month
-    loads = {(flow, month.isoformat()): (load_id, finished)
-             for load_id, flow, month, finished, run_id in query(settings.warehouse_path, """
+    loads = {
+        (flow, month.isoformat()): (load_id, finished)
+        for load_id, flow, month, finished, run_id in query(
+            settings.warehouse_path,
+            """
                  select load_id, flow, month, finished_at, run_id from audit.loads where status = 'loaded'
-                 order by finished_at""")
-             if run_id == "run-2"}
-    first_loads = dict(query(settings.warehouse_path, "select flow || month, load_id from audit.loads "
-                                                      "where status = 'loaded' and run_id = 'run-1'"))
+                 order by finished_at""",
+        )
+        if run_id == "run-2"
+    }
+    first_loads = dict(
+        query(
+            settings.warehouse_path,
+            "select flow || month, load_id from audit.loads where status = 'loaded' and run_id = 'run-1'",
+        )
+    )
     for month, _, flow, *_, before_id, after_id, revised_at, _window in rows:
         assert (after_id, revised_at) == loads[(flow, month)]
         assert before_id == first_loads[flow + month]
@@ -146,53 +160,76 @@ def test_revisions_list_exactly_the_changed_partner_months(revised: Revised) -> 
 
 def test_unchanged_months_have_no_revisions_and_a_rerun_adds_nothing(revised: Revised) -> None:
     settings = revised.settings
-    assert query(settings.serving_path, "select count(*) from marts.trade_revisions_monthly "
-                                        "where month = '2016-05-01'") == [(0,)]
-    assert query(settings.warehouse_path, "select count(*) from audit.loads where month = '2016-05-01' "
-                                          "and status = 'loaded'") == [(2,)]  # one per flow: never reloaded
-    assert query(settings.serving_path, "select * from marts.trade_revisions_monthly order by all") \
+    assert query(
+        settings.serving_path, "select count(*) from marts.trade_revisions_monthly where month = '2016-05-01'"
+    ) == [(0,)]
+    assert query(
+        settings.warehouse_path, "select count(*) from audit.loads where month = '2016-05-01' and status = 'loaded'"
+    ) == [(2,)]  # one per flow: never reloaded
+    assert (
+        query(settings.serving_path, "select * from marts.trade_revisions_monthly order by all")
         == revised.revisions_after_revision
+    )
     # the snapshot holds two versions of each changed key, one of the others
-    assert query(settings.warehouse_path, """
+    assert query(
+        settings.warehouse_path,
+        """
         select max(n) from (select count(*) as n from snapshots.snap_census__country_values
-                            where month = '2016-05-01' group by flow, country_code)""") == [(1,)]
+                            where month = '2016-05-01' group by flow, country_code)""",
+    ) == [(1,)]
 
 
 def test_vintages_and_as_of_query_on_the_serving_snapshot(revised: Revised) -> None:
     settings = revised.settings
     serving = settings.serving_path
     # the as-of table macro, read-only as a BI tool: before the revision = what the first publish served
-    as_of_before = query(serving, "select * from marts.trade_balance_annual_as_of(?) order by all",
-                         [revised.before_revision])
+    as_of_before = query(
+        serving, "select * from marts.trade_balance_annual_as_of(?) order by all", [revised.before_revision]
+    )
     assert as_of_before == revised.annual_first
-    assert query(serving, "select * from marts.trade_balance_annual_as_of(now()) order by all") \
-        == query(serving, "select * from marts.trade_balance_annual order by all")
+    assert query(serving, "select * from marts.trade_balance_annual_as_of(now()) order by all") == query(
+        serving, "select * from marts.trade_balance_annual order by all"
+    )
     assert query(serving, "select count(*) from marts.trade_balance_annual_as_of(timestamp '2000-01-01')") == [(0,)]
     # vintages: first published = the first extraction's balance, current = the revised one
     first = {f: landed_versions(settings, f, "2016-04")[0] for f in VALUE}
     last = {f: landed_versions(settings, f, "2016-04")[-1] for f in VALUE}
-    japan = query(serving, "select balance_first_published_usd, balance_current_usd, revisions, "
-                           "last_revised_at > first_published_at from marts.trade_balance_vintages "
-                           "where partner_code = '5880' and month = '2016-04-01'")
-    assert japan == [(first["exports"]["5880"] - first["imports"]["5880"],
-                      last["exports"]["5880"] - last["imports"]["5880"], 1, True)]
-    assert query(serving, """
+    japan = query(
+        serving,
+        "select balance_first_published_usd, balance_current_usd, revisions, "
+        "last_revised_at > first_published_at from marts.trade_balance_vintages "
+        "where partner_code = '5880' and month = '2016-04-01'",
+    )
+    assert japan == [
+        (
+            first["exports"]["5880"] - first["imports"]["5880"],
+            last["exports"]["5880"] - last["imports"]["5880"],
+            1,
+            True,
+        )
+    ]
+    assert query(
+        serving,
+        """
         select count(*) from marts.trade_balance_vintages v
         left join marts.trade_balance_monthly m using (month, partner_code)
         where v.balance_current_usd <> coalesce(m.balance_usd, 0)
            or (v.month = '2016-05-01' and (v.revisions <> 0 or v.balance_first_published_usd <> v.balance_current_usd))
-        """) == [(0,)]
+        """,
+    ) == [(0,)]
 
 
 def test_history_backfill_from_the_landing_zone_reproduces_the_versions(revised: Revised) -> None:
     settings = revised.settings
-    versions = ("select load_id, flow, month, kind, code, name, value_usd from raw.census_values_history "
-                "order by all")
-    snapshot = ("select flow, month, country_code, value_usd, is_published, load_id, dbt_valid_from, dbt_valid_to "
-                "from snapshots.snap_census__country_values order by all")
+    versions = "select load_id, flow, month, kind, code, name, value_usd from raw.census_values_history order by all"
+    snapshot = (
+        "select flow, month, country_code, value_usd, is_published, load_id, dbt_valid_from, dbt_valid_to "
+        "from snapshots.snap_census__country_values order by all"
+    )
     written_at_load, snapshotted = query(settings.warehouse_path, versions), query(settings.warehouse_path, snapshot)
-    assert {r[0] for r in written_at_load} == {r[0] for r in query(
-        settings.warehouse_path, "select load_id from audit.loads where status = 'loaded'")}
+    assert {r[0] for r in written_at_load} == {
+        r[0] for r in query(settings.warehouse_path, "select load_id from audit.loads where status = 'loaded'")
+    }
     # a warehouse from before the vintage history: no history table, no snapshot
     import duckdb
 
@@ -225,14 +262,17 @@ def test_report_shows_what_the_last_revision_changed(revised: Revised) -> None:
 
     page = report.render(revised.settings).read_text(encoding="utf-8")
     assert "What the last revision changed" in page
-    section = page[page.index("What the last revision changed"):]
-    partners = section[section.index('id="revision-partners-table"'):section.index("</table>")]
-    products = section[section.index('id="revision-products-table"'):]
-    products = products[:products.index("</table>")]
+    section = page[page.index("What the last revision changed") :]
+    partners = section[section.index('id="revision-partners-table"') : section.index("</table>")]
+    products = section[section.index('id="revision-products-table"') :]
+    products = products[: products.index("</table>")]
     assert partners.count("<tr>") > 1 and "ad hoc" in partners  # header + partners; 2016-04 is outside the window
     assert products.count("<tr>") > 1
     # the products are the HS4 world totals whose balance moved most
-    top = query(revised.settings.serving_path, """
+    top = query(
+        revised.settings.serving_path,
+        """
         select hs_code from marts.commodity_revisions_hs4_monthly group by hs_code
-        order by abs(sum(case when flow = 'exports' then change_usd else -change_usd end)) desc limit 1""")[0][0]
+        order by abs(sum(case when flow = 'exports' then change_usd else -change_usd end)) desc limit 1""",
+    )[0][0]
     assert f"<td>{top} " in products

@@ -25,9 +25,12 @@ READER = Path(__file__).resolve().parent.parent / "support" / "bi_reader.py"
 def totals(path) -> tuple:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return tuple(int(v) for v in con.execute(
-            "select count(*), sum(exports_usd), sum(imports_usd) from marts.trade_balance_monthly"
-        ).fetchone())
+        return tuple(
+            int(v)
+            for v in con.execute(
+                "select count(*), sum(exports_usd), sum(imports_usd) from marts.trade_balance_monthly"
+            ).fetchone()
+        )
     finally:
         con.close()
 
@@ -50,8 +53,19 @@ def test_readers_never_fail_and_never_see_a_mix(airflow_db, emulator, settings, 
 
     stop = tmp_path / "stop"
     readers = {
-        mode: (subprocess.Popen([sys.executable, str(READER), mode, str(settings.serving_path), str(stop),
-                                 str(tmp_path / f"{mode}.json")]), tmp_path / f"{mode}.json")
+        mode: (
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(READER),
+                    mode,
+                    str(settings.serving_path),
+                    str(stop),
+                    str(tmp_path / f"{mode}.json"),
+                ]
+            ),
+            tmp_path / f"{mode}.json",
+        )
         for mode in ("sqlalchemy", "duckdb")
     }
     try:

@@ -24,8 +24,9 @@ with writer_lock(Path(sys.argv[1])):
 
 def test_a_second_process_waits_for_the_writer_and_a_process_can_re_enter(tmp_path):
     database, release = tmp_path / "trade.duckdb", tmp_path / "release"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(database), str(release)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(database), str(release)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(WriterBusyError, match="writer lock"), writer_lock(database, timeout_s=0.3):

@@ -48,16 +48,27 @@ def test_parsing_opens_no_connection_and_imports_nothing_heavy(airflow_db):
     Checked by what a fresh interpreter has imported after parsing (deterministic), not by
     a timing that a busy machine could break.
     """
-    probe = subprocess.run([sys.executable, "-c", PARSE_PROBE, str(DAGS_DIR), ",".join(HEAVY + ("trade_warehouse",))],
-                           capture_output=True, text=True, timeout=300, check=True, env=dict(os.environ))
+    probe = subprocess.run(
+        [sys.executable, "-c", PARSE_PROBE, str(DAGS_DIR), ",".join(HEAVY + ("trade_warehouse",))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env=dict(os.environ),
+    )
     parsed = json.loads(probe.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {} and parsed["dags"] == sorted([DAG_ID, NIGHTLY_DAG_ID, COMTRADE_DAG_ID])
     heavy = [m for m in parsed["modules"] if m.split(".")[0] in HEAVY]
     assert heavy == [], heavy
     loaded = {m for m in parsed["modules"] if m.startswith("trade_warehouse")}
-    assert loaded <= {"trade_warehouse", "trade_warehouse.orchestration", "trade_warehouse.orchestration.dag_factory",
-                      "trade_warehouse.orchestration.alerts",
-                      "trade_warehouse.config", "trade_warehouse.orchestration.comtrade_dag"}, loaded  # stages are imported inside the tasks
+    assert loaded <= {
+        "trade_warehouse",
+        "trade_warehouse.orchestration",
+        "trade_warehouse.orchestration.dag_factory",
+        "trade_warehouse.orchestration.alerts",
+        "trade_warehouse.config",
+        "trade_warehouse.orchestration.comtrade_dag",
+    }, loaded  # stages are imported inside the tasks
 
 
 @pytest.mark.parametrize("dag_id", [DAG_ID, NIGHTLY_DAG_ID, COMTRADE_DAG_ID])
@@ -105,9 +116,26 @@ def test_airflow_backfill_create_makes_one_run_per_month(airflow_db):
     subprocess.run([airflow, "dags", "reserialize"], env=env, check=True, capture_output=True)
     planned = subprocess.run(
         # --reprocess-behavior completed: other tests of the session may have run some of these months
-        [airflow, "backfill", "create", "--dag-id", DAG_ID, "--from-date", "2014-01-01", "--to-date", "2014-12-01",
-         "--max-active-runs", "1", "--reprocess-behavior", "completed", "--dry-run"],
-        env=env, check=True, capture_output=True, text=True,
+        [
+            airflow,
+            "backfill",
+            "create",
+            "--dag-id",
+            DAG_ID,
+            "--from-date",
+            "2014-01-01",
+            "--to-date",
+            "2014-12-01",
+            "--max-active-runs",
+            "1",
+            "--reprocess-behavior",
+            "completed",
+            "--dry-run",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     dates = re.findall(r"\| (\d{4}-\d{2}-\d{2}) 00:00:00\+00:00", planned)
     assert dates == [f"2014-{m:02d}-01" for m in range(1, 13)]

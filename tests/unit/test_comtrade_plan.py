@@ -25,9 +25,10 @@ def land_census(settings: Settings, *months: str) -> None:
 
 
 def record(settings: Settings, year: int, complete: bool, reporters=("392", "410", "156")) -> None:
-    append_jsonl(comtrade.year_dir(settings, year) / comtrade.EXTRACTIONS,
-                 {"extraction_id": f"x-{year}-{complete}", "year": year, "complete": complete,
-                  "reporters": list(reporters)})
+    append_jsonl(
+        comtrade.year_dir(settings, year) / comtrade.EXTRACTIONS,
+        {"extraction_id": f"x-{year}-{complete}", "year": year, "complete": complete, "reporters": list(reporters)},
+    )
 
 
 KEY = {"COMTRADE_API_KEY": "test-key"}
@@ -48,8 +49,9 @@ def test_only_years_with_census_data_that_are_not_complete(tmp_path):
     plan = comtrade.plan(settings, cs, today=TODAY)
     assert plan["years"] == [2017, 2018] and "complete, not asked again: 2016" in plan["reason"]
     # a new reporter makes a complete year incomplete; force asks again for every year
-    assert comtrade.plan(settings, load_comtrade_settings({**KEY, "TRADE_COMTRADE_REPORTERS": "392,344"}),
-                         today=TODAY)["years"] == [2016, 2017, 2018]
+    assert comtrade.plan(settings, load_comtrade_settings({**KEY, "TRADE_COMTRADE_REPORTERS": "392,344"}), today=TODAY)[
+        "years"
+    ] == [2016, 2017, 2018]
     assert comtrade.plan(settings, cs, {"force": True}, today=TODAY)["years"] == [2016, 2017, 2018]
     # without a key the scheduled run has nothing to do (green), and says why
     off = comtrade.plan(settings, load_comtrade_settings({}), today=TODAY)
@@ -68,7 +70,11 @@ def test_nothing_to_do_without_census_data_and_params_are_checked(tmp_path):
 def test_comtrade_settings_are_checked():
     assert load_comtrade_settings({}).reporters == ("392", "410", "156")
     assert load_comtrade_settings({"TRADE_COMTRADE_REPORTERS": " 36, 392"}).reporters == ("036", "392")
-    for bad in ({"TRADE_COMTRADE_REPORTERS": "JPN"}, {"TRADE_COMTRADE_REPORTERS": "392,842"},
-                {"TRADE_MIRROR_FOB_FACTOR": "0.9"}, {"COMTRADE_API_BASE_URL": "comtradeapi.un.org"}):
+    for bad in (
+        {"TRADE_COMTRADE_REPORTERS": "JPN"},
+        {"TRADE_COMTRADE_REPORTERS": "392,842"},
+        {"TRADE_MIRROR_FOB_FACTOR": "0.9"},
+        {"COMTRADE_API_BASE_URL": "comtradeapi.un.org"},
+    ):
         with pytest.raises(ConfigError):
             load_comtrade_settings(bad)

@@ -12,14 +12,28 @@ pytestmark = pytest.mark.unit
 
 def test_failed_nodes_name_the_test_the_rows_and_the_message(tmp_path):
     path = tmp_path / "run_results.json"
-    path.write_text(json.dumps({"results": [
-        {"unique_id": "model.trade_warehouse.dim_month", "status": "success", "message": "OK"},
-        {"unique_id": "test.trade_warehouse.assert_partners_sum_to_world_total", "status": "fail", "failures": 3,
-         "message": "Got 3 results,\n configured to fail if != 0"},
-        {"unique_id": "model.trade_warehouse.trade_balance_annual", "status": "error", "failures": None,
-         "message": "Binder Error: column x not found"},
-        {"unique_id": "test.trade_warehouse.not_null_x", "status": "skipped", "message": ""},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "results": [
+                    {"unique_id": "model.trade_warehouse.dim_month", "status": "success", "message": "OK"},
+                    {
+                        "unique_id": "test.trade_warehouse.assert_partners_sum_to_world_total",
+                        "status": "fail",
+                        "failures": 3,
+                        "message": "Got 3 results,\n configured to fail if != 0",
+                    },
+                    {
+                        "unique_id": "model.trade_warehouse.trade_balance_annual",
+                        "status": "error",
+                        "failures": None,
+                        "message": "Binder Error: column x not found",
+                    },
+                    {"unique_id": "test.trade_warehouse.not_null_x", "status": "skipped", "message": ""},
+                ]
+            }
+        )
+    )
     assert failed_nodes(path) == [
         "test.trade_warehouse.assert_partners_sum_to_world_total: fail (3 failing rows): Got 3 results, configured "
         "to fail if != 0",

@@ -21,9 +21,19 @@ def body(rows: list[list[str]]) -> bytes:
 
 def test_header_is_kept_as_served_with_duplicate_predicate_columns():
     request = detail_request("exports", "2017-01", "HS6")
-    header = ["CTY_CODE", "CTY_NAME", "E_COMMODITY", "E_COMMODITY_LDESC", "ALL_VAL_MO", "COMM_LVL", "SUMMARY_LVL", "time"]
-    parsed = parse_table(body([header, ["5880", "JAPAN", "870323", "CARS", "123", "HS6", "DET", "2017-01"]]),
-                         request, "2017-01")
+    header = [
+        "CTY_CODE",
+        "CTY_NAME",
+        "E_COMMODITY",
+        "E_COMMODITY_LDESC",
+        "ALL_VAL_MO",
+        "COMM_LVL",
+        "SUMMARY_LVL",
+        "time",
+    ]
+    parsed = parse_table(
+        body([header, ["5880", "JAPAN", "870323", "CARS", "123", "HS6", "DET", "2017-01"]]), request, "2017-01"
+    )
     assert parsed.header == header and parsed.row_count == 1
     assert parsed.prefix_rows == {"87": 1}  # a whole month is counted per chapter
     split = detail_request("exports", "2017-01", "HS6", ["87"])
@@ -39,21 +49,43 @@ def test_header_is_kept_as_served_with_duplicate_predicate_columns():
 def test_a_repeated_predicate_may_be_echoed_once_or_per_repetition(echoes):
     request = detail_request("imports", "2017-01", "HS6", ["01", "02", "870"])
     assert request.part == "01-870"
-    header = ["CTY_CODE", "CTY_NAME", "I_COMMODITY", "I_COMMODITY_LDESC", "GEN_VAL_MO", "CON_VAL_MO", "COMM_LVL",
-              "SUMMARY_LVL", *["I_COMMODITY"] * echoes, "time"]
-    rows = [["5880", "JAPAN", code, "X", "5", "4", "HS6", "DET", *["01*"] * echoes, "2017-01"]
-            for code in ("010121", "020110", "020120", "870323")]
+    header = [
+        "CTY_CODE",
+        "CTY_NAME",
+        "I_COMMODITY",
+        "I_COMMODITY_LDESC",
+        "GEN_VAL_MO",
+        "CON_VAL_MO",
+        "COMM_LVL",
+        "SUMMARY_LVL",
+        *["I_COMMODITY"] * echoes,
+        "time",
+    ]
+    rows = [
+        ["5880", "JAPAN", code, "X", "5", "4", "HS6", "DET", *["01*"] * echoes, "2017-01"]
+        for code in ("010121", "020110", "020120", "870323")
+    ]
     parsed = parse_table(body([header, *rows]), request, "2017-01")
     assert parsed.prefix_rows == {"01": 1, "02": 2, "870": 1}
 
 
 def test_a_row_outside_the_requested_prefixes_is_rejected():
     request = detail_request("exports", "2017-01", "HS6", ["01"])
-    header = ["CTY_CODE", "CTY_NAME", "E_COMMODITY", "E_COMMODITY_LDESC", "ALL_VAL_MO", "COMM_LVL", "SUMMARY_LVL",
-              "E_COMMODITY", "time"]
+    header = [
+        "CTY_CODE",
+        "CTY_NAME",
+        "E_COMMODITY",
+        "E_COMMODITY_LDESC",
+        "ALL_VAL_MO",
+        "COMM_LVL",
+        "SUMMARY_LVL",
+        "E_COMMODITY",
+        "time",
+    ]
     with pytest.raises(CensusResponseError, match="commodity '870323', outside the requested prefixes"):
-        parse_table(body([header, ["5880", "JAPAN", "870323", "CARS", "1", "HS6", "DET", "01*", "2017-01"]]),
-                    request, "2017-01")
+        parse_table(
+            body([header, ["5880", "JAPAN", "870323", "CARS", "1", "HS6", "DET", "01*", "2017-01"]]), request, "2017-01"
+        )
 
 
 def test_missing_and_unexpected_columns_are_named():

@@ -12,8 +12,13 @@ NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("120", 120.0), ("Sun, 22 Nov 2026 12:00:30 GMT", 30.0), ("Sun, 22 Nov 2026 11:00:00 GMT", 0.0),
-     ("", None), ("soon", None)],
+    [
+        ("120", 120.0),
+        ("Sun, 22 Nov 2026 12:00:30 GMT", 30.0),
+        ("Sun, 22 Nov 2026 11:00:00 GMT", 0.0),
+        ("", None),
+        ("soon", None),
+    ],
 )
 def test_retry_after_is_delta_seconds_or_an_http_date(header, seconds):
     assert retry_after_seconds(header, now=NOW) == seconds

@@ -9,10 +9,16 @@ from trade_warehouse.results import ExtractResult, FailedExpectation, LoadResult
 
 pytestmark = pytest.mark.unit
 
-NEGATIVE = FailedExpectation.from_gx("census_imports_month", {
-    "expectation": "expect_column_values_to_match_regex", "column": "gen_value_usd",
-    "observed": "1 unexpected rows", "expected": {"regex": "^\\d+$"}, "examples": ["-5", "-7", "-9", "-11", "-13"],
-})
+NEGATIVE = FailedExpectation.from_gx(
+    "census_imports_month",
+    {
+        "expectation": "expect_column_values_to_match_regex",
+        "column": "gen_value_usd",
+        "observed": "1 unexpected rows",
+        "expected": {"regex": "^\\d+$"},
+        "examples": ["-5", "-7", "-9", "-11", "-13"],
+    },
+)
 
 
 def stages(*failures: MonthFailure) -> dict:
@@ -22,27 +28,46 @@ def stages(*failures: MonthFailure) -> dict:
 
 
 def test_a_failed_validation_names_expectation_column_and_example():
-    summary = format_failures(stages(
-        MonthFailure("exports", "2016-07", "extract", transient=True,
-                     reason="exports/hs?...: HTTP 500 (gave up after 5 attempts)"),
-        MonthFailure("imports", "2016-06", "validate", transient=False,
-                     reason="suite census_imports_month: 1 of 14 expectations failed", expectations=(NEGATIVE,)),
-    ))
+    summary = format_failures(
+        stages(
+            MonthFailure(
+                "exports",
+                "2016-07",
+                "extract",
+                transient=True,
+                reason="exports/hs?...: HTTP 500 (gave up after 5 attempts)",
+            ),
+            MonthFailure(
+                "imports",
+                "2016-06",
+                "validate",
+                transient=False,
+                reason="suite census_imports_month: 1 of 14 expectations failed",
+                expectations=(NEGATIVE,),
+            ),
+        )
+    )
     lines = summary.splitlines()
     assert lines[0] == "2 flow-month(s) failed:"
     assert lines[1] == "  imports 2016-06 at validate: suite census_imports_month: 1 of 14 expectations failed"
-    assert lines[2] == ("      - census_imports_month: expect_column_values_to_match_regex on gen_value_usd: "
-                        "observed 1 unexpected rows; e.g. -5, -7, -9 (expected {'regex': '^\\\\d+$'})")
+    assert lines[2] == (
+        "      - census_imports_month: expect_column_values_to_match_regex on gen_value_usd: "
+        "observed 1 unexpected rows; e.g. -5, -7, -9 (expected {'regex': '^\\\\d+$'})"
+    )
     assert lines[3].startswith("  exports 2016-07 at extract: ") and "HTTP 500" in lines[3]
 
 
 def test_months_skipped_because_of_an_earlier_failure_come_after_the_causes():
-    summary = format_failures(stages(
-        MonthFailure("exports", "2016-01", "extract", transient=False, consequence=True, reason="not requested"),
-        MonthFailure("exports", "2016-02", "extract", transient=False, reason="HTTP 401: key rejected"),
-    ))
-    assert [line.split(" at ")[0].strip() for line in summary.splitlines()[1:]] == ["exports 2016-02",
-                                                                                    "exports 2016-01"]
+    summary = format_failures(
+        stages(
+            MonthFailure("exports", "2016-01", "extract", transient=False, consequence=True, reason="not requested"),
+            MonthFailure("exports", "2016-02", "extract", transient=False, reason="HTTP 401: key rejected"),
+        )
+    )
+    assert [line.split(" at ")[0].strip() for line in summary.splitlines()[1:]] == [
+        "exports 2016-02",
+        "exports 2016-01",
+    ]
 
 
 def test_failures_survive_the_xcom_round_trip():

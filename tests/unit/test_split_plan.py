@@ -36,7 +36,10 @@ def test_estimates_spread_one_success_over_what_is_left():
 def test_halves_balance_rows_and_split_a_single_prefix_into_its_children():
     units = {"01": 10, "02": 10, "03": 10, "04": 70}
     assert halves(("01", "02", "03", "04"), units, digits=6) == [("01", "02", "03"), ("04",)]
-    assert halves(("87",), units, digits=6) == [("870", "871", "872", "873", "874"), ("875", "876", "877", "878", "879")]
+    assert halves(("87",), units, digits=6) == [
+        ("870", "871", "872", "873", "874"),
+        ("875", "876", "877", "878", "879"),
+    ]
     assert halves(("870323",), units, digits=6) == []  # full code length: nothing left to split
 
 
@@ -85,8 +88,22 @@ def test_malformed_memory_is_ignored():
 
 
 def test_initial_units_cover_every_chapter():
-    remembered = SizeMemory(units={"84": 500, "870": 20, "871": 30, "872": 0, "873": 0, "874": 0, "875": 0,
-                                   "876": 0, "877": 0, "878": 0, "879": 0}, split=True)
+    remembered = SizeMemory(
+        units={
+            "84": 500,
+            "870": 20,
+            "871": 30,
+            "872": 0,
+            "873": 0,
+            "874": 0,
+            "875": 0,
+            "876": 0,
+            "877": 0,
+            "878": 0,
+            "879": 0,
+        },
+        split=True,
+    )
     units = initial_units("imports", remembered)
     assert {u[:2] for u in units} == set(CHAPTERS["imports"])
     assert "87" not in units and units["871"] == 30  # the finer split that worked is kept

@@ -21,12 +21,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--scale", choices=sorted(SCALES), default=os.environ.get("CENSUS_EMULATOR_SCALE", "demo"))
-    parser.add_argument("--latest-month", default=os.environ.get("CENSUS_EMULATOR_LATEST_MONTH", "2026-09"),
-                        help="last released month; later months answer 204")
-    parser.add_argument("--api-key", action="append", default=None,
-                        help=f"accepted key (repeatable); default {DEMO_API_KEY!r}")
-    parser.add_argument("--row-budget", type=int, default=2_000_000,
-                        help="a partner x commodity request that would return more rows answers HTTP 500, like a heavy real query")
+    parser.add_argument(
+        "--latest-month",
+        default=os.environ.get("CENSUS_EMULATOR_LATEST_MONTH", "2026-09"),
+        help="last released month; later months answer 204",
+    )
+    parser.add_argument(
+        "--api-key", action="append", default=None, help=f"accepted key (repeatable); default {DEMO_API_KEY!r}"
+    )
+    parser.add_argument(
+        "--row-budget",
+        type=int,
+        default=2_000_000,
+        help="a partner x commodity request that would return more rows answers HTTP 500, like a heavy real query",
+    )
     parser.add_argument("--vintage", type=int, default=0, help=">0 serves annually revised values")
     args = parser.parse_args(argv)
     parse_month(args.latest_month, "--latest-month")

@@ -69,8 +69,9 @@ def m49_to_census() -> dict[str, tuple[str, str, str]]:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["m49_code"]] = counts.get(row["m49_code"], 0) + 1
-    return {r["m49_code"]: (r["partner_code"], r["partner_name"], r["iso3"]) for r in rows
-            if counts[r["m49_code"]] == 1}
+    return {
+        r["m49_code"]: (r["partner_code"], r["partner_name"], r["iso3"]) for r in rows if counts[r["m49_code"]] == 1
+    }
 
 
 def _shift(year: int, month: int, delta: int) -> tuple[int, int]:
@@ -111,11 +112,13 @@ class MirrorGenerator:
         if flow_code == "M":  # U.S. exports of last month still in transit arrive in this month
             before = _shift(year, month, -1)
             shipped = (1 - share) * self.us_value("exports", census_code, year, month) + share * self.us_value(
-                "exports", census_code, *before)
+                "exports", census_code, *before
+            )
             return int(round(shipped * planted.cif_factor))
         after = _shift(year, month, 1)  # the U.S. records next month what leaves in this month
         arriving = (1 - share) * self.us_value("imports", census_code, year, month) + share * self.us_value(
-            "imports", census_code, *after)
+            "imports", census_code, *after
+        )
         return int(round(arriving * (1 - planted.reexport_share)))
 
 
@@ -156,17 +159,45 @@ def row(m49: str, flow_code: str, year: int, month: int, value: int) -> dict:
     census_code, name, iso3 = m49_to_census()[m49]
     imports = flow_code == "M"
     return {
-        "typeCode": "C", "freqCode": "M", "refPeriodId": int(f"{year}{month:02d}01"), "refYear": year,
-        "refMonth": month, "period": f"{year}{month:02d}", "reporterCode": int(m49), "reporterISO": iso3,
-        "reporterDesc": name.title(), "flowCode": flow_code, "flowDesc": "Import" if imports else "Export",
-        "partnerCode": int(US_M49), "partnerISO": "USA", "partnerDesc": "USA", "partner2Code": 0,
-        "partner2ISO": "W00", "partner2Desc": "World", "classificationCode": "H5",
-        "classificationSearchCode": "HS", "isOriginalClassification": True, "cmdCode": "TOTAL",
-        "cmdDesc": "All Commodities", "aggrLevel": 0, "isLeaf": False, "customsCode": "C00", "mosCode": "0",
-        "motCode": 0, "qtyUnitCode": -1, "qtyUnitAbbr": "N/A", "qty": None, "isQtyEstimated": False,
-        "netWgt": None, "grossWgt": None, "cifvalue": value if imports else None,
-        "fobvalue": None if imports else value, "primaryValue": value, "legacyEstimationFlag": 0,
-        "isReported": True, "isAggregate": True,
+        "typeCode": "C",
+        "freqCode": "M",
+        "refPeriodId": int(f"{year}{month:02d}01"),
+        "refYear": year,
+        "refMonth": month,
+        "period": f"{year}{month:02d}",
+        "reporterCode": int(m49),
+        "reporterISO": iso3,
+        "reporterDesc": name.title(),
+        "flowCode": flow_code,
+        "flowDesc": "Import" if imports else "Export",
+        "partnerCode": int(US_M49),
+        "partnerISO": "USA",
+        "partnerDesc": "USA",
+        "partner2Code": 0,
+        "partner2ISO": "W00",
+        "partner2Desc": "World",
+        "classificationCode": "H5",
+        "classificationSearchCode": "HS",
+        "isOriginalClassification": True,
+        "cmdCode": "TOTAL",
+        "cmdDesc": "All Commodities",
+        "aggrLevel": 0,
+        "isLeaf": False,
+        "customsCode": "C00",
+        "mosCode": "0",
+        "motCode": 0,
+        "qtyUnitCode": -1,
+        "qtyUnitAbbr": "N/A",
+        "qty": None,
+        "isQtyEstimated": False,
+        "netWgt": None,
+        "grossWgt": None,
+        "cifvalue": value if imports else None,
+        "fobvalue": None if imports else value,
+        "primaryValue": value,
+        "legacyEstimationFlag": 0,
+        "isReported": True,
+        "isAggregate": True,
         "synthetic": "comtrade-emulator: derived from the Census emulator, not official statistics",
     }
 
@@ -176,20 +207,38 @@ def handle(handler: BaseHTTPRequestHandler, state: ComtradeState, universe: Univ
     started = time.monotonic()
     key = handler.headers.get(KEY_HEADER)
     if not key:
-        _error(handler, 401, {"statusCode": 401, "message": "Access denied due to missing subscription key. Make "
-                              "sure to include subscription key when making requests to an API."})
+        _error(
+            handler,
+            401,
+            {
+                "statusCode": 401,
+                "message": "Access denied due to missing subscription key. Make "
+                "sure to include subscription key when making requests to an API.",
+            },
+        )
         return
     if key not in state.api_keys:
-        _error(handler, 401, {"statusCode": 401, "message": "Access denied due to invalid subscription key. Make "
-                              "sure to provide a valid key for an active subscription."})
+        _error(
+            handler,
+            401,
+            {
+                "statusCode": 401,
+                "message": "Access denied due to invalid subscription key. Make "
+                "sure to provide a valid key for an active subscription.",
+            },
+        )
         return
     with state.lock:
         state.request_count += 1
         throttled = state.status_429 > 0
         state.status_429 -= int(throttled)
     if throttled:
-        _error(handler, 429, {"statusCode": 429, "message": f"Rate limit is exceeded. Try again in "
-                              f"{state.retry_after_s} seconds."}, {"Retry-After": str(state.retry_after_s)})
+        _error(
+            handler,
+            429,
+            {"statusCode": 429, "message": f"Rate limit is exceeded. Try again in {state.retry_after_s} seconds."},
+            {"Retry-After": str(state.retry_after_s)},
+        )
         return
     params = dict(parse_qsl(query, keep_blank_values=True))
     periods = _codes(params.get("period", ""))
@@ -238,5 +287,6 @@ def state_for(emulator_state) -> ComtradeState:  # noqa: ANN001 - server.Emulato
         if emulator_state.comtrade is None:
             emulator_state.comtrade = ComtradeState(
                 api_keys=emulator_state.api_keys,
-                latest_month=add_months(emulator_state.latest_month, -RELEASE_LAG_MONTHS))
+                latest_month=add_months(emulator_state.latest_month, -RELEASE_LAG_MONTHS),
+            )
         return emulator_state.comtrade

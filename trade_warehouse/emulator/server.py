@@ -42,12 +42,46 @@ COMMODITY_VARS = {
 }
 # Real variables of the hs datasets that the emulator knows but does not break out.
 NOT_MODELLED = {
-    "exports": ("DF", "DISTRICT", "DIST_NAME", "LAST_UPDATE", "SUMMARY_LVL2", "UNIT_QY1", "UNIT_QY2",
-                "QTY_1_MO", "QTY_1_YR", "QTY_2_MO", "QTY_2_YR", "AIR_VAL_MO", "VES_VAL_MO", "CNT_VAL_MO",
-                "CC_MO", "CC_YR"),
-    "imports": ("CTY_SUBCODE", "DISTRICT", "DIST_NAME", "RP", "LAST_UPDATE", "SUMMARY_LVL2", "UNIT_QY1",
-                "UNIT_QY2", "GEN_QY1_MO", "GEN_QY1_YR", "CON_QY1_MO", "GEN_CIF_MO", "GEN_CHA_MO",
-                "DUT_VAL_MO", "CAL_DUT_MO", "AIR_VAL_MO", "VES_VAL_MO", "CNT_VAL_MO", "CC_MO", "CC_YR"),
+    "exports": (
+        "DF",
+        "DISTRICT",
+        "DIST_NAME",
+        "LAST_UPDATE",
+        "SUMMARY_LVL2",
+        "UNIT_QY1",
+        "UNIT_QY2",
+        "QTY_1_MO",
+        "QTY_1_YR",
+        "QTY_2_MO",
+        "QTY_2_YR",
+        "AIR_VAL_MO",
+        "VES_VAL_MO",
+        "CNT_VAL_MO",
+        "CC_MO",
+        "CC_YR",
+    ),
+    "imports": (
+        "CTY_SUBCODE",
+        "DISTRICT",
+        "DIST_NAME",
+        "RP",
+        "LAST_UPDATE",
+        "SUMMARY_LVL2",
+        "UNIT_QY1",
+        "UNIT_QY2",
+        "GEN_QY1_MO",
+        "GEN_QY1_YR",
+        "CON_QY1_MO",
+        "GEN_CIF_MO",
+        "GEN_CHA_MO",
+        "DUT_VAL_MO",
+        "CAL_DUT_MO",
+        "AIR_VAL_MO",
+        "VES_VAL_MO",
+        "CNT_VAL_MO",
+        "CC_MO",
+        "CC_YR",
+    ),
 }
 LEVEL_DIGITS = {"HS2": 2, "HS4": 4, "HS6": 6, "HS10": 10}
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -221,7 +255,10 @@ class QueryEngine:
         # the real API's limit is server time, spent on partner x commodity breakouts; totals
         # over all partners or all commodities are light whatever their row count
         if country_active and commodity_active and len(data) > self.state.row_budget:
-            raise QueryError(500, "There was an error while running your query.  We've logged the error and we'll correct it ASAP.  Sorry for the inconvenience.")
+            raise QueryError(
+                500,
+                "There was an error while running your query.  We've logged the error and we'll correct it ASAP.  Sorry for the inconvenience.",
+            )
         return header, self._render(query, header, data)
 
     def _month_leaves(self, flow: str, month: str, wants_ytd: bool) -> pd.DataFrame:
@@ -250,7 +287,9 @@ class QueryEngine:
             return 0
         return self.state.vintage if stable_seed("revise", month, self.state.vintage) % 4 else 0
 
-    def _aggregate(self, query: Query, leaves: pd.DataFrame, month: str, level: str, country_active: bool) -> pd.DataFrame:
+    def _aggregate(
+        self, query: Query, leaves: pd.DataFrame, month: str, level: str, country_active: bool
+    ) -> pd.DataFrame:
         flow = query.flow
         commodity_var = COMMODITY_VARS[flow][0]
         frame = leaves
@@ -339,8 +378,13 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         return  # quiet: the query string carries the key, and tests want clean output
 
-    def _send(self, status: int, body: bytes = b"", content_type: str = "text/plain;charset=utf-8",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "text/plain;charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("X-Census-Emulator", "synthetic")
         for name, value in (headers or {}).items():
@@ -372,7 +416,7 @@ class Handler(BaseHTTPRequestHandler):
         if not path.startswith(API_PREFIX):
             self._send(404, b"error: unknown dataset")
             return
-        parts = path[len(API_PREFIX):].strip("/").split("/")
+        parts = path[len(API_PREFIX) :].strip("/").split("/")
         if len(parts) != 2 or parts[0] not in FLOWS:
             self._send(404, b"error: unknown dataset")
             return
@@ -443,15 +487,15 @@ def _is_whole_month_detail(query: Query) -> bool:
 def _apply_data_faults(faults: Faults, header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
     if faults.drop_column and faults.drop_column in header:
         index = header.index(faults.drop_column)
-        header = header[:index] + header[index + 1:]
-        rows = [row[:index] + row[index + 1:] for row in rows]
+        header = header[:index] + header[index + 1 :]
+        rows = [row[:index] + row[index + 1 :] for row in rows]
     if faults.duplicate_rows:
         rows = [rows[0]] + rows
     if faults.corrupt_month and "time" in header and rows[0][header.index("time")] == faults.corrupt_month:
         rows = [rows[0]] + rows
     if faults.wrong_month and "time" in header:
         index = header.index("time")
-        rows = [row[:index] + [faults.wrong_month] + row[index + 1:] for row in rows]
+        rows = [row[:index] + [faults.wrong_month] + row[index + 1 :] for row in rows]
     return header, rows
 
 

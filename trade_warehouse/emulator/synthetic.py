@@ -51,12 +51,20 @@ PARTNER_ANCHORS_M: dict[str, dict[int, tuple[float, float]]] = {
     "2010": {2011: (198_300, 263_100), 2016: (230_000, 294_000), 2017: (243_300, 314_360)},  # Mexico
     "5700": {2011: (104_100, 399_400), 2016: (115_600, 462_640), 2017: (129_900, 505_130)},  # China
     "5880": {  # Japan
-        2011: (66_000, 128_900), 2013: (65_206, 138_606), 2014: (66_964, 133_964),
-        2016: (63_300, 132_240), 2017: (67_700, 136_550),
+        2011: (66_000, 128_900),
+        2013: (65_206, 138_606),
+        2014: (66_964, 133_964),
+        2016: (63_300, 132_240),
+        2017: (67_700, 136_550),
     },
     "5800": {  # Korea, South: the deficit more than doubles after KORUS (2012-03)
-        2011: (43_500, 56_700), 2012: (42_300, 58_900), 2013: (41_550, 62_220), 2014: (44_500, 69_500),
-        2015: (43_500, 71_800), 2016: (42_300, 69_870), 2017: (48_280, 71_160),
+        2011: (43_500, 56_700),
+        2012: (42_300, 58_900),
+        2013: (41_550, 62_220),
+        2014: (44_500, 69_500),
+        2015: (43_500, 71_800),
+        2016: (42_300, 69_870),
+        2017: (48_280, 71_160),
     },
     "4280": {2011: (49_300, 98_700), 2016: (49_400, 114_270), 2017: (53_900, 117_700)},  # Germany
     "4120": {2016: (55_300, 54_300)},
@@ -113,8 +121,21 @@ PARTNER_ANCHORS_M: dict[str, dict[int, tuple[float, float]]] = {
 
 # Chapters that carry most of U.S. goods trade get more weight in the commodity mix.
 CHAPTER_WEIGHTS = {
-    "84": 14.0, "85": 14.0, "87": 12.0, "27": 10.0, "30": 6.0, "90": 5.0, "88": 6.0,
-    "39": 4.0, "71": 4.0, "29": 4.0, "98": 2.0, "99": 2.0, "94": 2.0, "62": 2.0, "61": 2.0,
+    "84": 14.0,
+    "85": 14.0,
+    "87": 12.0,
+    "27": 10.0,
+    "30": 6.0,
+    "90": 5.0,
+    "88": 6.0,
+    "39": 4.0,
+    "71": 4.0,
+    "29": 4.0,
+    "98": 2.0,
+    "99": 2.0,
+    "94": 2.0,
+    "62": 2.0,
+    "61": 2.0,
 }
 
 # Real HS6 codes planted so the headline questions have answers (HS2017 descriptions).
@@ -348,9 +369,7 @@ class Universe:
                 weights = np.where(free, weights / weights[free].sum() * (1 - fixed.sum()), fixed)
             values = self._allocate(int(round(monthly)), weights)
             keep = values > 0
-            frames.append(
-                pd.DataFrame({"cty": code, "hs6": code_array[chosen[keep]], "val": values[keep]})
-            )
+            frames.append(pd.DataFrame({"cty": code, "hs6": code_array[chosen[keep]], "val": values[keep]}))
         frame = pd.concat(frames, ignore_index=True)
         if flow == "imports":
             rng = np.random.default_rng(stable_seed(self.seed, "con", year, month, vintage))

@@ -42,6 +42,8 @@ def ensure_airflow() -> None:
     if not pool_stamp.exists():
         subprocess.run(
             [airflow, "pools", "set", WRITER_POOL, "1", "DuckDB warehouse writer: one process at a time"],
-            env=env, check=True, capture_output=True,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         pool_stamp.write_text("ok\n")

@@ -22,8 +22,10 @@ def failure_message(context: dict) -> dict:
     error = context.get("exception")
     reason = str(error) if error else "unknown error (see the task log)"
     months = context.get("params", {}) or {}
-    text = (f"Trade Warehouse: {getattr(ti, 'dag_id', '?')} run {context.get('run_id', '?')} failed at task "
-            f"{getattr(ti, 'task_id', '?')}.\n{reason}")
+    text = (
+        f"Trade Warehouse: {getattr(ti, 'dag_id', '?')} run {context.get('run_id', '?')} failed at task "
+        f"{getattr(ti, 'task_id', '?')}.\n{reason}"
+    )
     return {
         "text": text,
         "dag_id": getattr(ti, "dag_id", None),

@@ -61,8 +61,11 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
         },
     ) as dag:
 
-        @task(retries=0, execution_timeout=timedelta(minutes=5),
-              doc_md="Decide the years of this run from the landing zones (never the warehouse).")
+        @task(
+            retries=0,
+            execution_timeout=timedelta(minutes=5),
+            doc_md="Decide the years of this run from the landing zones (never the warehouse).",
+        )
         def plan(**context) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -83,18 +86,31 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
             from trade_warehouse import comtrade
             from trade_warehouse.config import load_comtrade_settings, load_settings
 
-            return comtrade.extract(load_settings(), load_comtrade_settings(), planned["years"], context["run_id"],
-                                    load_only=planned.get("load_only", []))
+            return comtrade.extract(
+                load_settings(),
+                load_comtrade_settings(),
+                planned["years"],
+                context["run_id"],
+                load_only=planned.get("load_only", []),
+            )
 
-        @task(pool=WRITER_POOL, queue=WRITER_QUEUE,
-              doc_md="Validate each landed year (GX comtrade_monthly) and swap it into raw.comtrade_monthly.")
+        @task(
+            pool=WRITER_POOL,
+            queue=WRITER_QUEUE,
+            doc_md="Validate each landed year (GX comtrade_monthly) and swap it into raw.comtrade_monthly.",
+        )
         def load(extracted: dict, **context) -> dict:
             from trade_warehouse import comtrade
             from trade_warehouse.config import load_comtrade_settings, load_settings
 
             years = [item["year"] for item in extracted["landed"]]
-            return comtrade.load_and_validate(load_settings(), load_comtrade_settings(), years, context["run_id"],
-                                              bool(context["params"].get("force")))
+            return comtrade.load_and_validate(
+                load_settings(),
+                load_comtrade_settings(),
+                years,
+                context["run_id"],
+                bool(context["params"].get("force")),
+            )
 
         @task(trigger_rule="all_done", retries=0, doc_md="Rebuild the GX Data Docs site.")
         def gx_docs() -> str:
@@ -103,8 +119,12 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
 
             return build_gx_docs(load_settings())
 
-        @task(pool=WRITER_POOL, queue=WRITER_QUEUE, outlets=[SERVING_SNAPSHOT],
-              doc_md="dbt build and publish the serving snapshot (skipped when nothing changed).")
+        @task(
+            pool=WRITER_POOL,
+            queue=WRITER_QUEUE,
+            outlets=[SERVING_SNAPSHOT],
+            doc_md="dbt build and publish the serving snapshot (skipped when nothing changed).",
+        )
         def transform_and_publish(loaded: dict, **context) -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 

@@ -106,9 +106,12 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
         params=params,
     ) as dag:
 
-        @task(retries=0, execution_timeout=timedelta(minutes=10),
-              doc_md="Decide the months of this run (release-aware at night; params or the data interval "
-                     "otherwise). Bad params fail here at once, saying which value and why.")
+        @task(
+            retries=0,
+            execution_timeout=timedelta(minutes=10),
+            doc_md="Decide the months of this run (release-aware at night; params or the data interval "
+            "otherwise). Bad params fail here at once, saying which value and why.",
+        )
         def plan(**context) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -123,8 +126,10 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
         def has_work(planned: dict) -> bool:
             return bool(planned["months"])
 
-        @task(execution_timeout=timedelta(hours=3),
-              doc_md="Fetch each flow x month (bounded concurrency, paced) and land the raw responses.")
+        @task(
+            execution_timeout=timedelta(hours=3),
+            doc_md="Fetch each flow x month (bounded concurrency, paced) and land the raw responses.",
+        )
         def extract(planned: dict, **context) -> dict:
             from trade_warehouse.config import load_settings
             from trade_warehouse.pipeline import extract, landed_targets
@@ -134,28 +139,40 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
                 return landed_targets(settings, planned["months"]).to_xcom()
             return extract(settings, planned["months"], run_id=context["run_id"]).to_xcom()
 
-        @task(pool=WRITER_POOL, queue=WRITER_QUEUE, doc_md="Validate each landed month with Great Expectations; swap it into the raw "
-                                       "tables in one transaction. Skips months whose data did not change.")
+        @task(
+            pool=WRITER_POOL,
+            queue=WRITER_QUEUE,
+            doc_md="Validate each landed month with Great Expectations; swap it into the raw "
+            "tables in one transaction. Skips months whose data did not change.",
+        )
         def load(extracted: dict, **context) -> dict:
             from trade_warehouse.config import load_settings
             from trade_warehouse.pipeline import load_and_validate
             from trade_warehouse.results import ExtractResult
 
             targets = ExtractResult.from_xcom(extracted).landed
-            return load_and_validate(load_settings(), targets, context["run_id"],
-                                     bool(context["params"].get("force"))).to_xcom()
+            return load_and_validate(
+                load_settings(), targets, context["run_id"], bool(context["params"].get("force"))
+            ).to_xcom()
 
-        @task(trigger_rule="all_done", retries=0,
-              doc_md="Rebuild the GX Data Docs site (docs/gx/) from the saved validation results.")
+        @task(
+            trigger_rule="all_done",
+            retries=0,
+            doc_md="Rebuild the GX Data Docs site (docs/gx/) from the saved validation results.",
+        )
         def gx_docs() -> str:
             from trade_warehouse.config import load_settings
             from trade_warehouse.pipeline import build_gx_docs
 
             return build_gx_docs(load_settings())
 
-        @task(pool=WRITER_POOL, queue=WRITER_QUEUE, outlets=[SERVING_SNAPSHOT],
-              doc_md="dbt build (models, tests, unit tests) and dbt docs, then publish the serving snapshot "
-                     "(contract + GX marts suite, atomic rename). Skipped when nothing changed.")
+        @task(
+            pool=WRITER_POOL,
+            queue=WRITER_QUEUE,
+            outlets=[SERVING_SNAPSHOT],
+            doc_md="dbt build (models, tests, unit tests) and dbt docs, then publish the serving snapshot "
+            "(contract + GX marts suite, atomic rename). Skipped when nothing changed.",
+        )
         def transform_and_publish(**context) -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 
@@ -174,8 +191,12 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
 
             return str(render(load_settings()))
 
-        @task(trigger_rule="all_done", retries=0, execution_timeout=timedelta(minutes=5),
-              doc_md="Fail the run if any month failed, naming each month, stage and reason.")
+        @task(
+            trigger_rule="all_done",
+            retries=0,
+            execution_timeout=timedelta(minutes=5),
+            doc_md="Fail the run if any month failed, naming each month, stage and reason.",
+        )
         def finish(extracted: dict | None, loaded: dict | None) -> None:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -183,8 +204,10 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
             from trade_warehouse.results import ExtractResult, LoadResult
 
             try:
-                raise_for_failures(ExtractResult.from_xcom(extracted) if extracted else None,
-                                   LoadResult.from_xcom(loaded) if loaded else None)
+                raise_for_failures(
+                    ExtractResult.from_xcom(extracted) if extracted else None,
+                    LoadResult.from_xcom(loaded) if loaded else None,
+                )
             except PipelineError as error:
                 failed = AirflowFailException(str(error))
                 failed.failures = error.failures  # the alert sends them as structured fields too

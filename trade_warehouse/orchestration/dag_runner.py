@@ -29,8 +29,7 @@ def run_dag(conf: dict, dag_id: str = DAG_ID, logical_date: datetime | None = No
         ({"task_id": ti.task_id, "state": str(ti.state)} for ti in run.get_task_instances()),
         key=lambda t: t["task_id"],
     )
-    return {"state": str(run.state), "run_id": run.run_id, "tasks": tasks,
-            "stages": stage_results(dag_id, run.run_id)}
+    return {"state": str(run.state), "run_id": run.run_id, "tasks": tasks, "stages": stage_results(dag_id, run.run_id)}
 
 
 def stage_results(dag_id: str, run_id: str) -> dict:
@@ -44,8 +43,9 @@ def stage_results(dag_id: str, run_id: str) -> dict:
         from airflow.utils.session import create_session
 
         with create_session() as session:
-            rows = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, key="return_value",
-                                                      task_ids=["extract", "load"])).all()
+            rows = session.scalars(
+                XComModel.get_many(run_id=run_id, dag_ids=dag_id, key="return_value", task_ids=["extract", "load"])
+            ).all()
             return {row.task_id: XComModel.deserialize_value(row) for row in rows}
     except Exception as error:  # noqa: BLE001 - a report, not a stage
         return {"error": f"stage results unavailable: {error.__class__.__name__}: {error}"}
