@@ -2,13 +2,19 @@
 -- commodities drive it?" The partner balance per year, and the five HS4 headings that
 -- contribute most to the deficit in the latest full year.
 with japan_years as (
-    select year, exports_usd, imports_usd, balance_usd, months_covered
+    select
+        year,
+        exports_usd,
+        imports_usd,
+        balance_usd,
+        months_covered
     from {{ ref('trade_balance_annual') }}
     where partner_code = '5880'
 ),
 
 latest_full_year as (
-    select max(year) as year from japan_years where months_covered = 12
+    select max(year) as year from japan_years
+    where months_covered = 12
 ),
 
 drivers as (
@@ -21,7 +27,7 @@ drivers as (
         rank_in_partner
     from {{ ref('commodity_balance_annual') }}
     where partner_code = '5880'
-        and year = (select year from latest_full_year)
+        and year = (select latest_full_year.year from latest_full_year)
         and rank_in_partner <= 5
 )
 

@@ -2,7 +2,12 @@
 -- import in cars?" Per year: exports of LNG (HS6 271111), coal (HS4 2701) and potatoes
 -- (HS4 0701) to Japan, and imports of passenger cars (HS4 8703) from Japan.
 with japan as (
-    select year(month)::integer as year, hs_level, hs_code, exports_usd, imports_usd
+    select
+        year(month)::integer as year,
+        hs_level,
+        hs_code,
+        exports_usd,
+        imports_usd
     from {{ ref('commodity_trade_monthly') }}
     where partner_code = '5880'
 ),
@@ -20,7 +25,10 @@ named as (
     from japan
 )
 
-select year, item, sum(value_usd)::bigint as value_usd
+select
+    year,
+    item,
+    sum(value_usd)::bigint as value_usd
 from named
 where item is not null
 group by year, item

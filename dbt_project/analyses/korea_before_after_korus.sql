@@ -2,13 +2,19 @@
 -- took effect (March 2012)?" Annual balances with Korea, compared with 2011, the last
 -- full year before KORUS.
 with korea as (
-    select year, exports_usd, imports_usd, balance_usd, months_covered
+    select
+        year,
+        exports_usd,
+        imports_usd,
+        balance_usd,
+        months_covered
     from {{ ref('trade_balance_annual') }}
     where partner_code = '5800'
 ),
 
 baseline as (
-    select balance_usd as balance_2011_usd from korea where year = 2011 and months_covered = 12
+    select balance_usd as balance_2011_usd from korea
+    where year = 2011 and months_covered = 12
 )
 
 select

@@ -6,15 +6,20 @@ with latest as (
 ),
 
 this_year as (
-    select partner_code, partner_name, balance_ytd_usd
+    select
+        partner_code,
+        partner_name,
+        balance_ytd_usd
     from {{ ref('trade_balance_monthly') }}
-    where month = (select month from latest) and balance_ytd_usd < 0
+    where month = (select latest.month from latest) and balance_ytd_usd < 0
 ),
 
 last_year as (
-    select partner_code, balance_ytd_usd
+    select
+        partner_code,
+        balance_ytd_usd
     from {{ ref('trade_balance_monthly') }}
-    where month = (select month - interval 12 month from latest)
+    where month = (select latest.month - interval 12 month from latest)
 ),
 
 ranked as (

@@ -20,7 +20,7 @@ joined as (
     from exports
     full outer join imports
         on exports.month = imports.month
-        and exports.partner_code = imports.partner_code
+            and exports.partner_code = imports.partner_code
 )
 
 select * from joined

@@ -34,8 +34,8 @@ joined as (
     from exports
     full outer join imports
         on exports.month = imports.month
-        and exports.partner_code = imports.partner_code
-        and exports.hs6_code = imports.hs6_code
+            and exports.partner_code = imports.partner_code
+            and exports.hs6_code = imports.hs6_code
 )
 
 select * from joined

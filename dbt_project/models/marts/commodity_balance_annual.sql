@@ -15,7 +15,10 @@ with hs4 as (
 ),
 
 partner_year as (
-    select year, partner_code, balance_usd as partner_balance_usd
+    select
+        year,
+        partner_code,
+        balance_usd as partner_balance_usd
     from {{ ref('trade_balance_annual') }}
 )
 

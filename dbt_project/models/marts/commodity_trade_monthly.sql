@@ -63,5 +63,5 @@ select
 from rolled_up
 left join {{ ref('dim_partner') }} as dim_partner using (partner_code)
 left join {{ ref('dim_commodity') }} as dim_commodity
-    on dim_commodity.hs_level = rolled_up.hs_level
-    and dim_commodity.hs_code = rolled_up.hs_code
+    on rolled_up.hs_level = dim_commodity.hs_level
+        and rolled_up.hs_code = dim_commodity.hs_code

@@ -7,9 +7,19 @@ with hs6_descriptions as (
         left(hs_code, 6) as hs_code,
         arg_max(hs_description, strftime(month, '%Y-%m') || flow) as hs_description
     from (
-        select hs_code, hs_description, month, 'exports' as flow from {{ ref('stg_census__exports_hs') }}
+        select
+            hs_code,
+            hs_description,
+            month,
+            'exports' as flow
+        from {{ ref('stg_census__exports_hs') }}
         union all
-        select hs_code, hs_description, month, 'imports' as flow from {{ ref('stg_census__imports_hs') }}
+        select
+            hs_code,
+            hs_description,
+            month,
+            'imports' as flow
+        from {{ ref('stg_census__imports_hs') }}
     )
     where length(hs_code) = 6
     group by 1
@@ -20,9 +30,19 @@ hs4_descriptions as (
         hs_code,
         arg_max(hs_description, strftime(month, '%Y-%m') || flow) as hs_description
     from (
-        select hs_code, hs_description, month, 'exports' as flow from {{ ref('stg_census__exports_hs4_totals') }}
+        select
+            hs_code,
+            hs_description,
+            month,
+            'exports' as flow
+        from {{ ref('stg_census__exports_hs4_totals') }}
         union all
-        select hs_code, hs_description, month, 'imports' as flow from {{ ref('stg_census__imports_hs4_totals') }}
+        select
+            hs_code,
+            hs_description,
+            month,
+            'imports' as flow
+        from {{ ref('stg_census__imports_hs4_totals') }}
     )
     group by 1
 ),

@@ -1,9 +1,17 @@
 -- Months present in the warehouse for both flows: the calendar the rolling measures
 -- (year to date, trailing 12 months, year-over-year) are allowed to rely on.
 with totals as (
-    select month, 'exports' as flow, data_source from {{ ref('stg_census__exports_totals') }}
+    select
+        month,
+        'exports' as flow,
+        data_source
+    from {{ ref('stg_census__exports_totals') }}
     union all
-    select month, 'imports' as flow, data_source from {{ ref('stg_census__imports_totals') }}
+    select
+        month,
+        'imports' as flow,
+        data_source
+    from {{ ref('stg_census__imports_totals') }}
 ),
 
 loaded as (

@@ -11,24 +11,46 @@
     )
 }}
 
-with month_versions as (
+with exports_versions as (
+    select distinct
+        month,
+        load_id
+    from {{ ref('stg_census__exports_hs') }}
+),
+
+imports_versions as (
+    select distinct
+        month,
+        load_id
+    from {{ ref('stg_census__imports_hs') }}
+),
+
+month_versions as (
     select
-        coalesce(exports.month, imports.month) as month,
-        exports.load_id as exports_load_id,
-        imports.load_id as imports_load_id
-    from (select distinct month, load_id from {{ ref('stg_census__exports_hs') }}) as exports
-    full outer join (select distinct month, load_id from {{ ref('stg_census__imports_hs') }}) as imports
-        on exports.month = imports.month
+        coalesce(exports_versions.month, imports_versions.month) as month,
+        exports_versions.load_id as exports_load_id,
+        imports_versions.load_id as imports_load_id
+    from exports_versions
+    full outer join imports_versions
+        on exports_versions.month = imports_versions.month
 ),
 
 months_to_build as (
-    select month, exports_load_id, imports_load_id from month_versions
+    select
+        month,
+        exports_load_id,
+        imports_load_id
+    from month_versions
     {% if is_incremental() %}
         {% set built_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
         {% if 'exports_load_id' in built_columns %}
             -- except compares NULLs as equal; months already built from these loads are skipped
             except
-            select distinct month, exports_load_id, imports_load_id from {{ this }}
+            select distinct
+                month,
+                exports_load_id,
+                imports_load_id
+            from {{ this }}
         {% endif %}
         -- (a table built before load ids were tracked is rebuilt month by month)
     {% endif %}

@@ -20,7 +20,7 @@ partner_reports as (
         -- most reporters value imports CIF (cifvalue); a few value them FOB (fobvalue, no cifvalue):
         -- their FOB figure is taken as reported, never divided by the factor a second time
         sum(coalesce(cif_value_usd, case when fob_value_usd is null then primary_value_usd end))
-            filter (where flow_code = 'M') as imports_cif_usd,
+        filter (where flow_code = 'M') as imports_cif_usd,
         sum(fob_value_usd) filter (where flow_code = 'M') as imports_fob_reported_usd,
         sum(primary_value_usd) filter (where flow_code = 'X') as exports_usd
     from {{ ref('stg_comtrade__monthly') }}

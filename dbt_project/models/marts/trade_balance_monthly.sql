@@ -32,8 +32,8 @@ grid as (
     from loaded_months
     cross join partners
     left join partner_months
-        on partner_months.month = loaded_months.month
-        and partner_months.partner_code = partners.partner_code
+        on loaded_months.month = partner_months.month
+            and partners.partner_code = partner_months.partner_code
 ),
 
 windowed as (
@@ -47,7 +47,9 @@ windowed as (
         count(*) over trailing_12 as months_in_trailing_12
     from grid
     window
-        year_to_date as (partition by partner_code, year order by month rows between unbounded preceding and current row),
+        year_to_date as (
+            partition by partner_code, year order by month rows between unbounded preceding and current row
+        ),
         trailing_12 as (
             partition by partner_code order by month
             range between interval 11 month preceding and current row
@@ -60,8 +62,8 @@ with_year_ago as (
         year_ago.exports_usd - year_ago.imports_usd as balance_year_ago_usd
     from windowed
     left join grid as year_ago
-        on year_ago.partner_code = windowed.partner_code
-        and year_ago.month = windowed.month - interval 12 month
+        on windowed.partner_code = year_ago.partner_code
+            and year_ago.month = windowed.month - interval 12 month
 ),
 
 final as (
@@ -73,12 +75,19 @@ final as (
         with_year_ago.exports_usd,
         with_year_ago.imports_usd,
         with_year_ago.balance_usd,
-        case when months_in_year_to_date = month_of_year then exports_ytd_raw end::bigint as exports_ytd_usd,
-        case when months_in_year_to_date = month_of_year then imports_ytd_raw end::bigint as imports_ytd_usd,
         case
-            when months_in_year_to_date = month_of_year then exports_ytd_raw - imports_ytd_raw
+            when with_year_ago.months_in_year_to_date = with_year_ago.month_of_year then with_year_ago.exports_ytd_raw
+        end::bigint as exports_ytd_usd,
+        case
+            when with_year_ago.months_in_year_to_date = with_year_ago.month_of_year then with_year_ago.imports_ytd_raw
+        end::bigint as imports_ytd_usd,
+        case
+            when
+                with_year_ago.months_in_year_to_date = with_year_ago.month_of_year
+                then with_year_ago.exports_ytd_raw - with_year_ago.imports_ytd_raw
         end::bigint as balance_ytd_usd,
-        case when months_in_trailing_12 = 12 then balance_12m_raw end::bigint as balance_12m_usd,
+        case when with_year_ago.months_in_trailing_12 = 12 then with_year_ago.balance_12m_raw end::bigint
+            as balance_12m_usd,
         (with_year_ago.balance_usd - with_year_ago.balance_year_ago_usd)::bigint as balance_yoy_change_usd
     from with_year_ago
     left join {{ ref('dim_partner') }} as dim_partner using (partner_code)
