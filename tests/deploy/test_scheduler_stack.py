@@ -24,6 +24,7 @@ from stack import Stack, StackError, stray_processes, wait_for
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
 from trade_warehouse.emulator.synthetic import Universe
+from trade_warehouse.orchestration.airflow_env import DAGS_DIR
 
 pytestmark = pytest.mark.deploy
 
@@ -62,9 +63,10 @@ def stack(emulator: Emulator) -> Iterator[Stack]:
     seen: dict[int, float] = {}
     try:
         deployment.start()
+        expected = {path.stem for path in DAGS_DIR.glob("*.py")}  # one DAG per file, named after it
         wait_for(
-            "both DAGs to be parsed into the metadata DB",
-            lambda: deployment.api("GET", "/dags").get("total_entries") == 2,
+            f"the DAGs {sorted(expected)} to be parsed into the metadata DB",
+            lambda: {d["dag_id"] for d in deployment.api("GET", "/dags").get("dags", [])} == expected,
             timeout_s=120,
         )
         yield deployment
