@@ -118,6 +118,7 @@ def fresh_secrets() -> dict[str, str]:
         "REDIS_PASSWORD": secrets.token_hex(16),
         "AIRFLOW_ADMIN_USERNAME": "admin",
         "AIRFLOW_ADMIN_PASSWORD": secrets.token_hex(16),
+        "COMTRADE_API_KEY": secrets.token_hex(16),
         "CENSUS_API_BASE_URL": "http://census-emulator:8089/data/timeseries/intltrade",
         "CENSUS_API_KEY": "census-emulator-demo-key",
     }
