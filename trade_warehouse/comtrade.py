@@ -32,7 +32,8 @@ from trade_warehouse.comtrade_client import (
     ComtradeResponse,
 )
 from trade_warehouse.config import ComtradeSettings, Settings
-from trade_warehouse.landing import append_jsonl, write_immutable
+from trade_warehouse.credentials import api_credentials
+from trade_warehouse.landing import append_jsonl, read_records, write_immutable
 from trade_warehouse.results import FailedExpectation, MonthFailure
 
 log = logging.getLogger(__name__)
@@ -54,29 +55,8 @@ def year_dir(settings: Settings, year: int) -> Path:
 
 
 def credentials(comtrade: ComtradeSettings) -> tuple[str, str | None]:
-    """Base URL and key: the Airflow connection ``comtrade_api`` wins over the environment.
-
-    The key is registered with Airflow's secret masker, so a task log cannot show it.
-    """
-    base_url, api_key = comtrade.base_url, comtrade.api_key
-    try:
-        from airflow.sdk import Connection
-
-        connection = Connection.get("comtrade_api")
-    except Exception:  # no Airflow runtime or no such connection: the environment decides
-        connection = None
-    if connection is not None:
-        if connection.host:
-            base_url = connection.host if connection.host.startswith("http") else f"https://{connection.host}"
-        api_key = connection.password or api_key
-    if api_key:
-        try:
-            from airflow.sdk.log import mask_secret
-
-            mask_secret(api_key)
-        except ImportError:
-            pass
-    return base_url.rstrip("/"), api_key
+    """Base URL and key: the Airflow connection ``comtrade_api`` wins over the environment."""
+    return api_credentials("comtrade_api", comtrade.base_url, comtrade.api_key)
 
 
 def year_periods(year: int, today: date | None = None) -> tuple[str, ...]:
@@ -84,21 +64,6 @@ def year_periods(year: int, today: date | None = None) -> tuple[str, ...]:
     today = today or datetime.now(UTC).date()
     last = 12 if year < today.year else today.month - 1
     return tuple(f"{year:04d}{month:02d}" for month in range(1, last + 1))
-
-
-def read_records(path: Path) -> list[dict]:
-    """JSON lines of a manifest or extraction record file; a line cut short by a crash is skipped."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line) if line else None
-        except ValueError:
-            record = None
-        if isinstance(record, dict):
-            records.append(record)
-    return records
 
 
 def latest_extraction(settings: Settings, year: int) -> dict | None:

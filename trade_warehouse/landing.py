@@ -130,20 +130,26 @@ def record_extraction(landing_dir: Path, flow: str, hs_level: str, month: str, r
         handle.write(line)
 
 
-def read_extractions(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[dict]:
-    """The month's extraction records, oldest first."""
-    path = month_dir(landing_dir, flow, hs_level, month) / EXTRACTIONS
+def read_records(path: Path) -> list[dict]:
+    """JSON lines of a manifest or extraction record file; a line cut short by a crash is skipped
+    (that extraction never completed)."""
     if not path.exists():
         return []
     records = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line) if line else None
-        except ValueError:  # a line cut short by a crash: that extraction never completed
+        except ValueError:
             record = None
-        if isinstance(record, dict) and record.get("extraction_id"):
+        if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def read_extractions(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[dict]:
+    """The month's extraction records, oldest first."""
+    path = month_dir(landing_dir, flow, hs_level, month) / EXTRACTIONS
+    return [r for r in read_records(path) if r.get("extraction_id")]
 
 
 def latest_extraction(landing_dir: Path, flow: str, hs_level: str, month: str) -> dict | None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from trade_warehouse.census_api import CensusAuthError, CensusError
 from trade_warehouse.census_client import CensusClient
 from trade_warehouse.config import FLOWS, Settings
+from trade_warehouse.credentials import api_credentials
 from trade_warehouse.landing import (
     LandedFile,
     land_response,
@@ -106,26 +107,7 @@ def plan_run(nightly: bool, params: dict, logical_date: datetime | None) -> dict
 
 def census_credentials(settings: Settings) -> tuple[str, str | None]:
     """Base URL and key: the Airflow connection ``census_api`` wins over the environment."""
-    base_url, api_key = settings.base_url, settings.api_key
-    try:
-        from airflow.sdk import Connection
-
-        connection = Connection.get("census_api")
-    except Exception:  # no Airflow runtime or no such connection: the environment decides
-        connection = None
-    if connection is not None:
-        if connection.host:
-            host = connection.host
-            base_url = host if host.startswith("http") else f"https://{host}"
-        api_key = connection.password or api_key
-    if api_key:
-        try:
-            from airflow.sdk.log import mask_secret
-
-            mask_secret(api_key)
-        except ImportError:
-            pass
-    return base_url.rstrip("/"), api_key
+    return api_credentials("census_api", settings.base_url, settings.api_key)
 
 
 def extract(

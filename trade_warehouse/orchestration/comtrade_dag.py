@@ -19,7 +19,14 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from trade_warehouse.config import WRITER_POOL, WRITER_QUEUE
-from trade_warehouse.orchestration.dag_factory import DEFAULT_ARGS, SERVING_SNAPSHOT, retry_delay
+from trade_warehouse.orchestration.dag_factory import (
+    DEFAULT_ARGS,
+    fail_run,
+    gx_docs,
+    report,
+    retry_delay,
+    transform_and_publish,
+)
 
 DAG_ID = "comtrade_mirror_monthly"
 YEAR_PARAM = {"type": ["null", "integer"], "minimum": 2010, "maximum": 2100}
@@ -112,40 +119,8 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
                 bool(context["params"].get("force")),
             )
 
-        @task(trigger_rule="all_done", retries=0, doc_md="Rebuild the GX Data Docs site.")
-        def gx_docs() -> str:
-            from trade_warehouse.config import load_settings
-            from trade_warehouse.pipeline import build_gx_docs
-
-            return build_gx_docs(load_settings())
-
-        @task(
-            pool=WRITER_POOL,
-            queue=WRITER_QUEUE,
-            outlets=[SERVING_SNAPSHOT],
-            doc_md="dbt build and publish the serving snapshot (skipped when nothing changed).",
-        )
-        def transform_and_publish(loaded: dict, **context) -> dict:
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            from trade_warehouse.config import load_settings
-            from trade_warehouse.pipeline import transform_and_publish
-
-            result = transform_and_publish(load_settings(), context["run_id"], bool(context["params"].get("force")))
-            if not result.published:
-                raise AirflowSkipException(f"not published: {result.reason}")
-            return result.to_xcom()
-
-        @task(execution_timeout=timedelta(minutes=10), doc_md="Regenerate the HTML report from the new snapshot.")
-        def report(published: dict) -> str:
-            from trade_warehouse.config import load_settings
-            from trade_warehouse.report import render
-
-            return str(render(load_settings()))
-
         @task(trigger_rule="all_done", retries=0, doc_md="Fail the run if any year failed, naming each.")
         def finish(extracted: dict, loaded: dict) -> None:
-            from airflow.sdk.exceptions import AirflowFailException
 
             from trade_warehouse.comtrade import raise_for_failures
             from trade_warehouse.pipeline import PipelineError
@@ -153,16 +128,14 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
             try:
                 raise_for_failures(extracted, loaded)
             except PipelineError as error:
-                failed = AirflowFailException(str(error))
-                failed.failures = error.failures  # the alert sends them as structured fields too
-                raise failed from None
+                fail_run(error)
 
         planned = plan()
         extracted = extract(planned)
         has_work(planned) >> extracted
         loaded = load(extracted)
         loaded >> gx_docs()
-        published = transform_and_publish(loaded)
-        report(published)
+        published = transform_and_publish()
+        loaded >> published >> report()
         published >> finish(extracted, loaded)
     return dag

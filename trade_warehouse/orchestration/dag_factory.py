@@ -77,6 +77,55 @@ def monthly_params() -> dict[str, Param]:
     }
 
 
+# Tasks both source graphs end with (Census and Comtrade): one definition each, used by both.
+@task(
+    trigger_rule="all_done",
+    retries=0,
+    doc_md="Rebuild the GX Data Docs site (docs/gx/) from the saved validation results.",
+)
+def gx_docs() -> str:
+    from trade_warehouse.config import load_settings
+    from trade_warehouse.pipeline import build_gx_docs
+
+    return build_gx_docs(load_settings())
+
+
+@task(
+    pool=WRITER_POOL,
+    queue=WRITER_QUEUE,
+    outlets=[SERVING_SNAPSHOT],
+    doc_md="dbt build (models, snapshot, tests, unit tests) and dbt docs, then publish the serving snapshot "
+    "(contract + GX marts suite, atomic rename). Skipped when nothing changed.",
+)
+def transform_and_publish(**context) -> dict:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from trade_warehouse.config import load_settings
+    from trade_warehouse.pipeline import transform_and_publish
+
+    result = transform_and_publish(load_settings(), context["run_id"], bool(context["params"].get("force")))
+    if not result.published:
+        raise AirflowSkipException(f"not published: {result.reason}")
+    return result.to_xcom()
+
+
+@task(execution_timeout=timedelta(minutes=10), doc_md="Regenerate the HTML report from the new snapshot.")
+def report() -> str:
+    from trade_warehouse.config import load_settings
+    from trade_warehouse.report import render
+
+    return str(render(load_settings()))
+
+
+def fail_run(error: Exception) -> None:
+    """End a run's ``finish`` task failed with the failures' summary, keeping them for the alert."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    failed = AirflowFailException(str(error))
+    failed.failures = getattr(error, "failures", [])  # the alert sends them as structured fields too
+    raise failed from None
+
+
 def retry_delay() -> timedelta:
     """The delay before a failed task is retried: ``$TRADE_TASK_RETRY_DELAY_S`` or 2 minutes.
 
@@ -158,47 +207,10 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
         @task(
             trigger_rule="all_done",
             retries=0,
-            doc_md="Rebuild the GX Data Docs site (docs/gx/) from the saved validation results.",
-        )
-        def gx_docs() -> str:
-            from trade_warehouse.config import load_settings
-            from trade_warehouse.pipeline import build_gx_docs
-
-            return build_gx_docs(load_settings())
-
-        @task(
-            pool=WRITER_POOL,
-            queue=WRITER_QUEUE,
-            outlets=[SERVING_SNAPSHOT],
-            doc_md="dbt build (models, tests, unit tests) and dbt docs, then publish the serving snapshot "
-            "(contract + GX marts suite, atomic rename). Skipped when nothing changed.",
-        )
-        def transform_and_publish(**context) -> dict:
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            from trade_warehouse.config import load_settings
-            from trade_warehouse.pipeline import transform_and_publish
-
-            result = transform_and_publish(load_settings(), context["run_id"], bool(context["params"].get("force")))
-            if not result.published:
-                raise AirflowSkipException(f"not published: {result.reason}")
-            return result.to_xcom()
-
-        @task(execution_timeout=timedelta(minutes=10), doc_md="Regenerate the HTML report from the new snapshot.")
-        def report() -> str:
-            from trade_warehouse.config import load_settings
-            from trade_warehouse.report import render
-
-            return str(render(load_settings()))
-
-        @task(
-            trigger_rule="all_done",
-            retries=0,
             execution_timeout=timedelta(minutes=5),
             doc_md="Fail the run if any month failed, naming each month, stage and reason.",
         )
         def finish(extracted: dict | None, loaded: dict | None) -> None:
-            from airflow.sdk.exceptions import AirflowFailException
 
             from trade_warehouse.pipeline import PipelineError, raise_for_failures
             from trade_warehouse.results import ExtractResult, LoadResult
@@ -209,9 +221,7 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
                     LoadResult.from_xcom(loaded) if loaded else None,
                 )
             except PipelineError as error:
-                failed = AirflowFailException(str(error))
-                failed.failures = error.failures  # the alert sends them as structured fields too
-                raise failed from None
+                fail_run(error)
 
         planned = plan()
         extracted = extract(planned)
