@@ -8,7 +8,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,7 +81,3 @@ def airflow_db() -> Path:
 
     ensure_airflow()
     return _AIRFLOW_HOME
-
-
-def with_key(settings: Settings, key: str | None) -> Settings:
-    return replace(settings, api_key=key)
