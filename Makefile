@@ -10,6 +10,8 @@ export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export TRADE_DATA_DIR ?= $(CURDIR)/data
 export GX_ANALYTICS_ENABLED ?= False
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
+# make test: pytest-xdist workers, one test file per worker at a time (TEST_WORKERS=1 for a serial run)
+TEST_WORKERS ?= 2
 
 .PHONY: setup run mirror test lint up down backfill status rollback lock emulator clean bench
 
@@ -37,7 +39,7 @@ mirror: setup
 
 ## test: the whole test suite (unit, integration, DAG, end-to-end)
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## lint: ruff (checks and formatting) over the Python, sqlfluff over the dbt project's SQL
 lint: setup
