@@ -6,6 +6,7 @@ import logging
 from dataclasses import replace
 
 import pytest
+from duck import query
 
 from trade_warehouse.census_api import (
     CHAPTERS,
@@ -18,7 +19,7 @@ from trade_warehouse.census_api import (
 from trade_warehouse.census_client import CensusClient
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.landing import land_response, latest_landed
-from trade_warehouse.pipeline import extract
+from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 from trade_warehouse.split_extraction import HeavyBudget, extract_detail
 
 pytestmark = pytest.mark.integration
@@ -166,6 +167,12 @@ def test_a_retried_extract_does_not_fetch_again_what_its_earlier_try_landed(emul
         (f, m) for f in ("exports", "imports") for m in ("2017-05", "2017-06")
     }
     assert [c["month"] for c in retry.costs if c.get("reused")] == ["2017-05", "2017-05"]
+    # what the retry passes on loads and publishes both months, the reused one included
+    loaded = load_and_validate(settings, retry.landed, "run-a")
+    assert len(loaded.loaded) == 4 and not loaded.failures
+    assert transform_and_publish(settings, "run-a").published
+    served = query(settings.serving_path, "select strftime(month, '%Y-%m') from marts.dim_month order by 1")
+    assert served == [("2017-05",), ("2017-06",)]
     again = emulator.requests()
     extract(settings, ["2017-05"], run_id="run-b")  # another run fetches it again (a revision check)
     assert emulator.requests() > again
