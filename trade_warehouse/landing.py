@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from trade_warehouse.census_api import Response
@@ -177,10 +177,18 @@ def nearest_extraction(landing_dir: Path, flow: str, hs_level: str, month: str) 
 
 
 def _read_manifest(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[LandedFile]:
-    manifest = month_dir(landing_dir, flow, hs_level, month) / MANIFEST
+    """The month's manifest rows; each file is found next to its manifest.
+
+    The recorded ``path`` is where the file was written; a data directory that has since
+    moved (a restored backup, a volume mounted elsewhere) still loads, because the file is
+    looked up by its name in the month's directory, never by the recorded absolute path.
+    """
+    directory = month_dir(landing_dir, flow, hs_level, month)
+    manifest = directory / MANIFEST
     if not manifest.exists():
         return []
-    return [LandedFile(**json.loads(line)) for line in manifest.read_text(encoding="utf-8").splitlines() if line]
+    entries = [LandedFile(**json.loads(line)) for line in manifest.read_text(encoding="utf-8").splitlines() if line]
+    return [replace(entry, path=str(directory / Path(entry.path).name)) for entry in entries]
 
 
 def latest_landed(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[LandedFile]:
