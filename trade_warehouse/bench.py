@@ -408,14 +408,7 @@ def ensure_history(bench_dir: Path, scale: str, months: list[str]) -> dict:
     donor = _landing_donor(bench_dir, scale, months, target)
     conf = {"start_month": months[0], "end_month": months[-1]}
     if donor:
-        for flow in FLOWS:
-            for month in months:
-                src = donor / "landing" / "census" / flow / "HS6" / month
-                shutil.copytree(
-                    src,
-                    target / "landing" / "census" / flow / "HS6" / month,
-                    copy_function=lambda s, d: os.link(s, d) if s.endswith(".gz") else shutil.copy2(s, d),
-                )
+        _link_landing(donor, target, months)
         conf["from_landing"] = True
     print(
         f"building the {len(months)}-month history {months[0]}..{months[-1]} at scale {scale} in {target}"
@@ -440,9 +433,23 @@ def ensure_history(bench_dir: Path, scale: str, months: list[str]) -> dict:
     return record
 
 
+def _link_landing(donor: Path, target: Path, months: list[str]) -> None:
+    """Hard-link the donor's landed files for ``months`` into ``target`` (manifests are copied)."""
+    for flow in FLOWS:
+        for month in months:
+            shutil.copytree(
+                donor / "landing" / "census" / flow / "HS6" / month,
+                target / "landing" / "census" / flow / "HS6" / month,
+                copy_function=lambda s, d: os.link(s, d) if s.endswith(".gz") else shutil.copy2(s, d),
+            )
+
+
+LANDING_DONORS: list[Path] = []  # --landing-from: other data dirs whose landed files may be linked
+
+
 def _landing_donor(bench_dir: Path, scale: str, months: list[str], target: Path) -> Path | None:
-    for candidate in sorted(bench_dir.glob(f"{scale}-*..*")):
-        if candidate == target or not (candidate / "build.done").exists():
+    for candidate in [*LANDING_DONORS, *sorted(bench_dir.glob(f"{scale}-*..*"))]:
+        if candidate == target or not ((candidate / "build.done").exists() or candidate in LANDING_DONORS):
             continue
         base = candidate / "landing" / "census"
         if all((base / flow / "HS6" / m / "extractions.jsonl").exists() for flow in FLOWS for m in months):
@@ -481,11 +488,18 @@ def scenario_backfill(args: argparse.Namespace) -> dict:
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
+    conf: dict = {"start_month": args.start, "end_month": args.end}
+    donor = _landing_donor(args.bench_dir, args.scale, months, data_dir) if args.reuse_landing else None
+    if args.reuse_landing and donor is None:
+        raise BenchError(f"--reuse-landing: no cached history in {args.bench_dir} has landed {months[0]}..{months[-1]}")
+    if donor:
+        # the extraction is not what is measured: the load -> publish span starts from the same landed files
+        print(f"backfill from the landed files of {donor.name} (no extraction)", flush=True)
+        _link_landing(donor, data_dir, months)
+        conf["from_landing"] = True
     load_before = load_average()
     with emulator(args.scale) as base_url:
-        run = run_dag(
-            bench_env(data_dir, base_url), MONTHLY_DAG, {"start_month": args.start, "end_month": args.end}, "backfill"
-        )
+        run = run_dag(bench_env(data_dir, base_url), MONTHLY_DAG, conf, "backfill")
     load_after = load_average()
     rows = landed_detail_rows(data_dir, months)
     floor = run_floor(data_dir, months, data_dir / "floor")
@@ -611,7 +625,7 @@ def _record(
         "transform": {
             k: v
             for k, v in _as_dict(run.results.get("transform_and_publish")).items()
-            if k in ("dbt_seconds", "publish_seconds", "docs_rebuilt", "months")
+            if k in ("dbt_seconds", "publish_seconds", "docs_rebuilt", "months", "changed_months")
         },
         **extra,
     }
@@ -698,12 +712,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="free text stored with the results (e.g. before/after)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch data dirs of the runs")
     parser.add_argument(
+        "--reuse-landing",
+        action="store_true",
+        help="backfill from a cached history's landed files (hard links) instead of extracting again",
+    )
+    parser.add_argument(
+        "--landing-from",
+        type=Path,
+        action="append",
+        default=[],
+        help="a data dir (e.g. another bench dir's history) whose landed files histories may hard-link",
+    )
+    parser.add_argument(
         "--cache-history",
         action="store_true",
         help="keep the backfilled window as a cached history for nightly runs after it",
     )
     args = parser.parse_args(argv)
     args.bench_dir = args.bench_dir.resolve()
+    LANDING_DONORS.extend(p.resolve() for p in args.landing_from)
     scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}
     unknown = scenarios - {"backfill", "nightly", "noop"}
     if unknown:
