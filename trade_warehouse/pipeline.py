@@ -513,10 +513,17 @@ def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> Publ
         return PublishResult(published=False, reason="unchanged")
     started = time.monotonic()
     history.backfill_and_replay(settings)  # versions loaded before the vintage history existed
-    transform.build(settings)
+    # the months whose data differ from the snapshot in service: the incremental marts, the
+    # scoped tests and the publish touch only these (None: everything, e.g. a changed project)
+    months = None if force else publish.changed_months(settings)
+    log.info(
+        "dbt build and publish: %s",
+        "every month (no comparable snapshot in service)" if months is None else f"{len(months)} changed months",
+    )
+    transform.build(settings, months)
     _, docs_rebuilt = transform.generate_docs(settings)
     built = time.monotonic()
-    published = publish.publish(settings, run_id, fingerprint)
+    published = publish.publish(settings, run_id, fingerprint, months)
     return PublishResult(
         published=True,
         reason="published",
@@ -527,4 +534,5 @@ def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> Publ
         docs_rebuilt=docs_rebuilt,
         dbt_seconds=round(built - started, 1),
         publish_seconds=round(time.monotonic() - built, 1),
+        changed_months=months,
     )

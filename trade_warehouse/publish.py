@@ -57,6 +57,13 @@ class PublishedModel:
     contract: bool
     columns: dict[str, str]  # column name -> declared data_type (empty without a contract)
     may_be_empty: bool = False  # YAML config meta may_be_empty: no rows is a valid state (no revision yet)
+    # YAML config meta publish_by: 'month' or 'year' for the large incremental marts: a publish
+    # replaces only the changed months (or years) in the snapshot and writes one Parquet file
+    # per year, so a night's publish does not grow with history
+    publish_by: str | None = None
+    # YAML config meta dimension_names: the name columns the model copies from a dimension,
+    # refreshed in months a patch leaves alone (macros/refresh_dimension_names.sql)
+    dimension_names: tuple[dict, ...] = ()
 
 
 def published_models(settings: Settings) -> list[PublishedModel]:
@@ -71,8 +78,22 @@ def published_models(settings: Settings) -> list[PublishedModel]:
             continue
         contract = bool(node["config"].get("contract", {}).get("enforced"))
         columns = {name: (column.get("data_type") or "").lower() for name, column in node["columns"].items()}
-        may_be_empty = bool((node["config"].get("meta") or {}).get("may_be_empty"))
-        models.append(PublishedModel(node["name"], contract, columns if contract else {}, may_be_empty))
+        meta = node["config"].get("meta") or {}
+        publish_by = meta.get("publish_by")
+        if publish_by not in (None, "month", "year"):
+            raise PublishError(f"model {node['name']}: meta publish_by is {publish_by!r}; it must be month or year")
+        if publish_by and publish_by not in columns:
+            raise PublishError(f"model {node['name']}: meta publish_by {publish_by!r} names no documented column")
+        models.append(
+            PublishedModel(
+                node["name"],
+                contract,
+                columns if contract else {},
+                bool(meta.get("may_be_empty")),
+                publish_by,
+                tuple(meta.get("dimension_names") or ()),
+            )
+        )
     if not any(m.contract for m in models):
         raise PublishError(f"the dbt manifest {manifest_path} has no published model with an enforced contract")
     return sorted(models, key=lambda m: (not m.contract, m.name))
@@ -99,6 +120,48 @@ def build_fingerprint(settings: Settings) -> str:
             loads = f"{loads}|comtrade:{mirror}"
     model_settings = json.dumps(transform.model_settings(), sort_keys=True)
     return hashlib.sha256(f"{loads}|{transform.project_fingerprint()}|{model_settings}".encode()).hexdigest()
+
+
+CURRENT_VERSIONS_SQL = """
+    select flow, strftime(month, '%Y-%m-%d') as month, load_id
+    from (
+        select flow, month, load_id,
+               row_number() over (partition by flow, hs_level, month order by finished_at desc) as rn
+        from audit.loads where status = 'loaded' and hs_level = ?
+    )
+    where rn = 1
+"""
+
+
+def changed_months(settings: Settings) -> list[str] | None:
+    """The months ('YYYY-MM-DD') whose loaded version differs from the snapshot in service.
+
+    The snapshot records the version (load id) of every flow-month it was built from and
+    the scope fingerprint of its build (``meta.month_versions``, ``meta.publish``). A build
+    and a publish on top of it need only touch these months. None means everything: no
+    snapshot in service, one from before versions were recorded, or one built from another
+    dbt project, model settings or HS level. After a rollback the snapshot in service is
+    the reference, so the months that differ from *it* are rebuilt: never too few.
+    """
+    if not settings.serving_path.exists():
+        return None
+    try:
+        served = duckdb.connect(str(settings.serving_path), read_only=True)
+    except duckdb.Error as error:
+        log.warning("cannot read the serving snapshot (%s): every month is rebuilt and republished", error)
+        return None
+    try:
+        scope = served.execute("select scope_fingerprint from meta.publish").fetchone()[0]
+        served_versions = set(served.execute("select flow, month, load_id from meta.month_versions").fetchall())
+    except duckdb.Error:  # a snapshot published before versions were recorded
+        return None
+    finally:
+        served.close()
+    if scope != transform.scope_fingerprint(settings):
+        return None
+    with warehouse.connect(settings.warehouse_path) as con:
+        current = set(con.execute(CURRENT_VERSIONS_SQL, [settings.hs_level]).fetchall())
+    return sorted({month for _, month, _ in current ^ served_versions})
 
 
 def has_loaded_months(settings: Settings) -> bool:
@@ -179,8 +242,15 @@ def _validate_candidate(con: duckdb.DuckDBPyConnection, settings: Settings, coun
         )
 
 
-def _write_metadata(con: duckdb.DuckDBPyConnection, publish_id: str, run_id: str) -> None:
-    """What readers need to judge freshness: the publish and the last validation of each month."""
+def _write_metadata(
+    con: duckdb.DuckDBPyConnection, settings: Settings, publish_id: str, run_id: str, scope: str
+) -> None:
+    """What readers need to judge freshness: the publish and the last validation of each month.
+
+    Also what the next publish compares against (``changed_months``): the scope fingerprint
+    of this build and the load id of every flow-month it holds.
+    """
+    con.execute("drop schema if exists candidate.meta cascade")
     con.execute("create schema candidate.meta")
     con.execute(
         """
@@ -189,9 +259,14 @@ def _write_metadata(con: duckdb.DuckDBPyConnection, publish_id: str, run_id: str
                (select min(month) from candidate.marts.dim_month) as first_month,
                (select max(month) from candidate.marts.dim_month) as last_month,
                (select count(*) from candidate.marts.dim_month) as months,
-               (select bool_or(data_source = 'census-emulator') from candidate.marts.dim_month) as synthetic
+               (select bool_or(data_source = 'census-emulator') from candidate.marts.dim_month) as synthetic,
+               ?::varchar as scope_fingerprint
         """,
-        [publish_id, run_id],
+        [publish_id, run_id, scope],
+    )
+    con.execute(
+        f"create table candidate.meta.month_versions as {CURRENT_VERSIONS_SQL}",
+        [settings.hs_level],
     )
     con.execute(
         """
@@ -206,8 +281,17 @@ def _write_metadata(con: duckdb.DuckDBPyConnection, publish_id: str, run_id: str
     )
 
 
-def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
-    """Build, check and atomically swap in a new serving snapshot, plus Parquet exports."""
+def publish(settings: Settings, run_id: str, fingerprint: str, months: list[str] | None = None) -> dict:
+    """Build, check and atomically swap in a new serving snapshot, plus Parquet exports.
+
+    ``months`` (from ``changed_months``): the months whose data changed since the snapshot
+    in service. The candidate then starts as a copy of that snapshot; the large marts
+    (meta ``publish_by``) get only those months, or their years, replaced and their names
+    refreshed from the new dimensions, and their Parquet files of other years are
+    hard-linked from the set in service. Every other mart is small and copied whole. None
+    (the default) copies and exports everything. Either way the candidate is checked whole
+    against the contract and the marts suite before it replaces the snapshot.
+    """
     serving = settings.serving_path
     serving.parent.mkdir(parents=True, exist_ok=True)
     publish_id = str(uuid.uuid4())
@@ -217,26 +301,39 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
     parquet_version = versions / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}-{publish_id}"
     switched = False
     models = published_models(settings)
+    patch = months is not None and serving.exists()
+    previous_parquet = current_parquet(settings) if patch else None
+    scope = transform.scope_fingerprint(settings)
     try:
+        if patch:
+            shutil.copyfile(serving, candidate)  # read-only readers of it are undisturbed
         with warehouse.connect(settings.warehouse_path) as con:
             con.execute(f"attach '{candidate}' as candidate")
-            con.execute("create schema candidate.marts")
-            for model in models:
-                con.execute(f"create table candidate.marts.{model.name} as select * from marts.{model.name}")
+            con.execute("create schema if not exists candidate.marts")
+            renamed = _copy_marts(con, models, months if patch else None)
             counts = check_contract(con, "candidate", models)
             _validate_candidate(con, settings, counts)
-            _write_metadata(con, publish_id, run_id)
-            months = con.execute("select count(*), min(month), max(month) from candidate.marts.dim_month").fetchone()
+            _write_metadata(con, settings, publish_id, run_id, scope)
+            month_range = con.execute(
+                "select count(*), min(month), max(month) from candidate.marts.dim_month"
+            ).fetchone()
             checksum = con.execute(
                 "select sum(exports_usd)::varchar || '/' || sum(imports_usd)::varchar "
                 "from candidate.marts.trade_balance_monthly"
             ).fetchone()[0]
             con.execute("detach candidate")
             history.create_as_of_macro(candidate)  # "as of" queries, bound to the snapshot's own marts
-            for table in (m.name for m in models if m.contract):
-                target = parquet_staging / table
-                target.mkdir(parents=True)
-                con.execute(f"copy (select * from marts.{table}) to '{target / 'data.parquet'}' (format parquet)")
+            con.execute(f"attach '{candidate}' as candidate (read_only)")  # Parquet = exactly what is served
+            for model in (m for m in models if m.contract):
+                _export_parquet(
+                    con,
+                    model,
+                    parquet_staging / model.name,
+                    previous_parquet,
+                    months if patch else None,
+                    renamed.get(model.name, set()),
+                )
+            con.execute("detach candidate")
         (parquet_staging / PARQUET_MANIFEST).write_text(
             json.dumps({"publish_id": publish_id, "run_id": run_id, "row_counts": counts}, sort_keys=True)
         )
@@ -251,22 +348,122 @@ def publish(settings: Settings, run_id: str, fingerprint: str) -> dict:
             "run_id": run_id,
             "published_at": datetime.now(UTC).replace(tzinfo=None),
             "fingerprint": fingerprint,
-            "months": months[0],
-            "first_month": months[1],
-            "last_month": months[2],
+            "months": month_range[0],
+            "first_month": month_range[1],
+            "last_month": month_range[2],
             "row_counts": json.dumps(counts, sort_keys=True),
             "checksum": checksum,
             "serving_path": str(serving),
             "status": "published",
+            "scope_fingerprint": scope,
         }
         with warehouse.connect(settings.warehouse_path) as con:
             warehouse.insert_publish_audit(con, record)
-        return {"publish_id": publish_id, "row_counts": counts, "months": months[0], "serving_path": str(serving)}
+        return {
+            "publish_id": publish_id,
+            "row_counts": counts,
+            "months": month_range[0],
+            "serving_path": str(serving),
+            "patched_months": None if not patch else len(months or []),
+        }
     finally:
         candidate.unlink(missing_ok=True)
         shutil.rmtree(parquet_staging, ignore_errors=True)
         if not switched:
             shutil.rmtree(parquet_version, ignore_errors=True)
+
+
+def _key_predicate(publish_by: str, months: list[str]) -> str:
+    """SQL: the rows of ``months`` (publish_by month) or of their years (publish_by year)."""
+    if not months:
+        return "false"
+    if publish_by == "month":
+        return "month in (" + ", ".join(f"date '{m}'" for m in months) + ")"
+    return "year in (" + ", ".join(sorted({m[:4] for m in months})) + ")"
+
+
+def _copy_marts(
+    con: duckdb.DuckDBPyConnection, models: list[PublishedModel], months: list[str] | None
+) -> dict[str, set[int]]:
+    """Fill ``candidate.marts`` from the writer's marts: whole, or patched by ``months``.
+
+    Returns, per patched mart, the years outside ``months`` whose rows got a new name from
+    a dimension (their Parquet files must be written again, not reused).
+    """
+    existing = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'candidate' and schema_name = 'marts'"
+        ).fetchall()
+    }
+    patched = []
+    for model in models:
+        if months is not None and model.publish_by and model.name in existing:
+            predicate = _key_predicate(model.publish_by, months)
+            con.execute(f"delete from candidate.marts.{model.name} where {predicate}")
+            con.execute(
+                f"insert into candidate.marts.{model.name} by name select * from marts.{model.name} where {predicate}"
+            )
+            patched.append(model)
+        else:
+            con.execute(f"create or replace table candidate.marts.{model.name} as select * from marts.{model.name}")
+    renamed: dict[str, set[int]] = {}
+    for model in patched:  # once every dimension is the new one: the names they changed in untouched months
+        year_of = "year(t.month)" if model.publish_by == "month" else "t.year"
+        for item in model.dimension_names:
+            keys = " and ".join(f"t.{k} = d.{k}" for k in item["keys"])
+            column = item["column"]
+            dimension = f"(select * from candidate.marts.{item['dimension']} where {item.get('filter', 'true')}) as d"
+            stale = f"{keys} and t.{column} is distinct from d.{column}"
+            years = con.execute(
+                f"select distinct {year_of} from candidate.marts.{model.name} as t, {dimension} where {stale}"
+            ).fetchall()
+            if years:
+                renamed.setdefault(model.name, set()).update(y for (y,) in years)
+                con.execute(
+                    f"update candidate.marts.{model.name} as t set {column} = d.{column} from {dimension} where {stale}"
+                )
+    return renamed
+    for stale in existing - {m.name for m in models}:  # a model no longer published
+        con.execute(f"drop table candidate.marts.{stale}")
+
+
+def _export_parquet(
+    con: duckdb.DuckDBPyConnection,
+    model: PublishedModel,
+    target: Path,
+    previous: Path | None,
+    months: list[str] | None,
+    renamed_years: set[int],
+) -> None:
+    """One ``data.parquet`` per table; a ``publish_by`` table gets one ``<year>.parquet`` per year.
+
+    Years a patch did not touch are hard links to the files of the set in service (the
+    files are immutable), so a night writes the changed year only.
+    """
+    target.mkdir(parents=True)
+    if not model.publish_by:
+        con.execute(
+            f"copy (select * from candidate.marts.{model.name}) to '{target / 'data.parquet'}' (format parquet)"
+        )
+        return
+    year_of = "year(month)" if model.publish_by == "month" else "year"
+    changed_years = None if months is None else {int(m[:4]) for m in months} | renamed_years
+    years = [
+        y for (y,) in con.execute(f"select distinct {year_of} from candidate.marts.{model.name} order by 1").fetchall()
+    ]
+    for year in years:
+        file = target / f"{year}.parquet"
+        reused = previous / model.name / file.name if previous else None
+        if changed_years is not None and year not in changed_years and reused and reused.exists():
+            try:
+                os.link(reused, file)
+                continue
+            except OSError:
+                pass  # another file system: write it
+        con.execute(
+            f"copy (select * from candidate.marts.{model.name} where {year_of} = {year}) to '{file}' (format parquet)"
+        )
 
 
 def _keep_previous(settings: Settings) -> None:

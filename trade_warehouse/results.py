@@ -201,6 +201,8 @@ class PublishResult:
     docs_rebuilt: bool = False
     dbt_seconds: float = 0.0
     publish_seconds: float = 0.0
+    # the months rebuilt and re-published on top of the snapshot in service; None = all of them
+    changed_months: list[str] | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         return _plain(asdict(self))

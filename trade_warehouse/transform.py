@@ -53,7 +53,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run_dbt(settings: Settings, *args: str) -> str:
+def run_dbt(settings: Settings, *args: str, env: dict[str, str] | None = None) -> str:
     """Run one dbt command in the project; return its output or raise with the failures."""
     dbt_dir = settings.data_dir / "dbt"
     executable = Path(sys.executable).with_name("dbt")
@@ -68,7 +68,9 @@ def run_dbt(settings: Settings, *args: str) -> str:
         str(dbt_dir / "logs"),
     ]
     started = time.time()
-    completed = subprocess.run(command, env=dbt_env(settings), capture_output=True, text=True, check=False)
+    completed = subprocess.run(
+        command, env={**dbt_env(settings), **(env or {})}, capture_output=True, text=True, check=False
+    )
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
         failing = failed_nodes(dbt_dir / "target" / "run_results.json", started)
@@ -101,9 +103,19 @@ def manifest_path(settings: Settings) -> Path:
     return settings.data_dir / "dbt" / "target" / "manifest.json"
 
 
-def build(settings: Settings) -> str:
-    """``dbt build``: seeds, every model, every data test and unit test, in DAG order."""
-    return run_dbt(settings, "build")
+def build(settings: Settings, changed_months: list[str] | None = None) -> str:
+    """``dbt build``: seeds, every model, every data test and unit test, in DAG order.
+
+    ``changed_months`` (first days, 'YYYY-MM-DD'): the months loaded since the published
+    state this build starts from. The incremental marts rebuild only those, and the tests of
+    the month-keyed tables check only those (macros/test_scope.sql): every other month is
+    untouched and passed them when it was published. None builds and tests everything.
+    """
+    if changed_months is None:
+        scope = "all"
+    else:
+        scope = ",".join(sorted(set(changed_months))) or "none"
+    return run_dbt(settings, "build", env={"TRADE_CHANGED_MONTHS": scope})
 
 
 def generate_docs(settings: Settings) -> tuple[Path, bool]:
@@ -135,6 +147,16 @@ def compiled_analysis(settings: Settings, name: str) -> str:
     if not path.exists():
         raise FileNotFoundError(f"analysis {name!r} is not compiled yet ({path}); run a build first")
     return path.read_text(encoding="utf-8")
+
+
+def scope_fingerprint(settings: Settings) -> str:
+    """What must equal between two builds for the second to build only the changed months.
+
+    The dbt project, the model settings and the HS level: when any differs from those of
+    the published state, every month is rebuilt, re-tested and re-published.
+    """
+    parts = [project_fingerprint(), json.dumps(model_settings(), sort_keys=True), settings.hs_level]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def project_fingerprint() -> str:

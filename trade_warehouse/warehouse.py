@@ -81,6 +81,9 @@ create table if not exists audit.publishes (
     months bigint, first_month date, last_month date, row_counts varchar, checksum varchar,
     serving_path varchar, status varchar
 );
+-- what the published marts were built with (transform.scope_fingerprint): a build on top of
+-- a publish with the same value rebuilds and re-publishes only the months loaded since
+alter table audit.publishes add column if not exists scope_fingerprint varchar;
 """
 
 

@@ -34,10 +34,25 @@ def parquet_matches_serving(settings) -> bool:
     publish_id = query(settings.serving_path, "select publish_id from meta.publish")[0][0]
     if manifest["publish_id"] != publish_id or not current.name.endswith(publish_id):
         return False
-    for table in (m.name for m in published_models(settings) if m.contract):
-        rows = duckdb.sql(f"select count(*) from '{current / table / 'data.parquet'}'").fetchone()[0]
-        if rows != query(settings.serving_path, f"select count(*) from marts.{table}")[0][0]:
-            return False
+    con = duckdb.connect()
+    con.execute(f"attach '{settings.serving_path}' as serving (read_only)")
+    try:
+        for table in (m.name for m in published_models(settings) if m.contract):
+            # one data.parquet per table; the large marts one <year>.parquet per year
+            files = f"{current / table}/*.parquet"
+            differing = con.execute(
+                f"""
+                select count(*) from (
+                    (select * from read_parquet('{files}') except all select * from serving.marts.{table})
+                    union all
+                    (select * from serving.marts.{table} except all select * from read_parquet('{files}'))
+                )
+                """
+            ).fetchone()[0]
+            if differing:
+                return False
+    finally:
+        con.close()
     return True
 
 

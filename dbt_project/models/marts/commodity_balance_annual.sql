@@ -1,5 +1,20 @@
 -- Grain: year x individual partner x HS4. share_of_partner_balance = the heading's balance
 -- / the partner's total balance that year; rank_in_partner 1 = most negative balance.
+-- Incremental by year: the years of the months loaded since the last publish
+-- (TRADE_CHANGED_MONTHS) are rebuilt whole (the ranks and shares are within a year); the post-hook
+-- keeps the descriptions of the other years current. `--full-refresh` gives the same table.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='year',
+        on_schema_change='fail',
+        post_hook="{{ refresh_dimension_names() }}",
+    )
+}}
+
+-- depends_on: {{ ref('dim_commodity') }}
+
 with hs4 as (
     select
         year(month)::integer as year,
@@ -10,7 +25,11 @@ with hs4 as (
         sum(imports_usd)::bigint as imports_usd,
         sum(balance_usd)::bigint as balance_usd
     from {{ ref('commodity_trade_monthly') }}
-    where hs_level = 4
+    where
+        hs_level = 4
+        {% if is_incremental() %}
+            and {{ changed_months_predicate('year(month)', years=true) }}
+        {% endif %}
     group by 1, 2, 3
 ),
 

@@ -2,8 +2,28 @@
 -- set of rows summed from HS6 within that level: never add rows of different levels.
 -- The fact is unique by month x partner x HS6, so HS6 rows are its rows as they are, HS4
 -- sums HS6 and HS2 sums HS4 (same totals as summing HS6 three times over, a third of the work).
+--
+-- Incremental by month: the pipeline passes the months loaded since the last publish
+-- (TRADE_CHANGED_MONTHS, see macros/test_scope.sql); only those are deleted and rebuilt, so a
+-- night costs one month, not the whole history. Names and descriptions come from the
+-- dimensions, which a new month can change for every month: the post-hook (meta
+-- dimension_names in the YAML) brings rows of untouched months up to date (normally none).
+-- `dbt build --full-refresh` gives the same table (tests/integration/test_incremental_marts.py).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='month',
+        on_schema_change='fail',
+        post_hook="{{ refresh_dimension_names() }}",
+    )
+}}
+
 with fact as (
     select * from {{ ref('fct_trade__partner_hs6_monthly') }}
+    {% if is_incremental() %}
+        where {{ changed_months_predicate('month') }}
+    {% endif %}
 ),
 
 hs6 as (

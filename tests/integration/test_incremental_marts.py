@@ -1,0 +1,203 @@
+"""A night builds and publishes only the months that changed, and gets what a full rebuild gets.
+
+Through the pipeline's own path (extract, load, transform_and_publish): three months are
+published; then the emulator's annual revision changes 2016-04, a new month arrives, and
+another new month re-describes a commodity that older months also hold (the Census API's
+text of the latest month wins everywhere). The second publish rebuilds and patches only
+those months. Its marts, serving snapshot and Parquet set must equal, row for row, what a
+`dbt build --full-refresh` and a full publish make from the same loads.
+"""
+
+import gzip
+import json
+import shutil
+import uuid
+
+import duckdb
+import pytest
+from duck import query
+
+from trade_warehouse import publish, transform
+from trade_warehouse.census_api import Response, detail_request, hs4_totals_request, totals_request
+from trade_warehouse.landing import land_response, latest_landed, record_extraction
+from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
+
+pytestmark = pytest.mark.integration
+
+FIRST = ["2015-04", "2016-04", "2016-05", "2017-04"]  # 2015: a year the night leaves alone
+REVISED = "2016-04"  # the emulator's vintage 1 revises it
+NEW, REDESCRIBED = "2017-05", "2017-06"
+NEW_TEXT = "RE-DESCRIBED BY THE LATEST MONTH"
+
+
+COMMODITY = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
+
+
+def landed_tables(settings, flow: str, month: str) -> dict[str, list]:
+    tables = {}
+    for landed in latest_landed(settings.landing_dir, flow, "HS6", month):
+        with gzip.open(landed.path, "rb") as handle:
+            tables[landed.kind] = json.loads(handle.read())
+    return tables
+
+
+def land_redescribed(settings, month: str) -> str:
+    """Land the month again as its newest extraction, one HS6 code re-described in both flows; return it."""
+    tables = {flow: landed_tables(settings, flow, month) for flow in COMMODITY}
+    codes = {}
+    for flow, var in COMMODITY.items():
+        detail = tables[flow]["detail"]
+        codes[flow] = [row[detail[0].index(var)] for row in detail[1:] if row[0] != "-"]
+    code = min(set(codes["exports"]) & set(codes["imports"]))
+    for flow, var in COMMODITY.items():
+        detail = tables[flow]["detail"]
+        code_at, text_at = detail[0].index(var), detail[0].index(var + "_LDESC")
+        for row in detail[1:]:
+            if row[code_at] == code:
+                row[text_at] = NEW_TEXT
+        requests = {
+            "detail": detail_request(flow, month, "HS6"),
+            "totals": totals_request(flow, month),
+            "hs4": hs4_totals_request(flow, month),
+        }
+        extraction_id = str(uuid.uuid4())
+        for kind, request in requests.items():
+            table = tables[flow][kind]
+            response = Response(
+                request=request,
+                status=200,
+                body=json.dumps(table).encode(),
+                source="census-emulator",
+                fetched_at="2099-01-01T00:00:00+00:00",
+                elapsed_s=0.0,
+                attempts=1,
+                header=table[0],
+                row_count=len(table) - 1,
+            )
+            land_response(settings.landing_dir, "HS6", month, response, extraction_id)
+        record_extraction(settings.landing_dir, flow, "HS6", month, {"extraction_id": extraction_id})
+    return code
+
+
+def differing_rows(left: str, right: str, tables: list[str]) -> dict[str, int]:
+    """Rows in one DuckDB file's ``marts.<table>`` and not the other's (both ways), per table."""
+    con = duckdb.connect()
+    con.execute(f"attach '{left}' as l (read_only)")
+    con.execute(f"attach '{right}' as r (read_only)")
+    try:
+        counts = {}
+        for table in tables:
+            counts[table] = con.execute(
+                f"""
+                select count(*) from (
+                    (select * from l.marts.{table} except all select * from r.marts.{table})
+                    union all
+                    (select * from r.marts.{table} except all select * from l.marts.{table})
+                )
+                """
+            ).fetchone()[0]
+        return counts
+    finally:
+        con.close()
+
+
+def parquet_equals_serving(settings) -> dict[str, int]:
+    """Per contract table: rows that differ between the Parquet set in service and the snapshot."""
+    current = publish.current_parquet(settings)
+    con = duckdb.connect()
+    con.execute(f"attach '{settings.serving_path}' as s (read_only)")
+    try:
+        counts = {}
+        for table in (m.name for m in publish.published_models(settings) if m.contract):
+            files = f"{current / table}/*.parquet"
+            counts[table] = con.execute(
+                f"""
+                select count(*) from (
+                    (select * from read_parquet('{files}') except all select * from s.marts.{table})
+                    union all
+                    (select * from s.marts.{table} except all select * from read_parquet('{files}'))
+                )
+                """
+            ).fetchone()[0]
+        return counts
+    finally:
+        con.close()
+
+
+def reused_parquet_years(settings) -> dict[str, list[str]]:
+    """Per year-partitioned mart: the files of the set in service that are the previous set's files."""
+    current = publish.current_parquet(settings)
+    previous = max(v for v in (settings.parquet_dir / "versions").iterdir() if v.resolve() != current)
+    reused = {}
+    for table in ("commodity_trade_monthly", "commodity_balance_annual"):
+        files = sorted(p.name for p in (current / table).glob("*.parquet"))
+        assert files == ["2015.parquet", "2016.parquet", "2017.parquet"], (table, files)
+        reused[table] = [
+            f for f in files if (current / table / f).stat().st_ino == (previous / table / f).stat().st_ino
+        ]
+    return reused
+
+
+def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator, settings, tmp_path):
+    load_and_validate(settings, extract(settings, FIRST).landed, "run-1")
+    first = transform_and_publish(settings, "run-1")
+    assert first.published and first.changed_months is None  # nothing in service yet: everything
+
+    emulator.state.vintage = 1  # the annual revision
+    extracted = extract(settings, [REVISED, NEW, REDESCRIBED])
+    assert not extracted.failures
+    code = land_redescribed(settings, REDESCRIBED)
+    loaded = load_and_validate(settings, extracted.landed, "run-2")
+    assert not loaded.failures
+    assert {(o.flow, o.month) for o in loaded.loaded} >= {("exports", REVISED), ("exports", REDESCRIBED)}
+
+    second = transform_and_publish(settings, "run-2")
+    assert second.published
+    assert second.changed_months == [f"{m}-01" for m in (REVISED, NEW, REDESCRIBED)]
+    serving = settings.serving_path
+    # the new description reached the months the night did not rebuild, in the snapshot too
+    descriptions = query(
+        serving,
+        "select distinct hs_description from marts.commodity_trade_monthly where hs_level = 6 and hs_code = ?",
+        [code],
+    )
+    assert descriptions == [(NEW_TEXT,)]
+    assert query(serving, "select count(distinct month) from marts.commodity_trade_monthly") == [(6,)]
+    assert set(parquet_equals_serving(settings).values()) == {0}
+    # one Parquet file per year. commodity_trade_monthly's 2015 file was written again (it
+    # holds the re-described HS6 code); commodity_balance_annual (HS4, not re-described) kept it
+    assert reused_parquet_years(settings) == {
+        "commodity_trade_monthly": [],
+        "commodity_balance_annual": ["2015.parquet"],
+    }
+
+    # a third night: a later vintage revises 2016-04 again; 2015 and 2017 are left alone
+    emulator.state.vintage = 2
+    third_loads = load_and_validate(settings, extract(settings, [REVISED]).landed, "run-3")
+    assert {(o.flow, o.month) for o in third_loads.loaded} == {("exports", REVISED), ("imports", REVISED)}
+    third = transform_and_publish(settings, "run-3")
+    assert third.published and third.changed_months == [f"{REVISED}-01"]
+    assert set(parquet_equals_serving(settings).values()) == {0}
+    expected = ["2015.parquet", "2017.parquet"]
+    assert reused_parquet_years(settings) == {"commodity_trade_monthly": expected, "commodity_balance_annual": expected}
+
+    published = [m.name for m in publish.published_models(settings)]
+    incremental_serving = tmp_path / "incremental-serving.duckdb"
+    shutil.copyfile(serving, incremental_serving)
+    incremental_warehouse = tmp_path / "incremental-warehouse.duckdb"
+    shutil.copyfile(settings.warehouse_path, incremental_warehouse)
+    mart_tables = [
+        name
+        for (name,) in query(
+            settings.warehouse_path,
+            "select table_name from duckdb_tables() where schema_name = 'marts' order by 1",
+        )
+    ]
+    assert {"commodity_trade_monthly", "commodity_balance_annual", "fct_trade__partner_hs6_monthly"} <= set(mart_tables)
+
+    # the same loads, built from scratch and published whole
+    transform.run_dbt(settings, "build", "--full-refresh")
+    assert set(differing_rows(str(incremental_warehouse), str(settings.warehouse_path), mart_tables).values()) == {0}
+    publish.publish(settings, "full-refresh", "full-refresh")
+    assert set(differing_rows(str(incremental_serving), str(serving), published).values()) == {0}
+    assert set(parquet_equals_serving(settings).values()) == {0}
