@@ -412,7 +412,11 @@ def ensure_history(bench_dir: Path, scale: str, months: list[str]) -> dict:
         conf["from_landing"] = True
     print(
         f"building the {len(months)}-month history {months[0]}..{months[-1]} at scale {scale} in {target}"
-        + (f" (landed files from {donor.name})" if donor else " (extracting from the emulator)"),
+        + (
+            f" (landed files from {', '.join(sorted({d.name for d in donor.values()}))})"
+            if donor
+            else " (extracting from the emulator)"
+        ),
         flush=True,
     )
     load_before = load_average()
@@ -433,12 +437,13 @@ def ensure_history(bench_dir: Path, scale: str, months: list[str]) -> dict:
     return record
 
 
-def _link_landing(donor: Path, target: Path, months: list[str]) -> None:
-    """Hard-link the donor's landed files for ``months`` into ``target`` (manifests are copied)."""
-    for flow in FLOWS:
-        for month in months:
+def _link_landing(donor: Path | dict[str, Path], target: Path, months: list[str]) -> None:
+    """Hard-link the donors' landed files for ``months`` into ``target`` (manifests are copied)."""
+    for month in months:
+        source = donor if isinstance(donor, Path) else donor[month]
+        for flow in FLOWS:
             shutil.copytree(
-                donor / "landing" / "census" / flow / "HS6" / month,
+                source / "landing" / "census" / flow / "HS6" / month,
                 target / "landing" / "census" / flow / "HS6" / month,
                 copy_function=lambda s, d: os.link(s, d) if s.endswith(".gz") else shutil.copy2(s, d),
             )
@@ -447,14 +452,23 @@ def _link_landing(donor: Path, target: Path, months: list[str]) -> None:
 LANDING_DONORS: list[Path] = []  # --landing-from: other data dirs whose landed files may be linked
 
 
-def _landing_donor(bench_dir: Path, scale: str, months: list[str], target: Path) -> Path | None:
-    for candidate in [*LANDING_DONORS, *sorted(bench_dir.glob(f"{scale}-*..*"))]:
-        if candidate == target or not ((candidate / "build.done").exists() or candidate in LANDING_DONORS):
-            continue
-        base = candidate / "landing" / "census"
-        if all((base / flow / "HS6" / m / "extractions.jsonl").exists() for flow in FLOWS for m in months):
-            return candidate
-    return None
+def _landing_donor(bench_dir: Path, scale: str, months: list[str], target: Path) -> dict[str, Path] | None:
+    """Per month, a cached data dir that landed it (all months covered), else None."""
+    candidates = [
+        c
+        for c in [*LANDING_DONORS, *sorted(bench_dir.glob(f"{scale}-*..*"))]
+        if c != target and ((c / "build.done").exists() or c in LANDING_DONORS)
+    ]
+    chosen = {}
+    for month in months:
+        for candidate in candidates:
+            base = candidate / "landing" / "census"
+            if all((base / flow / "HS6" / month / "extractions.jsonl").exists() for flow in FLOWS):
+                chosen[month] = candidate
+                break
+        else:
+            return None
+    return chosen
 
 
 def _now() -> str:
@@ -494,7 +508,9 @@ def scenario_backfill(args: argparse.Namespace) -> dict:
         raise BenchError(f"--reuse-landing: no cached history in {args.bench_dir} has landed {months[0]}..{months[-1]}")
     if donor:
         # the extraction is not what is measured: the load -> publish span starts from the same landed files
-        print(f"backfill from the landed files of {donor.name} (no extraction)", flush=True)
+        print(
+            f"backfill from the landed files of {sorted({d.name for d in donor.values()})} (no extraction)", flush=True
+        )
         _link_landing(donor, data_dir, months)
         conf["from_landing"] = True
     load_before = load_average()

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from trade_warehouse.census_api import CensusAuthError, CensusError
@@ -263,51 +264,108 @@ def extract(
     return summary
 
 
+VALIDATION_BATCH = 6  # months of one flow staged at once and validated in one GX run per suite
+
+
+@dataclass
+class _Staged:
+    """A flow-month read into temp tables, waiting for its batch's validation."""
+
+    files: list[LandedFile]
+    staged: object  # warehouse.StagedMonth
+    audit: dict
+    trailing: list[int]
+    started: float
+
+
+def _batches(targets: list[FlowMonth]) -> list[list[FlowMonth]]:
+    """The targets by flow (in order of first appearance), in month order, VALIDATION_BATCH at a time."""
+    by_flow: dict[str, list[FlowMonth]] = {}
+    for target in targets:
+        by_flow.setdefault(target.flow, []).append(target)
+    batches = []
+    for flow_targets in by_flow.values():
+        ordered = sorted(flow_targets, key=lambda t: t.month)
+        batches += [ordered[i : i + VALIDATION_BATCH] for i in range(0, len(ordered), VALIDATION_BATCH)]
+    return batches
+
+
 def load_and_validate(settings: Settings, targets: list[FlowMonth], run_id: str, force: bool = False) -> LoadResult:
     """Load each landed flow-month through the GX gate into the raw tables.
 
     A month whose landed content equals the loaded version is skipped (unless ``force``);
-    a month that fails validation keeps its previous version and is reported.
+    a month that fails validation keeps its previous version and is reported. Months of a
+    flow are staged a few at a time and validated together (``validation.validate_months``),
+    each still passing or failing on its own; each passing month is swapped in in its own
+    transaction.
     """
-    from trade_warehouse import warehouse
+    from trade_warehouse import validation, warehouse
 
+    if targets:
+        validation.warm_up()  # GX's import overlaps the reading of the first months
     result = LoadResult()
+    done = 0
+
+    def record(target: FlowMonth, outcome: MonthLoad | MonthFailure, started: float) -> None:
+        nonlocal done
+        done += 1
+        if isinstance(outcome, MonthFailure):
+            result.failures.append(outcome)
+        else:
+            (result.loaded if outcome.status == "loaded" else result.unchanged).append(outcome)
+        # one line per flow-month with a running count: a long backfill shows its progress
+        status = outcome.stage + " failed" if isinstance(outcome, MonthFailure) else outcome.status
+        rows = getattr(outcome, "rows", None)
+        log.info(
+            "load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",
+            done,
+            len(targets),
+            target.flow,
+            target.month,
+            status,
+            "-" if rows is None else rows,
+            time.monotonic() - started,
+            len(result.loaded),
+            len(result.unchanged),
+            len(result.failures),
+        )
+
     with warehouse.connect(settings.warehouse_path) as con:
-        for number, target in enumerate(targets, start=1):
-            started = time.monotonic()
+        for batch in _batches(targets):
+            pending: list[_Staged] = []
             try:
-                outcome = _load_target(con, settings, target.flow, target.month, run_id, force)
-            except Exception as error:  # an unreadable manifest or record: this month fails, the others go on
-                outcome = MonthFailure(
-                    target.flow, target.month, "load", transient=False, reason=f"{error.__class__.__name__}: {error}"
-                )
-            if isinstance(outcome, MonthFailure):
-                result.failures.append(outcome)
-            else:
-                (result.loaded if outcome.status == "loaded" else result.unchanged).append(outcome)
-            # one line per flow-month with a running count: a long backfill shows its progress
-            status = outcome.stage + " failed" if isinstance(outcome, MonthFailure) else outcome.status
-            rows = getattr(outcome, "rows", None)
-            log.info(
-                "load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",
-                number,
-                len(targets),
-                target.flow,
-                target.month,
-                status,
-                "-" if rows is None else rows,
-                time.monotonic() - started,
-                len(result.loaded),
-                len(result.unchanged),
-                len(result.failures),
-            )
+                for target in batch:
+                    started = time.monotonic()
+                    try:
+                        outcome = _prepare(con, settings, target, run_id, force, pending)
+                    except Exception as error:  # an unreadable manifest or record: this month fails, the others go on
+                        outcome = MonthFailure(
+                            target.flow,
+                            target.month,
+                            "load",
+                            transient=False,
+                            reason=f"{error.__class__.__name__}: {error}",
+                        )
+                    if isinstance(outcome, _Staged):
+                        pending.append(outcome)
+                    else:
+                        record(target, outcome, started)
+                if pending:
+                    for item, outcome in _validate_and_swap(con, settings, pending, run_id):
+                        record(FlowMonth(item.staged.flow, item.staged.month), outcome, item.started)
+            finally:
+                for item in pending:
+                    warehouse.drop_stage(con, item.staged)
     return result
 
 
-def _load_target(con, settings: Settings, flow: str, month: str, run_id: str, force: bool) -> MonthLoad | MonthFailure:
-    """Load one landed flow-month unless its files, or its rows, equal the loaded version."""
+def _prepare(
+    con, settings: Settings, target: FlowMonth, run_id: str, force: bool, pending: list[_Staged]
+) -> _Staged | MonthLoad | MonthFailure:
+    """Stage one landed flow-month, unless its files, or its rows, equal the loaded version."""
     from trade_warehouse import warehouse
 
+    flow, month = target.flow, target.month
     files = latest_landed(settings.landing_dir, flow, settings.hs_level, month)
     if not files or not any(f.kind == "detail" for f in files) or not any(f.kind == "totals" for f in files):
         return MonthFailure(
@@ -318,13 +376,49 @@ def _load_target(con, settings: Settings, flow: str, month: str, run_id: str, fo
             reason="no complete landed extraction (detail and totals) for this month",
         )
     fingerprint = warehouse.content_fingerprint(files)
-    current = warehouse.current_load(con, flow, settings.hs_level, month)
-    if current and current.content_sha256 == fingerprint and not force:
+    current = None if force else warehouse.current_load(con, flow, settings.hs_level, month)
+    if current and current.content_sha256 == fingerprint:
         _record_unchanged(
             con, settings, run_id, flow, month, fingerprint, current, "landed files identical to those of load"
         )
         return MonthLoad(flow, month, "unchanged", load_id=current.load_id)
-    return _load_one(con, settings, files, run_id, fingerprint, None if force else current)
+    load_id = str(uuid.uuid4())
+    first = files[0]
+    audit = {
+        "load_id": load_id,
+        "run_id": run_id,
+        "flow": flow,
+        "hs_level": first.hs_level,
+        "month": f"{month}-01",
+        "content_sha256": fingerprint,
+        "files": warehouse.as_json([{"path": f.path, "sha256": f.sha256, "part": f.part} for f in files]),
+        "started_at": datetime.now(UTC).replace(tzinfo=None),
+    }
+    started = time.monotonic()
+    try:
+        staged = warehouse.stage_month(con, files, load_id)
+    except Exception as error:  # recorded, reported, and the other months go on
+        return _failed_load(con, audit, error)
+    if current is not None and current.data_sha256 == staged.data_sha256:
+        # other files (e.g. fetched in parts, not whole) but the same rows: nothing to reload
+        warehouse.drop_stage(con, staged)
+        _record_unchanged(
+            con,
+            settings,
+            run_id,
+            flow,
+            month,
+            fingerprint,
+            current,
+            "landed data (other files, same rows) identical to load",
+            staged.data_sha256,
+        )
+        return MonthLoad(flow, month, "unchanged", load_id=current.load_id)
+    # the row-count band: the loaded months before this one, and the months staged before it
+    # in this batch (a backfill into an empty warehouse still compares each month with the last)
+    earlier = {p.staged.month: p.staged.detail_rows for p in pending}
+    trailing = warehouse.trailing_row_counts(con, flow, first.hs_level, month, pending=earlier)
+    return _Staged(files, staged, audit, trailing, started)
 
 
 def _record_unchanged(
@@ -361,99 +455,99 @@ def _record_unchanged(
     )
 
 
-def _load_one(
-    con, settings: Settings, files: list[LandedFile], run_id: str, fingerprint: str, current=None
-) -> MonthLoad | MonthFailure:
-    """Stage, gate and swap in one flow-month; ``current`` (unless forced) skips identical data."""
+def _failed_load(con, audit: dict, error: BaseException) -> MonthFailure:
+    """Record a load that raised (audit status ``failed``) and report it."""
+    from trade_warehouse import warehouse
+
+    finished = datetime.now(UTC).replace(tzinfo=None)
+    message = f"{error.__class__.__name__}: {error}"
+    warehouse.insert_load_audit(
+        con,
+        {
+            **audit,
+            "status": "failed",
+            "error": message,
+            "finished_at": finished,
+            "duration_s": (finished - audit["started_at"]).total_seconds(),
+        },
+    )
+    return MonthFailure(audit["flow"], audit["month"][:7], "load", transient=False, reason=message)
+
+
+def _validate_and_swap(
+    con, settings: Settings, pending: list[_Staged], run_id: str
+) -> list[tuple[_Staged, MonthLoad | MonthFailure]]:
+    """Validate a batch of staged months of one flow; swap in each month that passed."""
     from trade_warehouse import data_docs, validation, warehouse
 
-    first = files[0]
-    flow, month = first.flow, first.month
-    load_id = str(uuid.uuid4())
-    started = datetime.now(UTC).replace(tzinfo=None)
-    audit = {
-        "load_id": load_id,
-        "run_id": run_id,
-        "flow": flow,
-        "hs_level": first.hs_level,
-        "month": f"{month}-01",
-        "content_sha256": fingerprint,
-        "files": warehouse.as_json([{"path": f.path, "sha256": f.sha256, "part": f.part} for f in files]),
-        "started_at": started,
-    }
-    staged = None
     try:
-        staged = warehouse.stage_month(con, files, load_id)
-        if current is not None and current.data_sha256 == staged.data_sha256:
-            # other files (e.g. fetched in parts, not whole) but the same rows: nothing to reload
-            _record_unchanged(
-                con,
-                settings,
-                run_id,
-                flow,
-                month,
-                fingerprint,
-                current,
-                "landed data (other files, same rows) identical to load",
-                staged.data_sha256,
-            )
-            return MonthLoad(flow, month, "unchanged", load_id=current.load_id)
-        trailing = warehouse.trailing_row_counts(con, flow, first.hs_level, month)
-        outcome = validation.validate_month(con, staged, trailing)
-        for suite in outcome.results:
-            data_docs.save_result(settings.gx_results_dir, run_id, flow, month, suite)
-            warehouse.insert_validation_audit(
-                con,
-                {
-                    "load_id": load_id,
-                    "run_id": run_id,
-                    "flow": flow,
-                    "hs_level": first.hs_level,
-                    "month": f"{month}-01",
-                    "suite": suite.suite,
-                    "success": suite.success,
-                    "evaluated": suite.evaluated,
-                    "failed": len(suite.failed),
-                    "failed_expectations": ", ".join(f["expectation"] for f in suite.failed),
-                    "details": warehouse.as_json(suite.failed),
-                },
-            )
-        finished = datetime.now(UTC).replace(tzinfo=None)
-        audit.update(
-            source=staged.source,
-            detail_rows=staged.detail_rows,
-            totals_rows=staged.totals_rows,
-            data_sha256=staged.data_sha256,
-            finished_at=finished,
-            duration_s=(finished - started).total_seconds(),
-        )
-        if outcome.success:
-            warehouse.replace_month(con, staged, {**audit, "status": "loaded"})
-            return MonthLoad(flow, month, "loaded", load_id=load_id, rows=staged.detail_rows)
-        warehouse.insert_load_audit(con, {**audit, "status": "failed_validation", "error": outcome.summary()})
-        failed_suites = [r for r in outcome.results if not r.success]
-        expectations = tuple(FailedExpectation.from_gx(r.suite, f) for r in failed_suites for f in r.failed)
-        reason = "; ".join(
-            f"suite {r.suite}: {len(r.failed)} of {r.evaluated} expectations failed" for r in failed_suites
-        )
-        return MonthFailure(flow, month, "validate", transient=False, reason=reason, expectations=expectations)
-    except Exception as error:  # recorded, reported, and the other months go on
-        finished = datetime.now(UTC).replace(tzinfo=None)
-        message = f"{error.__class__.__name__}: {error}"
-        warehouse.insert_load_audit(
-            con,
-            {
+        outcomes, batch = validation.validate_months(con, [(p.staged, p.trailing) for p in pending])
+    except Exception as error:  # the gate itself broke: no month of the batch is loaded
+        return [(p, _failed_load(con, p.audit, error)) for p in pending]
+    flow = pending[0].staged.flow
+    label = pending[0].staged.month if len(pending) == 1 else f"{pending[0].staged.month}..{pending[-1].staged.month}"
+    for suite in batch:
+        data_docs.save_result(settings.gx_results_dir, run_id, flow, label, suite)
+    results = []
+    for item in pending:
+        staged, audit = item.staged, item.audit
+        outcome = outcomes[staged.month]
+        try:
+            for suite in outcome.results:
+                warehouse.insert_validation_audit(
+                    con,
+                    {
+                        "load_id": audit["load_id"],
+                        "run_id": run_id,
+                        "flow": staged.flow,
+                        "hs_level": staged.hs_level,
+                        "month": audit["month"],
+                        "suite": suite.suite,
+                        "success": suite.success,
+                        "evaluated": suite.evaluated,
+                        "failed": len(suite.failed),
+                        "failed_expectations": ", ".join(f["expectation"] for f in suite.failed),
+                        "details": warehouse.as_json(suite.failed),
+                    },
+                )
+            finished = datetime.now(UTC).replace(tzinfo=None)
+            row = {
                 **audit,
-                "status": "failed",
-                "error": message,
+                "source": staged.source,
+                "detail_rows": staged.detail_rows,
+                "totals_rows": staged.totals_rows,
+                "data_sha256": staged.data_sha256,
                 "finished_at": finished,
-                "duration_s": (finished - started).total_seconds(),
-            },
-        )
-        return MonthFailure(flow, month, "load", transient=False, reason=message)
-    finally:
-        if staged is not None:
-            warehouse.drop_stage(con, staged)
+                "duration_s": (finished - audit["started_at"]).total_seconds(),
+            }
+            if outcome.success:
+                warehouse.replace_month(con, staged, {**row, "status": "loaded"})
+                results.append(
+                    (
+                        item,
+                        MonthLoad(
+                            staged.flow, staged.month, "loaded", load_id=audit["load_id"], rows=staged.detail_rows
+                        ),
+                    )
+                )
+                continue
+            warehouse.insert_load_audit(con, {**row, "status": "failed_validation", "error": outcome.summary()})
+            failed_suites = [r for r in outcome.results if not r.success]
+            expectations = tuple(FailedExpectation.from_gx(r.suite, f) for r in failed_suites for f in r.failed)
+            reason = "; ".join(
+                f"suite {r.suite}: {len(r.failed)} of {r.evaluated} expectations failed" for r in failed_suites
+            )
+            results.append(
+                (
+                    item,
+                    MonthFailure(
+                        staged.flow, staged.month, "validate", transient=False, reason=reason, expectations=expectations
+                    ),
+                )
+            )
+        except Exception as error:  # recorded, reported, and the other months go on
+            results.append((item, _failed_load(con, audit, error)))
+    return results
 
 
 def build_gx_docs(settings: Settings) -> str:

@@ -25,6 +25,7 @@ from filelock import FileLock, Timeout
 from trade_warehouse import history
 from trade_warehouse.census_api import COMMODITY_VAR, VALUE_COLUMNS, collapse_repeats
 from trade_warehouse.landing import LandedFile
+from trade_warehouse.months import add_months
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +227,14 @@ def data_fingerprint(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> 
             if name not in NOT_DATA
         ]
         row_text = "concat_ws(chr(31), " + ", ".join(f"coalesce({c}::varchar, chr(0))" for c in columns) + ")"
+        # an order-free aggregate of per-row MD5s (count, XOR and sum of the low halves):
+        # no sort of the month's rows, which cost more than reading them
         value = con.execute(
-            f"select md5(coalesce(string_agg(r, chr(10) order by r), '')) from (select {row_text} as r from {tables[kind]})"
+            f"""
+            select count(*)::varchar || ':' || coalesce(bit_xor(md5_number(r))::varchar, '')
+                   || ':' || coalesce(sum(md5_number_lower(r)::hugeint)::varchar, '')
+            from (select {row_text} as r from {tables[kind]})
+            """
         ).fetchone()[0]
         digest.update(f"{kind}:{value};".encode())
     return digest.hexdigest()
@@ -460,21 +467,33 @@ def insert_validation_audit(con: duckdb.DuckDBPyConnection, row: dict) -> None:
 
 
 def trailing_row_counts(
-    con: duckdb.DuckDBPyConnection, flow: str, hs_level: str, month: str, count: int = 6
+    con: duckdb.DuckDBPyConnection,
+    flow: str,
+    hs_level: str,
+    month: str,
+    count: int = 6,
+    pending: dict[str, int] | None = None,
 ) -> list[int]:
-    """Detail row counts of the loaded months just before ``month`` (for the row-count band)."""
+    """Detail row counts of the months just before ``month`` (for the row-count band), newest first.
+
+    The loaded months of the last year, overlaid with ``pending`` ('YYYY-MM' -> rows: months
+    staged before this one in the same batch, not loaded yet).
+    """
     rows = con.execute(
         """
-        select detail_rows from (
+        select strftime(month, '%Y-%m'), detail_rows from (
             select month, detail_rows, row_number() over (partition by month order by finished_at desc) as rn
             from audit.loads
             where flow = ? and hs_level = ? and status = 'loaded' and month < ?::date
               and month >= ?::date - interval 12 month
-        ) where rn = 1 order by month desc limit ?
+        ) where rn = 1
         """,
-        [flow, hs_level, f"{month}-01", f"{month}-01", count],
+        [flow, hs_level, f"{month}-01", f"{month}-01"],
     ).fetchall()
-    return [r[0] for r in rows]
+    counts = dict(rows)
+    earliest = add_months(month, -12)
+    counts.update({m: n for m, n in (pending or {}).items() if earliest <= m < month})
+    return [counts[m] for m in sorted(counts, reverse=True)[:count]]
 
 
 def as_json(value: object) -> str:

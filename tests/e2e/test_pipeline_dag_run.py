@@ -155,7 +155,7 @@ def test_failed_month_fails_the_run_others_publish_and_alert(airflow_db, emulato
     assert alert["dag_id"] == "census_trade_monthly" and alert["task_id"] == "finish"
     assert alert["run_id"] == result["run_id"]
     assert "exports 2017-03 at validate" in alert["reason"]
-    assert "expect_compound_columns_to_be_unique" in alert["reason"]
+    assert "duplicate_partner_hs_code" in alert["reason"]
     # the alert carries the failures as fields too: stage, transient, the failed expectations
     failed = {(f["flow"], f["month"], f["stage"], f["transient"]) for f in alert["failures"]}
     assert failed == {("exports", "2017-03", "validate", False), ("imports", "2017-03", "validate", False)}
@@ -163,17 +163,16 @@ def test_failed_month_fails_the_run_others_publish_and_alert(airflow_db, emulato
         e
         for f in alert["failures"]
         for e in f["expectations"]
-        if e["expectation"] == "expect_compound_columns_to_be_unique"
+        if e["expectation"] == "expect_column_values_to_be_between" and e["column"] == "duplicate_partner_hs_code"
     ]
-    assert (
-        unique and unique[0]["column"] == "partner_code, hs_code, month_label" and 1 <= len(unique[0]["examples"]) <= 3
-    )
+    # the duplicated keys themselves ("<partner> <hs code>"), up to three
+    assert unique and 1 <= len(unique[0]["examples"]) <= 3 and len(unique[0]["examples"][0].split()) == 2
     # the run's summary (what make backfill prints) comes from the stage results, not the log:
     # the failed expectation, its columns and an example value
     summary = format_failures(result["stages"])
     assert "exports 2017-03 at validate: suite census_exports_month" in summary, summary
-    line = next(x for x in summary.splitlines() if "expect_compound_columns_to_be_unique" in x)
-    assert "on partner_code, hs_code, month_label: observed" in line and "; e.g. " in line, summary
+    line = next(x for x in summary.splitlines() if "duplicate_partner_hs_code" in x)
+    assert "on duplicate_partner_hs_code: observed" in line and "; e.g. " in line, summary
     assert "imports 2017-03 at validate" in summary
 
 

@@ -87,7 +87,7 @@ def test_failed_validation_keeps_previous_version_and_other_months_load(emulator
 
     assert {(f.flow, f.month) for f in result.failures} == {("exports", "2017-03"), ("imports", "2017-03")}
     message = result.failures[0].describe()
-    assert "expect_compound_columns_to_be_unique" in message and "observed" in message
+    assert "on duplicate_partner_hs_code: observed" in message
     assert {(x.flow, x.month) for x in result.loaded} == {("exports", "2017-04"), ("imports", "2017-04")}
     after = raw_counts(settings)
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
@@ -102,7 +102,7 @@ def test_failed_validation_keeps_previous_version_and_other_months_load(emulator
         "select suite, failed_expectations from audit.validations "
         "where run_id = 'run-bad' and not success order by suite",
     )
-    assert any("expect_compound_columns_to_be_unique" in f for _, f in validations)
+    assert any(s == "census_exports_month" and "expect_column_values_to_be_between" in f for s, f in validations)
     # the landed file of the failed month stays for inspection
     assert any(p.name.startswith("detail") for p in (settings.landing_dir / "exports" / "HS6" / "2017-03").iterdir())
 
@@ -124,7 +124,7 @@ def test_row_count_band_catches_a_collapse(emulator, settings):
             )
     result = load_and_validate(settings, extract(settings, ["2017-01"]).landed, "run-band")
     failures = {f.flow: f.describe() for f in result.failures}
-    assert "exports" in failures and "expect_table_row_count_to_be_between" in failures["exports"]
+    assert "exports" in failures and "on detail_rows, min_rows: observed detail_rows" in failures["exports"]
     assert "imports" not in failures
 
 
