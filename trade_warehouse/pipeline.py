@@ -586,16 +586,29 @@ def landed_targets(settings: Settings, months: list[str], flows: tuple[str, ...]
     return result
 
 
-def transform_and_publish(settings: Settings, run_id: str, force: bool = False) -> PublishResult:
-    """dbt build and publish, unless the loaded data and the dbt project are unchanged."""
+def transform_and_publish(settings: Settings, run_id: str, force: bool = False, docs: bool = True) -> PublishResult:
+    """dbt build and publish, unless the loaded data and the dbt project are unchanged.
+
+    ``docs``: also regenerate the dbt docs page when the project changed. The DAGs pass
+    False and run ``build_dbt_docs`` as a task of its own after the publish: readers get the
+    new snapshot without waiting for the documentation.
+    """
     from trade_warehouse import warehouse
 
     # dbt (a child process) and the publish use the warehouse: hold the writer lock throughout
     with warehouse.writer_lock(settings.warehouse_path):
-        return _transform_and_publish(settings, run_id, force)
+        return _transform_and_publish(settings, run_id, force, docs)
 
 
-def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> PublishResult:
+def build_dbt_docs(settings: Settings) -> bool:
+    """Regenerate the dbt docs page if the dbt project changed since it was built; True if it was."""
+    from trade_warehouse import transform, warehouse
+
+    with warehouse.writer_lock(settings.warehouse_path):  # dbt reads the warehouse's catalog
+        return transform.generate_docs(settings)[1]
+
+
+def _transform_and_publish(settings: Settings, run_id: str, force: bool, docs: bool = True) -> PublishResult:
     from trade_warehouse import history, publish, transform
 
     if not publish.has_loaded_months(settings):
@@ -615,7 +628,7 @@ def _transform_and_publish(settings: Settings, run_id: str, force: bool) -> Publ
         "every month (no comparable snapshot in service)" if months is None else f"{len(months)} changed months",
     )
     transform.build(settings, months)
-    _, docs_rebuilt = transform.generate_docs(settings)
+    docs_rebuilt = transform.generate_docs(settings)[1] if docs else False
     built = time.monotonic()
     published = publish.publish(settings, run_id, fingerprint, months)
     return PublishResult(

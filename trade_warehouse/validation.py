@@ -165,7 +165,11 @@ def run_suite(
         if kwargs.get("column_B"):  # a pair: say the relation, not GX's flags
             relation = "=" if "equal" in item.expectation_config.type else (">=" if kwargs.get("or_equal") else ">")
             expected = f"{kwargs['column_A']} {relation} {kwargs['column_B']}"
-        if isinstance(expected, dict) and isinstance(expected.get("value_set"), list) and len(expected["value_set"]) > 8:
+        if (
+            isinstance(expected, dict)
+            and isinstance(expected.get("value_set"), list)
+            and len(expected["value_set"]) > 8
+        ):
             expected["value_set"] = f"<{len(expected['value_set'])} known values>"
         columns = [kwargs[k] for k in ("column_A", "column_B") if kwargs.get(k)] or kwargs.get("column_list")
         column = kwargs.get("column") or columns

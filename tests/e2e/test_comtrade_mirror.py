@@ -65,7 +65,8 @@ def test_mirror_dag_fills_mirror_trade_annual_with_the_planted_asymmetries(
 
     result = run_dag({}, DAG_ID)
     assert states(result) == dict.fromkeys(
-        ["plan", "has_work", "extract", "load", "gx_docs", "transform_and_publish", "report", "finish"], "success"
+        ["plan", "has_work", "extract", "load", "gx_docs", "transform_and_publish", "report", "dbt_docs", "finish"],
+        "success",
     ), result
 
     columns = [

@@ -38,7 +38,8 @@ def snapshot_totals(path):
 def test_window_run_end_to_end_and_rerun_is_identical(airflow_db, emulator, settings, capfd):
     result = run_dag({"start_month": "2016-12", "end_month": "2017-02"})
     assert states(result) == dict.fromkeys(
-        ["plan", "has_work", "extract", "load", "gx_docs", "transform_and_publish", "report", "finish"], "success"
+        ["plan", "has_work", "extract", "load", "gx_docs", "transform_and_publish", "report", "dbt_docs", "finish"],
+        "success",
     ), result
     first = snapshot_totals(settings.serving_path)
     assert all(count > 0 for count, _, _ in first.values())
@@ -65,7 +66,7 @@ def test_nightly_noop_new_month_and_revision(airflow_db, emulator, settings):
     quiet = run_dag({}, NIGHTLY_DAG_ID)
     assert quiet["state"].endswith("success")
     assert states(quiet)["has_work"] == "success"
-    assert {states(quiet)[t] for t in ("extract", "load", "transform_and_publish", "report")} == {"skipped"}
+    assert {states(quiet)[t] for t in ("extract", "load", "transform_and_publish", "report", "dbt_docs")} == {"skipped"}
     assert emulator.requests() - requests_before == 1  # one probe of the world total of 2017-03
     assert query(settings.serving_path, "select publish_id from meta.publish") == published
 

@@ -13,7 +13,7 @@ import pytest
 from trade_warehouse.orchestration.airflow_env import DAG_ID, DAGS_DIR, NIGHTLY_DAG_ID
 
 pytestmark = pytest.mark.dag
-WRITERS = {"load", "transform_and_publish"}  # the tasks that open the warehouse read-write
+WRITERS = {"load", "transform_and_publish", "dbt_docs"}  # the tasks that open the warehouse read-write
 COMTRADE_DAG_ID = "comtrade_mirror_monthly"
 
 

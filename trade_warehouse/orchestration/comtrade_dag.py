@@ -21,6 +21,7 @@ from airflow.sdk import DAG, Param, task
 from trade_warehouse.config import WRITER_POOL, WRITER_QUEUE
 from trade_warehouse.orchestration.dag_factory import (
     DEFAULT_ARGS,
+    dbt_docs,
     fail_run,
     gx_docs,
     report,
@@ -136,6 +137,6 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
         loaded = load(extracted)
         loaded >> gx_docs()
         published = transform_and_publish()
-        loaded >> published >> report()
+        loaded >> published >> [report(), dbt_docs()]
         published >> finish(extracted, loaded)
     return dag

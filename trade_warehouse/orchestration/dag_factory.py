@@ -94,8 +94,8 @@ def gx_docs() -> str:
     pool=WRITER_POOL,
     queue=WRITER_QUEUE,
     outlets=[SERVING_SNAPSHOT],
-    doc_md="dbt build (models, snapshot, tests, unit tests) and dbt docs, then publish the serving snapshot "
-    "(contract + GX marts suite, atomic rename). Skipped when nothing changed.",
+    doc_md="dbt build (models, snapshot, tests, unit tests) of the changed months, then publish the serving "
+    "snapshot (contract + GX marts suite, atomic rename). Skipped when nothing changed.",
 )
 def transform_and_publish(**context) -> dict:
     from airflow.sdk.exceptions import AirflowSkipException
@@ -103,10 +103,25 @@ def transform_and_publish(**context) -> dict:
     from trade_warehouse.config import load_settings
     from trade_warehouse.pipeline import transform_and_publish
 
-    result = transform_and_publish(load_settings(), context["run_id"], bool(context["params"].get("force")))
+    force = bool(context["params"].get("force"))
+    result = transform_and_publish(load_settings(), context["run_id"], force, docs=False)
     if not result.published:
         raise AirflowSkipException(f"not published: {result.reason}")
     return result.to_xcom()
+
+
+@task(
+    pool=WRITER_POOL,
+    queue=WRITER_QUEUE,
+    retries=0,
+    doc_md="Regenerate the dbt docs page (docs/dbt/) when the dbt project changed; after the publish, "
+    "so readers never wait for it.",
+)
+def dbt_docs() -> bool:
+    from trade_warehouse.config import load_settings
+    from trade_warehouse.pipeline import build_dbt_docs
+
+    return build_dbt_docs(load_settings())
 
 
 @task(execution_timeout=timedelta(minutes=10), doc_md="Regenerate the HTML report from the new snapshot.")
@@ -229,6 +244,6 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
         loaded = load(extracted)
         loaded >> gx_docs()
         published = transform_and_publish()
-        loaded >> published >> report()
+        loaded >> published >> [report(), dbt_docs()]
         published >> finish(extracted, loaded)
     return dag
