@@ -1,5 +1,6 @@
 -- Per partner-month, HS2, HS4 and HS6 rows each add up to the same totals, and those
--- equal the partner's published total over all commodities.
+-- equal the partner's published total over all commodities. Checks the months a build
+-- changed (macros/test_scope.sql); all of them after a change of the project.
 with by_level as (
     select
         month,
@@ -8,6 +9,7 @@ with by_level as (
         sum(exports_usd) as exports_usd,
         sum(imports_usd) as imports_usd
     from {{ ref('commodity_trade_monthly') }}
+    where {{ changed_months_predicate('month') }}
     group by all
 ),
 
