@@ -7,6 +7,7 @@ parsing does no I/O and tests can point the pipeline at temporary directories.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,23 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         pacing_s=number_setting(env, "CENSUS_API_PACING_S", 0.5, minimum=0),
         timeout_s=number_setting(env, "CENSUS_API_TIMEOUT_S", 180, minimum=1),
     )
+
+
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+
+
+def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
+    """DuckDB's memory limit for the writer and for dbt (``TRADE_DUCKDB_MEMORY_LIMIT``, default 1GB).
+
+    DuckDB takes 80 % of the machine's memory by default; the pipeline's runner and dbt each
+    get this much instead (both at once, with the Python around them, stay under 2 GB).
+    Larger joins and aggregations spill to ``<warehouse>.tmp``.
+    """
+    env = os.environ if env is None else env
+    raw = (env.get("TRADE_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", raw, flags=re.IGNORECASE):
+        raise ConfigError(f"TRADE_DUCKDB_MEMORY_LIMIT={raw!r} is not a size like 1GB or 1536MB")
+    return raw
 
 
 def number_setting(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from trade_warehouse.config import DBT_PROJECT_DIR, Settings
+from trade_warehouse.config import DBT_PROJECT_DIR, Settings, duckdb_memory_limit
 
 
 class TransformError(RuntimeError):
@@ -43,6 +43,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         model_settings(),
         TRADE_WAREHOUSE_PATH=str(settings.warehouse_path),
         TRADE_HS_LEVEL=settings.hs_level,
+        TRADE_DUCKDB_MEMORY_LIMIT=duckdb_memory_limit(),
         DBT_PROFILES_DIR=str(DBT_PROJECT_DIR),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         DBT_USE_COLORS="false",

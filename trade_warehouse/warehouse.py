@@ -24,6 +24,7 @@ from filelock import FileLock, Timeout
 
 from trade_warehouse import history
 from trade_warehouse.census_api import COMMODITY_VAR, VALUE_COLUMNS, collapse_repeats
+from trade_warehouse.config import duckdb_memory_limit
 from trade_warehouse.landing import LandedFile
 from trade_warehouse.months import add_months
 
@@ -165,8 +166,9 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     Read-write opens take the writer lock first (see :func:`writer_lock`).
     """
     path = Path(path)
+    config = {"memory_limit": duckdb_memory_limit()}
     if read_only:
-        con = duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True, config=config)
         try:
             yield con
         finally:
@@ -174,7 +176,7 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(path):
-        con = duckdb.connect(str(path))
+        con = duckdb.connect(str(path), config=config)
         try:
             con.execute(SCHEMA_SQL)
             yield con

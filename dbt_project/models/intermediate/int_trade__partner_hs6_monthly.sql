@@ -1,14 +1,19 @@
 -- Individual partners x HS6 x month with both flows side by side. HS10 loads are rolled
 -- up to HS6 (the common level of Schedule B exports and HTS imports) within one level.
+-- The flows are stacked and summed per key (the same rows as a full outer join of the two
+-- flows with zeros for the missing side): month stays a plain grouping key, so a filter on
+-- it (the fact builds one month a night) reaches the raw tables' scans instead of being
+-- applied after the whole history was joined.
 with exports as (
     select
         month,
         partner_code,
         left(hs_code, 6) as hs6_code,
-        sum(exports_usd) as exports_usd
+        exports_usd,
+        0 as imports_usd,
+        0 as consumption_imports_usd
     from {{ ref('stg_census__exports_hs') }}
     where partner_code <> '-'
-    group by all
 ),
 
 imports as (
@@ -16,26 +21,29 @@ imports as (
         month,
         partner_code,
         left(hs_code, 6) as hs6_code,
-        sum(general_imports_usd) as imports_usd,
-        sum(consumption_imports_usd) as consumption_imports_usd
+        0 as exports_usd,
+        general_imports_usd as imports_usd,
+        consumption_imports_usd
     from {{ ref('stg_census__imports_hs') }}
     where partner_code <> '-'
-    group by all
 ),
 
-joined as (
+stacked as (
+    select * from exports
+    union all
+    select * from imports
+),
+
+summed as (
     select
-        coalesce(exports.month, imports.month) as month,
-        coalesce(exports.partner_code, imports.partner_code) as partner_code,
-        coalesce(exports.hs6_code, imports.hs6_code) as hs6_code,
-        coalesce(exports.exports_usd, 0)::bigint as exports_usd,
-        coalesce(imports.imports_usd, 0)::bigint as imports_usd,
-        coalesce(imports.consumption_imports_usd, 0)::bigint as consumption_imports_usd
-    from exports
-    full outer join imports
-        on exports.month = imports.month
-            and exports.partner_code = imports.partner_code
-            and exports.hs6_code = imports.hs6_code
+        month,
+        partner_code,
+        hs6_code,
+        sum(exports_usd)::bigint as exports_usd,
+        sum(imports_usd)::bigint as imports_usd,
+        sum(consumption_imports_usd)::bigint as consumption_imports_usd
+    from stacked
+    group by month, partner_code, hs6_code
 )
 
-select * from joined
+select * from summed

@@ -4,24 +4,10 @@
 -- label from its chapter.
 with hs6_descriptions as (
     select
-        left(hs_code, 6) as hs_code,
+        hs_code,
         arg_max(hs_description, strftime(month, '%Y-%m') || flow) as hs_description
-    from (
-        select
-            hs_code,
-            hs_description,
-            month,
-            'exports' as flow
-        from {{ ref('stg_census__exports_hs') }}
-        union all
-        select
-            hs_code,
-            hs_description,
-            month,
-            'imports' as flow
-        from {{ ref('stg_census__imports_hs') }}
-    )
-    where length(hs_code) = 6
+    from {{ ref('int_census__hs6_descriptions_monthly') }}
+    where hs_description is not null
     group by 1
 ),
 
@@ -48,9 +34,10 @@ hs4_descriptions as (
 ),
 
 hs6_codes as (
-    -- the fact holds every partner x HS6 row of every loaded month (the same codes as the
-    -- intermediate view), already materialized: reading it does not re-aggregate staging
-    select distinct hs6_code as hs_code from {{ ref('fct_trade__partner_hs6_monthly') }}
+    -- the codes of the fact (individual partners' rows), without reading the fact
+    select distinct hs_code
+    from {{ ref('int_census__hs6_descriptions_monthly') }}
+    where in_partner_rows
 ),
 
 chapters as (

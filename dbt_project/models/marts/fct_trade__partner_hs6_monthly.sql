@@ -1,7 +1,9 @@
 -- The trade fact: individual partner x HS6 x month. Balance = exports - general imports.
 -- Incremental by month: a month whose exports or imports load changed (a reload, an
 -- annual revision) is deleted and rebuilt whole; untouched months are left alone.
--- `dbt build --full-refresh` gives the same table.
+-- `dbt build --full-refresh` gives the same table. When the pipeline names the months that
+-- changed since the snapshot in service (TRADE_CHANGED_MONTHS, macros/test_scope.sql), only
+-- those months' versions are compared, so a night reads one month, not the whole history.
 {{
     config(
         materialized='incremental',
@@ -16,6 +18,9 @@ with exports_versions as (
         month,
         load_id
     from {{ ref('stg_census__exports_hs') }}
+    {% if is_incremental() %}
+        where {{ changed_months_predicate('month') }}
+    {% endif %}
 ),
 
 imports_versions as (
@@ -23,6 +28,9 @@ imports_versions as (
         month,
         load_id
     from {{ ref('stg_census__imports_hs') }}
+    {% if is_incremental() %}
+        where {{ changed_months_predicate('month') }}
+    {% endif %}
 ),
 
 month_versions as (
@@ -51,6 +59,7 @@ months_to_build as (
                 exports_load_id,
                 imports_load_id
             from {{ this }}
+            where {{ changed_months_predicate('month') }}
         {% endif %}
         -- (a table built before load ids were tracked is rebuilt month by month)
     {% endif %}
