@@ -16,13 +16,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from trade_warehouse.census_api import CensusAuthError, CensusError
 from trade_warehouse.census_client import CensusClient
 from trade_warehouse.config import FLOWS, Settings
 from trade_warehouse.credentials import api_credentials
 from trade_warehouse.landing import (
-    LandedFile,
     land_response,
     latest_extraction,
     latest_landed,
@@ -40,6 +40,9 @@ from trade_warehouse.results import (
     PublishResult,
     describe_failures,
 )
+
+if TYPE_CHECKING:  # the warehouse module (DuckDB) is imported inside the stages, not at DAG parse
+    from trade_warehouse.warehouse import StagedMonth
 
 log = logging.getLogger(__name__)
 COST_FIELDS = ("mode", "parts", "detail_requests", "failed", "rows", "bytes", "seconds")
@@ -271,9 +274,8 @@ VALIDATION_BATCH = 6  # months of one flow staged at once and validated in one G
 class _Staged:
     """A flow-month read into temp tables, waiting for its batch's validation."""
 
-    files: list[LandedFile]
-    staged: object  # warehouse.StagedMonth
-    audit: dict
+    staged: StagedMonth
+    audit: dict  # the audit.loads row so far
     trailing: list[int]
     started: float
 
@@ -442,7 +444,7 @@ def _prepare(
     # in this batch (a backfill into an empty warehouse still compares each month with the last)
     earlier = {p.staged.month: p.staged.detail_rows for p in pending}
     trailing = warehouse.trailing_row_counts(con, flow, first.hs_level, month, pending=earlier)
-    return _Staged(files, staged, audit, trailing, started)
+    return _Staged(staged, audit, trailing, started)
 
 
 def _record_unchanged(
