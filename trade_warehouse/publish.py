@@ -387,8 +387,12 @@ def _copy_marts(
 ) -> dict[str, set[int]]:
     """Fill ``candidate.marts`` from the writer's marts: whole, or patched by ``months``.
 
-    Returns, per patched mart, the years outside ``months`` whose rows got a new name from
-    a dimension (their Parquet files must be written again, not reused).
+    Patching: the changed months (years) of each ``publish_by`` mart are replaced; names
+    its YAML copies from a dimension (meta ``dimension_names``) are refreshed in the other
+    months for the keys whose name differs between the dimension in service (still in the
+    candidate) and the new one; usually none, so no history is read. Returns, per patched
+    mart, the years outside ``months`` whose rows got a new name (their Parquet files must
+    be written again, not reused).
     """
     existing = {
         name
@@ -396,36 +400,49 @@ def _copy_marts(
             "select table_name from duckdb_tables() where database_name = 'candidate' and schema_name = 'marts'"
         ).fetchall()
     }
-    patched = []
+    patch = [m for m in models if months is not None and m.publish_by and m.name in existing]
+    renames: list[tuple[PublishedModel, dict, str]] = []
+    for model in patch:  # before the dimensions are replaced: which names change
+        for item in model.dimension_names:
+            if item["dimension"] not in existing:
+                continue
+            columns = ", ".join([*item["keys"], item["column"]])
+            where = item.get("filter", "true")
+            changed = (
+                f"select {columns} from marts.{item['dimension']} where {where} "
+                f"except select {columns} from candidate.marts.{item['dimension']} where {where}"
+            )
+            if con.execute(f"select count(*) from ({changed})").fetchone()[0]:
+                table = f"renamed_{len(renames)}"
+                con.execute(f"create or replace temp table {table} as {changed}")
+                renames.append((model, item, table))
     for model in models:
-        if months is not None and model.publish_by and model.name in existing:
-            predicate = _key_predicate(model.publish_by, months)
+        if model in patch:
+            predicate = _key_predicate(model.publish_by, months or [])
             con.execute(f"delete from candidate.marts.{model.name} where {predicate}")
             con.execute(
                 f"insert into candidate.marts.{model.name} by name select * from marts.{model.name} where {predicate}"
             )
-            patched.append(model)
         else:
             con.execute(f"create or replace table candidate.marts.{model.name} as select * from marts.{model.name}")
-    renamed: dict[str, set[int]] = {}
-    for model in patched:  # once every dimension is the new one: the names they changed in untouched months
-        year_of = "year(t.month)" if model.publish_by == "month" else "t.year"
-        for item in model.dimension_names:
-            keys = " and ".join(f"t.{k} = d.{k}" for k in item["keys"])
-            column = item["column"]
-            dimension = f"(select * from candidate.marts.{item['dimension']} where {item.get('filter', 'true')}) as d"
-            stale = f"{keys} and t.{column} is distinct from d.{column}"
-            years = con.execute(
-                f"select distinct {year_of} from candidate.marts.{model.name} as t, {dimension} where {stale}"
-            ).fetchall()
-            if years:
-                renamed.setdefault(model.name, set()).update(y for (y,) in years)
-                con.execute(
-                    f"update candidate.marts.{model.name} as t set {column} = d.{column} from {dimension} where {stale}"
-                )
-    return renamed
     for stale in existing - {m.name for m in models}:  # a model no longer published
         con.execute(f"drop table candidate.marts.{stale}")
+    renamed: dict[str, set[int]] = {}
+    for model, item, table in renames:
+        year_of = "year(t.month)" if model.publish_by == "month" else "t.year"
+        keys = " and ".join(f"t.{k} = d.{k}" for k in item["keys"])
+        column = item["column"]
+        stale_rows = f"{keys} and t.{column} is distinct from d.{column}"
+        years = con.execute(
+            f"select distinct {year_of} from candidate.marts.{model.name} as t, {table} as d where {stale_rows}"
+        ).fetchall()
+        if years:
+            renamed.setdefault(model.name, set()).update(y for (y,) in years)
+            con.execute(
+                f"update candidate.marts.{model.name} as t set {column} = d.{column} from {table} as d where {stale_rows}"
+            )
+        con.execute(f"drop table {table}")
+    return renamed
 
 
 def _export_parquet(

@@ -78,6 +78,11 @@ rows_to_build as (
         months_to_build.imports_load_id
     from {{ ref('int_trade__partner_hs6_monthly') }} as trade
     inner join months_to_build using (month)
+    {% if is_incremental() %}
+        -- a literal filter DuckDB pushes through the view's aggregation down to the raw
+        -- tables' scans (the join alone made it aggregate the whole history first)
+        where {{ changed_months_predicate('trade.month') }}
+    {% endif %}
 )
 
 select * from rows_to_build
