@@ -301,41 +301,39 @@ def load_and_validate(settings: Settings, targets: list[FlowMonth], run_id: str,
     each still passing or failing on its own; each passing month is swapped in in its own
     transaction.
     """
-    from trade_warehouse import history, validation, warehouse
+    from trade_warehouse import validation, warehouse
 
     if targets:
         validation.warm_up()  # GX's import overlaps the reading of the first months
     result = LoadResult()
     done = 0
-    lock = threading.Lock()
 
     def record(target: FlowMonth, outcome: MonthLoad | MonthFailure, started: float) -> None:
         nonlocal done
-        with lock:
-            done += 1
-            if isinstance(outcome, MonthFailure):
-                result.failures.append(outcome)
-            else:
-                (result.loaded if outcome.status == "loaded" else result.unchanged).append(outcome)
-            # one line per flow-month with a running count: a long backfill shows its progress
-            status = outcome.stage + " failed" if isinstance(outcome, MonthFailure) else outcome.status
-            rows = getattr(outcome, "rows", None)
-            log.info(
-                "load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",
-                done,
-                len(targets),
-                target.flow,
-                target.month,
-                status,
-                "-" if rows is None else rows,
-                time.monotonic() - started,
-                len(result.loaded),
-                len(result.unchanged),
-                len(result.failures),
-            )
+        done += 1
+        if isinstance(outcome, MonthFailure):
+            result.failures.append(outcome)
+        else:
+            (result.loaded if outcome.status == "loaded" else result.unchanged).append(outcome)
+        # one line per flow-month with a running count: a long backfill shows its progress
+        status = outcome.stage + " failed" if isinstance(outcome, MonthFailure) else outcome.status
+        rows = getattr(outcome, "rows", None)
+        log.info(
+            "load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",
+            done,
+            len(targets),
+            target.flow,
+            target.month,
+            status,
+            "-" if rows is None else rows,
+            time.monotonic() - started,
+            len(result.loaded),
+            len(result.unchanged),
+            len(result.failures),
+        )
 
-    def load_flow(con, batches: list[list[FlowMonth]]) -> None:
-        for batch in batches:
+    with warehouse.connect(settings.warehouse_path) as con:
+        for batch in _batches(targets):
             pending: list[_Staged] = []
             try:
                 for target in batch:
@@ -360,28 +358,6 @@ def load_and_validate(settings: Settings, targets: list[FlowMonth], run_id: str,
             finally:
                 for item in pending:
                     warehouse.drop_stage(con, item.staged)
-
-    by_flow: dict[str, list[list[FlowMonth]]] = {}
-    for batch in _batches(targets):
-        by_flow.setdefault(batch[0].flow, []).append(batch)
-    with warehouse.connect(settings.warehouse_path) as con:
-        con.execute(history.HISTORY_SQL)  # created once, before the flows' connections write to it
-        if len(by_flow) < 2:
-            for batches in by_flow.values():
-                load_flow(con, batches)
-            return result
-        # the flows load side by side, each on its own connection (its own staged temp tables
-        # and transactions; they write different raw tables): reading JSON and inserting are
-        # one core's work per month, and the machine has more than one
-        cursors = [con.cursor() for _ in by_flow]
-        try:
-            with ThreadPoolExecutor(max_workers=len(by_flow), thread_name_prefix="load") as pool:
-                futures = [pool.submit(load_flow, c, b) for c, b in zip(cursors, by_flow.values(), strict=True)]
-                for future in futures:
-                    future.result()
-        finally:
-            for cursor in cursors:
-                cursor.close()
     return result
 
 

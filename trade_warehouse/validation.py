@@ -77,7 +77,6 @@ def _seed_values(name: str, column: str) -> list[str]:
 
 
 _GX_LOCK = threading.Lock()
-_GX_RUN_LOCK = threading.Lock()
 
 
 def warm_up() -> threading.Thread:
@@ -144,10 +143,9 @@ def run_suite(
     result_format: str | dict = "SUMMARY"
     if by_month is not None:
         result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": ["loaded_month"]}
-    with _GX_RUN_LOCK:  # GX's context and definitions are shared and not thread-safe: one run at a time
-        result = definitions[name].run(
-            batch_parameters={"dataframe": frame}, expectation_parameters=parameters, result_format=result_format
-        )
+    result = definitions[name].run(
+        batch_parameters={"dataframe": frame}, expectation_parameters=parameters, result_format=result_format
+    )
     failed: list[dict] = []
     failed_by_month: dict[str, list[dict]] | None = None if by_month is None else {m: [] for m in by_month}
     for item in result.results:
