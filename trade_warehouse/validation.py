@@ -241,7 +241,7 @@ def detail_checks(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing:
     digits = hs_level_digits(staged.hs_level)
     min_rows, max_rows = row_band(trailing)
     counted = {
-        "null_partner_code": ("partner_code is null", "'-'"),
+        "null_partner_code": ("partner_code is null", "hs_code"),
         "null_hs_code": ("hs_code is null", "partner_code"),
         "null_month": ("month is null", "partner_code || ' ' || hs_code"),
         **{f"null_{v}": (f"{v} is null", "partner_code || ' ' || hs_code") for v in values},
