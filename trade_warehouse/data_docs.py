@@ -27,12 +27,14 @@ def save_result(results_dir: Path, run_id: str, flow: str, month: str, result: S
     return target
 
 
-def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 1200) -> Path:
+def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 120) -> Path:
     """Render GX Data Docs (static HTML) from the newest saved validation results.
 
     Built by a single task after the validations: concurrent ``build_data_docs`` calls
     on one site fail (great_expectations issue 3487), and the per-task ephemeral
-    contexts that validated the months are gone by then.
+    contexts that validated the months are gone by then. The site shows the newest ``keep``
+    results (about 20 nights; rendering costs about 15 ms a result, so a larger site would
+    slow every night); every validation of every month stays in ``audit.validations``.
     """
     import great_expectations as gx
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema

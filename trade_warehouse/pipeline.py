@@ -629,10 +629,16 @@ def _transform_and_publish(settings: Settings, run_id: str, force: bool, docs: b
         "dbt build and publish: %s",
         "every month (no comparable snapshot in service)" if months is None else f"{len(months)} changed months",
     )
-    transform.build(settings, months)
-    docs_rebuilt = transform.generate_docs(settings)[1] if docs else False
-    built = time.monotonic()
-    published = publish.publish(settings, run_id, fingerprint, months)
+    # the publish patches a copy of the snapshot in service: copy it while dbt builds
+    base = publish.copy_serving_in_background(settings) if months is not None else None
+    try:
+        transform.build(settings, months)
+        docs_rebuilt = transform.generate_docs(settings)[1] if docs else False
+        built = time.monotonic()
+        published = publish.publish(settings, run_id, fingerprint, months, base)
+    finally:
+        if base is not None:
+            base.discard()
     return PublishResult(
         published=True,
         reason="published",
