@@ -164,6 +164,8 @@ def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator,
     assert descriptions == [(NEW_TEXT,)]
     assert query(serving, "select count(distinct month) from marts.commodity_trade_monthly") == [(6,)]
     assert set(parquet_equals_serving(settings).values()) == {0}
+    # the copy of the snapshot the patch started from (made while dbt built) is gone
+    assert not [p.name for p in serving.parent.iterdir() if p.name.startswith((".base-", ".candidate-"))]
     # one Parquet file per year. commodity_trade_monthly's 2015 file was written again (it
     # holds the re-described HS6 code); commodity_balance_annual (HS4, not re-described) kept it
     assert reused_parquet_years(settings) == {
