@@ -15,7 +15,7 @@ import uuid
 
 import duckdb
 import pytest
-from duck import query
+from duck import parquet_differences, query
 
 from trade_warehouse import publish, transform
 from trade_warehouse.census_api import Response, detail_request, hs4_totals_request, totals_request
@@ -103,25 +103,8 @@ def differing_rows(left: str, right: str, tables: list[str]) -> dict[str, int]:
 
 def parquet_equals_serving(settings) -> dict[str, int]:
     """Per contract table: rows that differ between the Parquet set in service and the snapshot."""
-    current = publish.current_parquet(settings)
-    con = duckdb.connect()
-    con.execute(f"attach '{settings.serving_path}' as s (read_only)")
-    try:
-        counts = {}
-        for table in (m.name for m in publish.published_models(settings) if m.contract):
-            files = f"{current / table}/*.parquet"
-            counts[table] = con.execute(
-                f"""
-                select count(*) from (
-                    (select * from read_parquet('{files}') except all select * from s.marts.{table})
-                    union all
-                    (select * from s.marts.{table} except all select * from read_parquet('{files}'))
-                )
-                """
-            ).fetchone()[0]
-        return counts
-    finally:
-        con.close()
+    tables = [m.name for m in publish.published_models(settings) if m.contract]
+    return parquet_differences(settings.serving_path, publish.current_parquet(settings), tables)
 
 
 def reused_parquet_years(settings) -> dict[str, list[str]]:

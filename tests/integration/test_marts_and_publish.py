@@ -6,7 +6,7 @@ import sys
 
 import duckdb
 import pytest
-from duck import query
+from duck import parquet_differences, query
 
 from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
 from trade_warehouse.publish import PublishError, check_contract, published_models
@@ -34,26 +34,8 @@ def parquet_matches_serving(settings) -> bool:
     publish_id = query(settings.serving_path, "select publish_id from meta.publish")[0][0]
     if manifest["publish_id"] != publish_id or not current.name.endswith(publish_id):
         return False
-    con = duckdb.connect()
-    con.execute(f"attach '{settings.serving_path}' as serving (read_only)")
-    try:
-        for table in (m.name for m in published_models(settings) if m.contract):
-            # one data.parquet per table; the large marts one <year>.parquet per year
-            files = f"{current / table}/*.parquet"
-            differing = con.execute(
-                f"""
-                select count(*) from (
-                    (select * from read_parquet('{files}') except all select * from serving.marts.{table})
-                    union all
-                    (select * from serving.marts.{table} except all select * from read_parquet('{files}'))
-                )
-                """
-            ).fetchone()[0]
-            if differing:
-                return False
-    finally:
-        con.close()
-    return True
+    tables = [m.name for m in published_models(settings) if m.contract]
+    return set(parquet_differences(settings.serving_path, current, tables).values()) == {0}
 
 
 def test_build_publish_contract_and_rollback(emulator, settings):
