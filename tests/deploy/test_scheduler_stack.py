@@ -29,7 +29,7 @@ from trade_warehouse.orchestration.airflow_env import DAGS_DIR
 pytestmark = pytest.mark.deploy
 
 MONTHLY, NIGHTLY = "census_trade_monthly", "census_trade_nightly"
-WRITERS = {"load", "transform_and_publish"}
+WRITERS = {"load", "transform_and_publish", "dbt_docs"}  # the tasks in the writer pool and queue
 TERMINAL = {"success", "failed"}
 RUN_TIMEOUT_S = 300
 
