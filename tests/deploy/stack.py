@@ -35,6 +35,15 @@ DOCKER_DIR = REPO / "docker"
 COMPOSE_FILE = DOCKER_DIR / "docker-compose.yaml"
 BIN = Path(sys.executable).parent
 MARKER_VAR = "TW_DEPLOY_STACK"
+# the secrets a deployment generates for itself (docker/.env); CENSUS_API_KEY is the user's own
+DEPLOYMENT_SECRETS = (
+    "POSTGRES_PASSWORD",
+    "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_API_SECRET_KEY",
+    "REDIS_PASSWORD",
+    "AIRFLOW_ADMIN_PASSWORD",
+)
 
 # Settings whose compose value names a container, a volume path or a port: the keys must
 # exist in the compose file (checked), their values are replaced by local equivalents.

@@ -15,21 +15,22 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from stack import COMPOSE_FILE, DOCKER_DIR, REPO, StackError, compose_binary, compose_config, fresh_secrets
+from stack import (
+    COMPOSE_FILE,
+    DEPLOYMENT_SECRETS,
+    DOCKER_DIR,
+    REPO,
+    StackError,
+    compose_binary,
+    compose_config,
+    fresh_secrets,
+)
 
 pytestmark = pytest.mark.deploy
 
 BIN = Path(sys.executable).parent
 DOCKERFILE = DOCKER_DIR / "Dockerfile"
-SECRETS = (
-    "POSTGRES_PASSWORD",
-    "AIRFLOW_FERNET_KEY",
-    "AIRFLOW_JWT_SECRET",
-    "AIRFLOW_API_SECRET_KEY",
-    "REDIS_PASSWORD",
-    "AIRFLOW_ADMIN_PASSWORD",
-    "CENSUS_API_KEY",
-)
+SECRETS = (*DEPLOYMENT_SECRETS, "CENSUS_API_KEY")
 OPTIONAL_SECRETS = ("COMTRADE_API_KEY",)  # mirror statistics: off without it, so never required
 REQUIRED = (*SECRETS, "CENSUS_API_BASE_URL")
 AIRFLOW_SERVICES = {"airflow-init", "api-server", "scheduler", "dag-processor", "triggerer"}

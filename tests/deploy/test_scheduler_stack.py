@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 from duck import query
-from stack import Stack, StackError, stray_processes, wait_for
+from stack import DEPLOYMENT_SECRETS, Stack, StackError, stray_processes, wait_for
 
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
@@ -357,17 +357,7 @@ def test_celery_profile_writer_tasks_run_only_on_the_duckdb_worker(stack):
 
 def test_no_secret_in_any_log(stack):
     """After every scenario: no component or task log holds a secret of the deployment."""
-    secrets = {
-        name: stack.secrets[name]
-        for name in (
-            "POSTGRES_PASSWORD",
-            "AIRFLOW_FERNET_KEY",
-            "AIRFLOW_JWT_SECRET",
-            "AIRFLOW_API_SECRET_KEY",
-            "REDIS_PASSWORD",
-            "AIRFLOW_ADMIN_PASSWORD",
-        )
-    }
+    secrets = {name: stack.secrets[name] for name in DEPLOYMENT_SECRETS}
     logs = [*stack.logs.glob("*.log"), *(stack.root / "task-logs").rglob("*.log")]
     assert len(logs) > 20  # component logs and the task logs of every run above
     for path in logs:

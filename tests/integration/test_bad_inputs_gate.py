@@ -206,18 +206,23 @@ def test_a_split_part_with_another_layout_is_named(emulator, settings):
     low = tuple(c for c in CHAPTERS["exports"] if c < "50")
     high = tuple(c for c in CHAPTERS["exports"] if c >= "50")
     # the API appends the commodity predicate before time; the second part has it elsewhere
+
+    def land_parts(part_a: list, part_b: list) -> None:
+        """The month split in two detail parts (chapters 01-49 and 50-98), with the good totals."""
+        land_extraction(
+            settings,
+            {
+                detail_request("exports", MONTH, "HS6", low): part_a,
+                detail_request("exports", MONTH, "HS6", high): part_b,
+                REQUESTS["totals"]: good["totals"],
+                REQUESTS["hs4"]: good["hs4"],
+            },
+        )
+
     part_a = [header[:-1] + ["E_COMMODITY", "time"]] + [r[:-1] + ["01*", r[-1]] for r in rows if r[2][:2] < "50"]
     odd = header[:6] + ["E_COMMODITY"] + header[6:]
     part_b = [odd] + [r[:6] + ["50*"] + r[6:] for r in rows if r[2][:2] >= "50"]
-    land_extraction(
-        settings,
-        {
-            detail_request("exports", MONTH, "HS6", low): part_a,
-            detail_request("exports", MONTH, "HS6", high): part_b,
-            REQUESTS["totals"]: good["totals"],
-            REQUESTS["hs4"]: good["hs4"],
-        },
-    )
+    land_parts(part_a, part_b)
     result = load_and_validate(settings, [FlowMonth("exports", MONTH)], "bad layout")
     [failure] = result.failures
     assert "landed part 50-98" in failure.reason and "must share one layout" in failure.reason, failure
@@ -225,15 +230,7 @@ def test_a_split_part_with_another_layout_is_named(emulator, settings):
 
     # the same parts, both in the layout the API serves, load and equal the whole month
     part_b = [part_a[0]] + [r[:-1] + ["50*", r[-1]] for r in rows if r[2][:2] >= "50"]
-    land_extraction(
-        settings,
-        {
-            detail_request("exports", MONTH, "HS6", low): part_a,
-            detail_request("exports", MONTH, "HS6", high): part_b,
-            REQUESTS["totals"]: good["totals"],
-            REQUESTS["hs4"]: good["hs4"],
-        },
-    )
+    land_parts(part_a, part_b)
     result = load_and_validate(settings, [FlowMonth("exports", MONTH)], "split layout")
     # read by their own headers, the parts hold exactly the whole month's rows: nothing to reload
     assert [x.month for x in result.unchanged] == [MONTH] and not result.failures, result

@@ -19,15 +19,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from trade_warehouse.config import WRITER_POOL, WRITER_QUEUE
-from trade_warehouse.orchestration.dag_factory import (
-    DEFAULT_ARGS,
-    dbt_docs,
-    fail_run,
-    gx_docs,
-    report,
-    retry_delay,
-    transform_and_publish,
-)
+from trade_warehouse.orchestration.dag_factory import DEFAULT_ARGS, fail_run, retry_delay, wire_pipeline
 
 DAG_ID = "comtrade_mirror_monthly"
 YEAR_PARAM = {"type": ["null", "integer"], "minimum": 2010, "maximum": 2100}
@@ -131,12 +123,5 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
             except PipelineError as error:
                 fail_run(error)
 
-        planned = plan()
-        extracted = extract(planned)
-        has_work(planned) >> extracted
-        loaded = load(extracted)
-        loaded >> gx_docs()
-        published = transform_and_publish()
-        loaded >> published >> [report(), dbt_docs()]
-        published >> finish(extracted, loaded)
+        wire_pipeline(plan, has_work, extract, load, finish)
     return dag

@@ -132,6 +132,23 @@ def report() -> str:
     return str(render(load_settings()))
 
 
+def wire_pipeline(plan, has_work, extract, load, finish) -> None:
+    """The graph every source DAG has (Census and Comtrade), inside its ``with DAG``.
+
+    plan -> has_work -> extract -> load -> gx_docs; load -> transform_and_publish ->
+    report and dbt_docs; finish (fails the run on any failed month) after the publish.
+    The source-specific tasks are passed in; the tasks after the load are the shared ones.
+    """
+    planned = plan()
+    extracted = extract(planned)
+    has_work(planned) >> extracted
+    loaded = load(extracted)
+    loaded >> gx_docs()
+    published = transform_and_publish()
+    loaded >> published >> [report(), dbt_docs()]
+    published >> finish(extracted, loaded)
+
+
 def fail_run(error: Exception) -> None:
     """End a run's ``finish`` task failed with the failures' summary, keeping them for the alert."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -238,12 +255,5 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
             except PipelineError as error:
                 fail_run(error)
 
-        planned = plan()
-        extracted = extract(planned)
-        has_work(planned) >> extracted
-        loaded = load(extracted)
-        loaded >> gx_docs()
-        published = transform_and_publish()
-        loaded >> published >> [report(), dbt_docs()]
-        published >> finish(extracted, loaded)
+        wire_pipeline(plan, has_work, extract, load, finish)
     return dag
