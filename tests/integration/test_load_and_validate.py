@@ -204,3 +204,41 @@ def test_status_answers_while_a_run_holds_the_writer(emulator, settings):
         ["2017-05", "exports", "loaded"],
         ["2017-05", "imports", "loaded"],
     ]
+
+
+def test_a_moved_data_directory_reloads_from_its_landing_zone_and_publishes(emulator, settings, tmp_path):
+    """The manifests record where files were written; after the data directory moves (a restored
+    backup, a volume mounted elsewhere) a forced reload still reads them, and the month is published."""
+    import dataclasses
+    import shutil
+
+    from duck import query
+
+    load_and_validate(settings, extract(settings, ["2017-03"]).landed, "before the move")
+    assert transform_and_publish(settings, "before the move").published
+    moved = dataclasses.replace(settings, data_dir=tmp_path / "moved" / "data")
+    shutil.move(settings.data_dir, moved.data_dir)
+    assert not settings.data_dir.exists()
+
+    reloaded = load_and_validate(moved, extract_landed(moved, "2017-03"), "after the move", force=True)
+    assert not reloaded.failures and sorted(x.flow for x in reloaded.loaded) == ["exports", "imports"], reloaded
+    published = transform_and_publish(moved, "after the move", force=True)
+    assert published.published and published.serving_path == str(moved.serving_path)
+    load_ids = {
+        flow: load_id
+        for flow, load_id in query(
+            moved.warehouse_path,
+            "select flow, load_id from audit.loads where run_id = 'after the move' and status = 'loaded'",
+        )
+    }
+    assert query(moved.serving_path, "select strftime(month, '%Y-%m') from marts.dim_month") == [("2017-03",)]
+    assert query(moved.serving_path, "select load_id from meta.month_versions where flow = 'exports'") == [
+        (load_ids["exports"],)
+    ]
+
+
+def extract_landed(settings, month: str):
+    """The flow-months a from-landing run loads (no API call)."""
+    from trade_warehouse.pipeline import landed_targets
+
+    return landed_targets(settings, [month]).landed
