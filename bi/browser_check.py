@@ -19,9 +19,11 @@ import sys
 import time
 
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
 CHROMIUM = os.environ.get("TRADE_BI_CHROMIUM", "/usr/bin/chromium")
+LOGIN_ATTEMPTS = 3
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -73,10 +75,20 @@ def main(url: str, dashboard_path: str, screenshot: str, profile: str, timeout_s
             page = browser.new_page()
             page.set_default_timeout(timeout_s * 1000)
             page.goto(f"{url}/login/")
-            page.fill('[data-test="username-input"]', "admin")
-            page.fill('[data-test="password-input"]', os.environ["TRADE_BI_ADMIN_PASSWORD"])
-            page.click('[data-test="login-button"]')
-            page.wait_for_url(lambda u: "/login" not in u)
+            for attempt in range(LOGIN_ATTEMPTS):
+                # a click on a form React has not wired up yet submits nothing: log in again
+                page.fill('[data-test="username-input"]', "admin")
+                page.fill('[data-test="password-input"]', os.environ["TRADE_BI_ADMIN_PASSWORD"])
+                page.click('[data-test="login-button"]')
+                try:
+                    page.wait_for_url(lambda u: "/login" not in u, timeout=timeout_s * 1000 / LOGIN_ATTEMPTS)
+                    break
+                except PlaywrightTimeoutError:
+                    if attempt == LOGIN_ATTEMPTS - 1:
+                        raise
+                    page.goto(f"{url}/login/")
+                    if "/login" not in page.url:  # the slow click did log in: Superset sent us on
+                        break
             page.goto(f"{url}{dashboard_path}")
             page.wait_for_selector('[data-test="dashboard-component-chart-holder"]')
             deadline = time.monotonic() + timeout_s
