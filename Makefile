@@ -35,7 +35,7 @@ run: setup
 
 ## mirror: after make run, the UN Comtrade mirror DAG against the emulator (two sides of the balance)
 mirror: setup
-	$(BIN)/python -m trade_warehouse.comtrade_demo
+	$(BIN)/python -m trade_warehouse.cli.mirror_demo
 
 ## test: the whole test suite (unit, integration, DAG, end-to-end)
 test: setup
@@ -122,5 +122,5 @@ docker-env:
 BENCH_FROM ?= $(if $(FROM),$(FROM),2017-01)
 BENCH_TO ?= $(if $(TO),$(TO),2017-12)
 bench: setup
-	$(BIN)/python -m trade_warehouse.bench --from $(BENCH_FROM) --to $(BENCH_TO) --scale $${SCALE:-full} \
+	$(BIN)/python -m tools.bench --from $(BENCH_FROM) --to $(BENCH_TO) --scale $${SCALE:-full} \
 	  --history $${HISTORY:-12,84} --scenarios $${SCENARIOS:-backfill,nightly,noop} --label "$${LABEL:-}"

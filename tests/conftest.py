@@ -24,7 +24,7 @@ os.environ["GX_ANALYTICS_ENABLED"] = "False"
 for name in ("CENSUS_API_BASE_URL", "CENSUS_API_KEY", "TRADE_DATA_DIR", "TRADE_HS_LEVEL", "CENSUS_API_PACING_S"):
     os.environ.pop(name, None)
 
-from trade_warehouse.config import Settings  # noqa: E402
+from trade_warehouse.core.config import Settings  # noqa: E402
 from trade_warehouse.emulator import DEMO_API_KEY  # noqa: E402
 from trade_warehouse.emulator.server import EmulatorState, make_server  # noqa: E402
 from trade_warehouse.emulator.synthetic import Universe  # noqa: E402

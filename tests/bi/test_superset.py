@@ -21,8 +21,8 @@ import httpx
 import pytest
 from duck import query
 
-from trade_warehouse import bi
-from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.bi import superset as bi
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.bi
 
@@ -288,4 +288,4 @@ def test_superset_dashboard_on_the_warehouse(superset, settings, emulator, tmp_p
     assert "SYNTHETIC DATA from the Census API emulator" in tiles["Data freshness"]["text"]
     assert page["width"] == 1400 and page["height"] >= 1500
     assert page["colours"] > 200 and page["non_background_fraction"] > 0.05, page  # not a blank page
-    print(f"\nscreenshot: {screenshot}  Superset start-up: {superset.startup_s:.0f}s")
+    print(f"\nscreenshot: {screenshot}  Superset start-up: {bi.startup_s:.0f}s")

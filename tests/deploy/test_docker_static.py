@@ -236,7 +236,7 @@ def test_generate_env_writes_fresh_private_secrets_once(tmp_path):
 
 
 def test_retry_delay_comes_from_the_environment(monkeypatch):
-    from trade_warehouse.config import RETRY_DELAY_ENV
+    from trade_warehouse.core.config import RETRY_DELAY_ENV
     from trade_warehouse.orchestration.dag_factory import build_dag
 
     monkeypatch.setenv(RETRY_DELAY_ENV, "7")

@@ -8,11 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from duck import query
 
-from trade_warehouse.cli import format_failures
+from trade_warehouse.cli.main import format_failures
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.orchestration.airflow_env import NIGHTLY_DAG_ID
 from trade_warehouse.orchestration.dag_runner import run_dag
-from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.dag
 MARTS = (
@@ -96,12 +96,12 @@ def test_nightly_noop_new_month_and_revision(airflow_db, emulator, settings):
     }
     assert query(settings.serving_path, "select max(month) from marts.dim_month")[0][0].isoformat() == "2017-04-01"
     # the dbt docs describe the project, not the data: built by the first publish, kept by the nights
-    from trade_warehouse import transform
+    from trade_warehouse.transform import dbt_runner
 
     page = settings.dbt_docs_dir / "index.html"
-    assert page.stat().st_mtime_ns == docs_built and transform.compiled_analysis(settings, "japan_deficit_and_drivers")
+    assert page.stat().st_mtime_ns == docs_built and dbt_runner.compiled_analysis(settings, "japan_deficit_and_drivers")
     (settings.dbt_docs_dir / ".project-fingerprint").write_text("a project that changed since")
-    assert transform.generate_docs(settings) == (page, True) and page.stat().st_mtime_ns > docs_built
+    assert dbt_runner.generate_docs(settings) == (page, True) and page.stat().st_mtime_ns > docs_built
 
 
 def test_backfill_is_one_run_per_month(airflow_db, emulator, settings):

@@ -9,13 +9,13 @@ import duckdb
 import pytest
 from duck import query as duck_query
 
-from trade_warehouse.census_api import collapse_repeats
+from trade_warehouse.core.months import month_range
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
 from trade_warehouse.emulator.synthetic import HS4_DESCRIPTIONS, Universe
-from trade_warehouse.landing import latest_landed, read_extractions
-from trade_warehouse.months import month_range
+from trade_warehouse.load.landing import latest_landed, read_extractions
 from trade_warehouse.orchestration.dag_runner import run_dag
+from trade_warehouse.sources.census.api import collapse_repeats
 
 pytestmark = pytest.mark.dag
 WINDOW = {"start_month": "2017-01", "end_month": "2017-03"}

@@ -13,10 +13,10 @@ from dataclasses import replace
 import duckdb
 import pytest
 
-from trade_warehouse.census_api import CHAPTERS, Response, detail_request, hs4_totals_request, totals_request
-from trade_warehouse.landing import land_response, latest_landed, record_extraction
-from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
-from trade_warehouse.results import FlowMonth
+from trade_warehouse.core.results import FlowMonth
+from trade_warehouse.load.landing import land_response, latest_landed, record_extraction
+from trade_warehouse.sources.census.api import CHAPTERS, Response, detail_request, hs4_totals_request, totals_request
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.integration
 MONTH = "2017-02"
@@ -172,7 +172,7 @@ def test_every_bad_input_fails_the_gate_and_keeps_the_good_month(emulator, setti
 
 
 def test_an_error_inside_the_swap_keeps_the_previous_version(emulator, settings):
-    from trade_warehouse import warehouse
+    from trade_warehouse.load import warehouse
 
     load_and_validate(settings, extract(settings, [MONTH]).landed, "good")
     before = rows_and_sums(settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from trade_warehouse import bench
+from tools.bench import harness as bench
 
 
 def test_bench_measures_a_dag_run_and_the_floor(tmp_path: Path, airflow_db: Path, capsys) -> None:

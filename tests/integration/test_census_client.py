@@ -8,7 +8,9 @@ from dataclasses import replace
 import pytest
 from duck import query
 
-from trade_warehouse.census_api import (
+from trade_warehouse.emulator import DEMO_API_KEY
+from trade_warehouse.load.landing import land_response, latest_landed
+from trade_warehouse.sources.census.api import (
     CHAPTERS,
     CensusAuthError,
     CensusRequestError,
@@ -16,11 +18,9 @@ from trade_warehouse.census_api import (
     Request,
     TransientCensusError,
 )
-from trade_warehouse.census_client import CensusClient
-from trade_warehouse.emulator import DEMO_API_KEY
-from trade_warehouse.landing import land_response, latest_landed
-from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
-from trade_warehouse.split_extraction import HeavyBudget, extract_detail
+from trade_warehouse.sources.census.client import CensusClient
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.sources.census.split import HeavyBudget, extract_detail
 
 pytestmark = pytest.mark.integration
 
@@ -251,7 +251,7 @@ def test_key_is_registered_with_airflows_secrets_masker(settings):
     # mask_logs is the structlog processor Airflow runs on every task log line
     from airflow.sdk.log import mask_logs
 
-    from trade_warehouse.pipeline import census_credentials
+    from trade_warehouse.sources.census.pipeline import census_credentials
 
     secret = "k3y-" + "z" * 36
     _, key = census_credentials(replace(settings, api_key=secret))

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from trade_warehouse.comtrade_client import (
+from trade_warehouse.emulator import DEMO_API_KEY
+from trade_warehouse.emulator import comtrade as route
+from trade_warehouse.sources.comtrade.client import (
     MAX_RETRY_AFTER_S,
     ComtradeAuthError,
     ComtradeClient,
@@ -14,8 +16,6 @@ from trade_warehouse.comtrade_client import (
     ComtradeTruncatedError,
     TransientComtradeError,
 )
-from trade_warehouse.emulator import DEMO_API_KEY
-from trade_warehouse.emulator import comtrade as route
 
 REPORTERS = ("392", "410", "156")
 Q1 = ("201701", "201702", "201703")

@@ -17,14 +17,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from trade_warehouse.config import Settings
+from trade_warehouse.core.config import Settings
+from trade_warehouse.core.months import month_range
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
 from trade_warehouse.emulator.synthetic import Universe
-from trade_warehouse.months import month_range
-from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
-from trade_warehouse.publish import published_models
-from trade_warehouse.transform import compiled_analysis
+from trade_warehouse.publish.snapshot import published_models
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.transform.dbt_runner import compiled_analysis
 
 pytestmark = pytest.mark.integration
 
@@ -152,7 +152,7 @@ def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_report_renders_in_a_browser_with_the_marts_numbers(settings, tmp_path):
-    from trade_warehouse.report import render
+    from trade_warehouse.report.html import render
 
     page = render(settings)
     url = page.resolve().as_uri()

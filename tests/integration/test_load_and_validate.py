@@ -3,9 +3,9 @@
 import duckdb
 import pytest
 
-from trade_warehouse import warehouse
-from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
-from trade_warehouse.results import PublishResult
+from trade_warehouse.core.results import PublishResult
+from trade_warehouse.load import warehouse
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,7 @@ def test_row_count_band_catches_a_collapse(emulator, settings):
 
 
 def test_gx_data_docs_show_the_last_validations(emulator, settings):
-    from trade_warehouse.pipeline import build_gx_docs
+    from trade_warehouse.sources.census.pipeline import build_gx_docs
 
     load_and_validate(settings, extract(settings, ["2017-05"]).landed, "docs-run")
     index = build_gx_docs(settings)
@@ -145,7 +145,7 @@ def test_gx_data_docs_show_the_last_validations(emulator, settings):
 
 
 def test_a_month_fetched_in_parts_is_the_same_data_as_fetched_whole(emulator, settings):
-    from trade_warehouse.landing import latest_extraction
+    from trade_warehouse.load.landing import latest_extraction
 
     first = load_and_validate(settings, extract(settings, ["2017-01"]).landed, "whole")
     assert len(first.loaded) == 2
@@ -239,6 +239,6 @@ def test_a_moved_data_directory_reloads_from_its_landing_zone_and_publishes(emul
 
 def extract_landed(settings, month: str):
     """The flow-months a from-landing run loads (no API call)."""
-    from trade_warehouse.pipeline import landed_targets
+    from trade_warehouse.sources.census.pipeline import landed_targets
 
     return landed_targets(settings, [month]).landed

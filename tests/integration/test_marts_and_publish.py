@@ -8,10 +8,10 @@ import duckdb
 import pytest
 from duck import parquet_differences, query
 
-from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
-from trade_warehouse.publish import PublishError, check_contract, published_models
-from trade_warehouse.results import PublishResult
-from trade_warehouse.sql_rules import country_type_sql
+from trade_warehouse.core.results import PublishResult
+from trade_warehouse.core.sql_rules import country_type_sql
+from trade_warehouse.publish.snapshot import PublishError, check_contract, published_models
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
 
 # the marts BI tools rely on (README "Mart contract"); their columns and types are in the models' YAML
 CONTRACT_MARTS = {
@@ -153,21 +153,21 @@ def test_build_publish_contract_and_rollback(emulator, settings):
 
 
 def test_incremental_fact_equals_full_refresh_after_a_revision(emulator, settings):
-    from trade_warehouse import transform
+    from trade_warehouse.transform import dbt_runner
 
     months = ["2016-04", "2016-05"]
     load_and_validate(settings, extract(settings, months).landed, "run-1")
-    transform.build(settings)
+    dbt_runner.build(settings)
     emulator.state.vintage = 1  # revised values for 2016 (inside the three-year revision window)
     load_and_validate(settings, extract(settings, ["2016-04"]).landed, "run-2")
-    output = transform.build(settings)
+    output = dbt_runner.build(settings)
     assert "fct_trade__partner_hs6_monthly" in output
     fact = (
         "select month, count(*), sum(exports_usd), sum(imports_usd) from marts.fct_trade__partner_hs6_monthly "
         "group by 1 order by 1"
     )
     incremental = query(settings.warehouse_path, fact)
-    transform.run_dbt(settings, "build", "--full-refresh", "--select", "fct_trade__partner_hs6_monthly")
+    dbt_runner.run_dbt(settings, "build", "--full-refresh", "--select", "fct_trade__partner_hs6_monthly")
     assert query(settings.warehouse_path, fact) == incremental
     raw = query(
         settings.warehouse_path,

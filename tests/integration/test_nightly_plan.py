@@ -4,9 +4,9 @@ from datetime import date
 
 import pytest
 
-from trade_warehouse.census_client import CensusClient
 from trade_warehouse.emulator import DEMO_API_KEY
-from trade_warehouse.release import plan_nightly
+from trade_warehouse.sources.census.client import CensusClient
+from trade_warehouse.sources.census.release import plan_nightly
 
 pytestmark = pytest.mark.integration
 TODAY = date(2026, 11, 22)

@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 import pytest
 from duck import query
 
-from trade_warehouse import history, transform
-from trade_warehouse.config import Settings
+from trade_warehouse.core.config import Settings
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
 from trade_warehouse.emulator.synthetic import Universe
-from trade_warehouse.landing import _read_manifest, read_extractions
-from trade_warehouse.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.load.landing import _read_manifest, read_extractions
+from trade_warehouse.sources.census import history
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.transform import dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +102,7 @@ def revised(tmp_path_factory: pytest.TempPathFactory) -> Revised:
         unchanged = transform_and_publish(settings, "run-3")
         assert not unchanged.published and unchanged.reason == "unchanged"
         snapshot_rows = query(settings.warehouse_path, f"select count(*) from snapshots.{history.SNAPSHOT}")
-        transform.run_dbt(settings, "snapshot", "--select", history.SNAPSHOT)
+        dbt_runner.run_dbt(settings, "snapshot", "--select", history.SNAPSHOT)
         assert query(settings.warehouse_path, f"select count(*) from snapshots.{history.SNAPSHOT}") == snapshot_rows
         yield Revised(settings, before_revision, annual_first, revisions, rerun)
     finally:
@@ -258,9 +259,9 @@ def test_history_backfill_from_the_landing_zone_reproduces_the_versions(revised:
 
 
 def test_report_shows_what_the_last_revision_changed(revised: Revised) -> None:
-    from trade_warehouse import report
+    from trade_warehouse.report import html
 
-    page = report.render(revised.settings).read_text(encoding="utf-8")
+    page = html.render(revised.settings).read_text(encoding="utf-8")
     assert "What the last revision changed" in page
     section = page[page.index("What the last revision changed") :]
     partners = section[section.index('id="revision-partners-table"') : section.index("</table>")]

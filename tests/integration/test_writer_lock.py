@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from trade_warehouse.warehouse import WriterBusyError, writer_lock
+from trade_warehouse.load.warehouse import WriterBusyError, writer_lock
 
 pytestmark = pytest.mark.integration
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from trade_warehouse.warehouse import writer_lock
+from trade_warehouse.load.warehouse import writer_lock
 with writer_lock(Path(sys.argv[1])):
     print("held", flush=True)
     while not Path(sys.argv[2]).exists():

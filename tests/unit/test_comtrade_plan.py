@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from trade_warehouse import comtrade
-from trade_warehouse.config import ConfigError, Settings, load_comtrade_settings
-from trade_warehouse.landing import append_jsonl
+from trade_warehouse.core.config import ConfigError, Settings, load_comtrade_settings
+from trade_warehouse.load.landing import append_jsonl
+from trade_warehouse.sources import comtrade
 
 TODAY = date(2018, 3, 15)
 

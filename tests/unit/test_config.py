@@ -1,6 +1,6 @@
 import pytest
 
-from trade_warehouse.config import DEFAULT_BASE_URL, ConfigError, load_settings
+from trade_warehouse.core.config import DEFAULT_BASE_URL, ConfigError, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -21,11 +21,11 @@ def test_bad_settings_say_which_and_why():
 
 
 def test_the_models_settings_are_checked_before_dbt_reads_them(monkeypatch):
-    from trade_warehouse import transform
+    from trade_warehouse.transform import dbt_runner
 
     monkeypatch.setenv("TRADE_MIRROR_FOB_FACTOR", "1.1")
     monkeypatch.setenv("TRADE_COMTRADE_REPORTERS", "392, 36")
-    assert transform.model_settings() == {"TRADE_MIRROR_FOB_FACTOR": "1.1", "TRADE_COMTRADE_REPORTERS": "392,036"}
+    assert dbt_runner.model_settings() == {"TRADE_MIRROR_FOB_FACTOR": "1.1", "TRADE_COMTRADE_REPORTERS": "392,036"}
     monkeypatch.setenv("TRADE_MIRROR_FOB_FACTOR", "1,06")  # dbt's float filter would have read 0.0
     with pytest.raises(ConfigError, match="TRADE_MIRROR_FOB_FACTOR"):
-        transform.model_settings()
+        dbt_runner.model_settings()

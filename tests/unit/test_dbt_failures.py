@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from trade_warehouse.transform import failed_nodes
+from trade_warehouse.transform.dbt_runner import failed_nodes
 
 pytestmark = pytest.mark.unit
 

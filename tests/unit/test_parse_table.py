@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from trade_warehouse.census_api import (
+from trade_warehouse.sources.census.api import (
     CensusResponseError,
     column_positions,
     detail_request,

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from trade_warehouse.cli import format_failures
-from trade_warehouse.results import ExtractResult, FailedExpectation, LoadResult, MonthFailure
+from trade_warehouse.cli.main import format_failures
+from trade_warehouse.core.results import ExtractResult, FailedExpectation, LoadResult, MonthFailure
 
 pytestmark = pytest.mark.unit
 

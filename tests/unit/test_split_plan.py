@@ -2,8 +2,8 @@
 
 import pytest
 
-from trade_warehouse.census_api import CHAPTERS
-from trade_warehouse.split_extraction import (
+from trade_warehouse.sources.census.api import CHAPTERS
+from trade_warehouse.sources.census.split import (
     DetailExtraction,
     RequestOutcome,
     SizeMemory,

@@ -10,10 +10,10 @@ import argparse
 import os
 import sys
 
+from trade_warehouse.core.months import parse_month
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
 from trade_warehouse.emulator.synthetic import SCALES, Universe
-from trade_warehouse.months import parse_month
 
 
 def main(argv: list[str] | None = None) -> int:

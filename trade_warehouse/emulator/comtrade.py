@@ -281,7 +281,7 @@ RELEASE_LAG_MONTHS = 2  # partners report later than the Census Bureau
 def state_for(emulator_state) -> ComtradeState:  # noqa: ANN001 - server.EmulatorState (no import cycle)
     """The route's state on an emulator: created on first use, accepting the emulator's keys and
     releasing a month ``RELEASE_LAG_MONTHS`` after the Census emulator does."""
-    from trade_warehouse.months import add_months
+    from trade_warehouse.core.months import add_months
 
     with emulator_state.lock:
         if emulator_state.comtrade is None:

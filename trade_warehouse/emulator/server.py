@@ -20,10 +20,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 
-from trade_warehouse.config import FLOWS
+from trade_warehouse.core.config import FLOWS
+from trade_warehouse.core.months import add_months
 from trade_warehouse.emulator import comtrade
 from trade_warehouse.emulator.synthetic import WORLD_TOTAL_CODE, Universe, stable_seed
-from trade_warehouse.months import add_months
 
 API_PREFIX = "/data/timeseries/intltrade/"
 DATASETS = ("hs",)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trade_warehouse.config import SEEDS_DIR
+from trade_warehouse.core.config import SEEDS_DIR
 
 WORLD_TOTAL_CODE = "-"
 WORLD_TOTAL_NAME = "TOTAL FOR ALL COUNTRIES"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trade_warehouse.config import PROJECT_ROOT, WRITER_POOL
+from trade_warehouse.core.config import PROJECT_ROOT, WRITER_POOL
 
 DAGS_DIR = PROJECT_ROOT / "dags"
 DAG_ID = "census_trade_monthly"  # one month per run, or a window from params

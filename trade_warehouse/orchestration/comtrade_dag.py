@@ -18,7 +18,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from trade_warehouse.config import WRITER_POOL, WRITER_QUEUE
+from trade_warehouse.core.config import WRITER_POOL, WRITER_QUEUE
 from trade_warehouse.orchestration.dag_factory import DEFAULT_ARGS, fail_run, retry_delay, wire_pipeline
 
 DAG_ID = "comtrade_mirror_monthly"
@@ -69,8 +69,8 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
         def plan(**context) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from trade_warehouse import comtrade
-            from trade_warehouse.config import ConfigError, load_comtrade_settings, load_settings
+            from trade_warehouse.core.config import ConfigError, load_comtrade_settings, load_settings
+            from trade_warehouse.sources import comtrade
 
             try:
                 return comtrade.plan(load_settings(), load_comtrade_settings(), dict(context["params"]))
@@ -83,8 +83,8 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
 
         @task(execution_timeout=timedelta(hours=1), doc_md="Fetch each year and land the raw responses.")
         def extract(planned: dict, **context) -> dict:
-            from trade_warehouse import comtrade
-            from trade_warehouse.config import load_comtrade_settings, load_settings
+            from trade_warehouse.core.config import load_comtrade_settings, load_settings
+            from trade_warehouse.sources import comtrade
 
             return comtrade.extract(
                 load_settings(),
@@ -100,8 +100,8 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
             doc_md="Validate each landed year (GX comtrade_monthly) and swap it into raw.comtrade_monthly.",
         )
         def load(extracted: dict, **context) -> dict:
-            from trade_warehouse import comtrade
-            from trade_warehouse.config import load_comtrade_settings, load_settings
+            from trade_warehouse.core.config import load_comtrade_settings, load_settings
+            from trade_warehouse.sources import comtrade
 
             years = [item["year"] for item in extracted["landed"]]
             return comtrade.load_and_validate(
@@ -115,8 +115,8 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
         @task(trigger_rule="all_done", retries=0, doc_md="Fail the run if any year failed, naming each.")
         def finish(extracted: dict, loaded: dict) -> None:
 
-            from trade_warehouse.comtrade import raise_for_failures
-            from trade_warehouse.pipeline import PipelineError
+            from trade_warehouse.sources.census.pipeline import PipelineError
+            from trade_warehouse.sources.comtrade.pipeline import raise_for_failures
 
             try:
                 raise_for_failures(extracted, loaded)

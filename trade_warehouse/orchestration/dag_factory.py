@@ -18,7 +18,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, Asset, Param, task
 
-from trade_warehouse.config import RETRY_DELAY_ENV, WRITER_POOL, WRITER_QUEUE, number_setting
+from trade_warehouse.core.config import RETRY_DELAY_ENV, WRITER_POOL, WRITER_QUEUE, number_setting
 from trade_warehouse.orchestration.alerts import TradeAlertNotifier
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -84,8 +84,8 @@ def monthly_params() -> dict[str, Param]:
     doc_md="Rebuild the GX Data Docs site (docs/gx/) from the saved validation results.",
 )
 def gx_docs() -> str:
-    from trade_warehouse.config import load_settings
-    from trade_warehouse.pipeline import build_gx_docs
+    from trade_warehouse.core.config import load_settings
+    from trade_warehouse.sources.census.pipeline import build_gx_docs
 
     return build_gx_docs(load_settings())
 
@@ -100,8 +100,8 @@ def gx_docs() -> str:
 def transform_and_publish(**context) -> dict:
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from trade_warehouse.config import load_settings
-    from trade_warehouse.pipeline import transform_and_publish
+    from trade_warehouse.core.config import load_settings
+    from trade_warehouse.sources.census.pipeline import transform_and_publish
 
     force = bool(context["params"].get("force"))
     result = transform_and_publish(load_settings(), context["run_id"], force, docs=False)
@@ -118,16 +118,16 @@ def transform_and_publish(**context) -> dict:
     "so readers never wait for it.",
 )
 def dbt_docs() -> bool:
-    from trade_warehouse.config import load_settings
-    from trade_warehouse.pipeline import build_dbt_docs
+    from trade_warehouse.core.config import load_settings
+    from trade_warehouse.sources.census.pipeline import build_dbt_docs
 
     return build_dbt_docs(load_settings())
 
 
 @task(execution_timeout=timedelta(minutes=10), doc_md="Regenerate the HTML report from the new snapshot.")
 def report() -> str:
-    from trade_warehouse.config import load_settings
-    from trade_warehouse.report import render
+    from trade_warehouse.core.config import load_settings
+    from trade_warehouse.report.html import render
 
     return str(render(load_settings()))
 
@@ -196,7 +196,7 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
         def plan(**context) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from trade_warehouse.pipeline import plan_run
+            from trade_warehouse.sources.census.pipeline import plan_run
 
             try:
                 return plan_run(nightly, context["params"], context.get("logical_date"))
@@ -212,8 +212,8 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
             doc_md="Fetch each flow x month (bounded concurrency, paced) and land the raw responses.",
         )
         def extract(planned: dict, **context) -> dict:
-            from trade_warehouse.config import load_settings
-            from trade_warehouse.pipeline import extract, landed_targets
+            from trade_warehouse.core.config import load_settings
+            from trade_warehouse.sources.census.pipeline import extract, landed_targets
 
             settings = load_settings()
             if context["params"].get("from_landing"):
@@ -227,9 +227,9 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
             "tables in one transaction. Skips months whose data did not change.",
         )
         def load(extracted: dict, **context) -> dict:
-            from trade_warehouse.config import load_settings
-            from trade_warehouse.pipeline import load_and_validate
-            from trade_warehouse.results import ExtractResult
+            from trade_warehouse.core.config import load_settings
+            from trade_warehouse.core.results import ExtractResult
+            from trade_warehouse.sources.census.pipeline import load_and_validate
 
             targets = ExtractResult.from_xcom(extracted).landed
             return load_and_validate(
@@ -244,8 +244,8 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
         )
         def finish(extracted: dict | None, loaded: dict | None) -> None:
 
-            from trade_warehouse.pipeline import PipelineError, raise_for_failures
-            from trade_warehouse.results import ExtractResult, LoadResult
+            from trade_warehouse.core.results import ExtractResult, LoadResult
+            from trade_warehouse.sources.census.pipeline import PipelineError, raise_for_failures
 
             try:
                 raise_for_failures(

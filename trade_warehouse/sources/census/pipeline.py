@@ -1,9 +1,9 @@
 """The stages of one pipeline run, as plain functions the Airflow tasks call.
 
 Each stage takes the settings and small arguments and returns a typed result
-(``trade_warehouse.results``; its serialized form becomes XCom): the bulk data move
+(``trade_warehouse.core.results``; its serialized form becomes XCom): the bulk data move
 through landed files and DuckDB, never through XCom or Python rows. A month that fails
-in one stage becomes a :class:`~trade_warehouse.results.MonthFailure` and is skipped by
+in one stage becomes a :class:`~trade_warehouse.core.results.MonthFailure` and is skipped by
 the next stages; the other months go on (see :func:`raise_for_failures`).
 """
 
@@ -18,19 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from trade_warehouse.census_api import CensusAuthError, CensusError
-from trade_warehouse.census_client import CensusClient
-from trade_warehouse.config import FLOWS, Settings
-from trade_warehouse.credentials import api_credentials
-from trade_warehouse.landing import (
-    land_response,
-    latest_extraction,
-    latest_landed,
-    nearest_extraction,
-    record_extraction,
-)
-from trade_warehouse.months import month_range, parse_month
-from trade_warehouse.results import (
+from trade_warehouse.core.config import FLOWS, Settings
+from trade_warehouse.core.credentials import api_credentials
+from trade_warehouse.core.months import month_range, parse_month
+from trade_warehouse.core.results import (
     ExtractResult,
     FailedExpectation,
     FlowMonth,
@@ -40,9 +31,18 @@ from trade_warehouse.results import (
     PublishResult,
     describe_failures,
 )
+from trade_warehouse.load.landing import (
+    land_response,
+    latest_extraction,
+    latest_landed,
+    nearest_extraction,
+    record_extraction,
+)
+from trade_warehouse.sources.census.api import CensusAuthError, CensusError
+from trade_warehouse.sources.census.client import CensusClient
 
 if TYPE_CHECKING:  # the warehouse module (DuckDB) is imported inside the stages, not at DAG parse
-    from trade_warehouse.warehouse import StagedMonth
+    from trade_warehouse.load.warehouse import StagedMonth
 
 log = logging.getLogger(__name__)
 COST_FIELDS = ("mode", "parts", "detail_requests", "failed", "rows", "bytes", "seconds")
@@ -75,8 +75,8 @@ def plan_run(nightly: bool, params: dict, logical_date: datetime | None) -> dict
     scheduled or backfill run of the monthly DAG stands for the month of its logical
     date; if that month is not released yet, the run has nothing to do.
     """
-    from trade_warehouse import release
-    from trade_warehouse.config import load_settings
+    from trade_warehouse.core.config import load_settings
+    from trade_warehouse.sources.census import release
 
     settings = load_settings()
     base_url, api_key = census_credentials(settings)
@@ -124,8 +124,8 @@ def extract(
     ``split_extraction``); the two flows run side by side (``settings.concurrency``
     streams at most), each request after ``settings.pacing_s``.
     """
-    from trade_warehouse import split_extraction
-    from trade_warehouse.config import hs_level_digits
+    from trade_warehouse.core.config import hs_level_digits
+    from trade_warehouse.sources.census import split
 
     base_url, api_key = census_credentials(settings)
     landed: list[FlowMonth] = []
@@ -134,13 +134,13 @@ def extract(
     unreleased: list[str] = []
     started = time.monotonic()
     key_rejected = threading.Event()  # a bad key fails every request: stop at the first
-    budget = split_extraction.HeavyBudget()
+    budget = split.HeavyBudget()
     level = settings.hs_level
     with CensusClient(base_url, api_key, pacing_s=settings.pacing_s, timeout_s=settings.timeout_s) as client:
 
         def stream(flow: str) -> None:
             remembered = nearest_extraction(settings.landing_dir, flow, level, months[0]) if months else None
-            memory = split_extraction.SizeMemory.from_record(remembered) if remembered else None
+            memory = split.SizeMemory.from_record(remembered) if remembered else None
             if remembered and memory is None:
                 log.warning(
                     "the landing zone's last extraction record for %s holds no usable size memory: starting without it",
@@ -163,7 +163,7 @@ def extract(
                 if earlier and earlier.get("run_id") == run_id:
                     # landed by an earlier try of this run (the task was retried): not fetched again
                     log.info("%s %s already landed by this run (an earlier try): not fetched again", flow, month)
-                    memory = split_extraction.SizeMemory.from_record(earlier) or memory
+                    memory = split.SizeMemory.from_record(earlier) or memory
                     landed.append(FlowMonth(flow, month))
                     costs.append(
                         {k: earlier.get(k, 0) for k in COST_FIELDS}
@@ -177,7 +177,7 @@ def extract(
                     if totals.status == 204:
                         unreleased.append(f"{flow} {month}")
                         continue
-                    detail = split_extraction.extract_detail(client, flow, month, level, memory, budget)
+                    detail = split.extract_detail(client, flow, month, level, memory, budget)
                     hs4 = client.fetch_hs4_totals(flow, month) if hs_level_digits(level) >= 4 else None
                     extraction_id = str(uuid.uuid4())
                     others = [r for r in (totals, hs4) if r is not None]
@@ -297,14 +297,14 @@ def load_and_validate(settings: Settings, targets: list[FlowMonth], run_id: str,
 
     A month whose landed content equals the loaded version is skipped (unless ``force``);
     a month that fails validation keeps its previous version and is reported. Months of a
-    flow are staged a few at a time and validated together (``validation.validate_months``),
+    flow are staged a few at a time and validated together (``gate.validate_months``),
     each still passing or failing on its own; each passing month is swapped in in its own
     transaction.
     """
-    from trade_warehouse import validation, warehouse
+    from trade_warehouse.load import gate, warehouse
 
     if targets:
-        validation.warm_up()  # GX's import overlaps the reading of the first months
+        gate.warm_up()  # GX's import overlaps the reading of the first months
     result = LoadResult()
     done = 0
 
@@ -365,7 +365,7 @@ def _prepare(
     con, settings: Settings, target: FlowMonth, run_id: str, force: bool, pending: list[_Staged]
 ) -> _Staged | MonthLoad | MonthFailure:
     """Stage one landed flow-month, unless its files, or its rows, equal the loaded version."""
-    from trade_warehouse import warehouse
+    from trade_warehouse.load import warehouse
 
     flow, month = target.flow, target.month
     files = latest_landed(settings.landing_dir, flow, settings.hs_level, month)
@@ -435,7 +435,7 @@ def _record_unchanged(
     data_sha256: str | None = None,
 ) -> None:
     """An `unchanged` audit row: this attempt found the loaded version's data again and kept it."""
-    from trade_warehouse import warehouse
+    from trade_warehouse.load import warehouse
 
     now = datetime.now(UTC).replace(tzinfo=None)
     warehouse.insert_load_audit(
@@ -459,7 +459,7 @@ def _record_unchanged(
 
 def _failed_load(con, audit: dict, error: BaseException) -> MonthFailure:
     """Record a load that raised (audit status ``failed``) and report it."""
-    from trade_warehouse import warehouse
+    from trade_warehouse.load import warehouse
 
     finished = datetime.now(UTC).replace(tzinfo=None)
     message = f"{error.__class__.__name__}: {error}"
@@ -480,10 +480,11 @@ def _validate_and_swap(
     con, settings: Settings, pending: list[_Staged], run_id: str
 ) -> list[tuple[_Staged, MonthLoad | MonthFailure]]:
     """Validate a batch of staged months of one flow; swap in each month that passed."""
-    from trade_warehouse import data_docs, validation, warehouse
+    from trade_warehouse.load import gate, warehouse
+    from trade_warehouse.report import data_docs
 
     try:
-        outcomes, batch = validation.validate_months(con, [(p.staged, p.trailing) for p in pending])
+        outcomes, batch = gate.validate_months(con, [(p.staged, p.trailing) for p in pending])
     except Exception as error:  # the gate itself broke: no month of the batch is loaded
         return [(p, _failed_load(con, p.audit, error)) for p in pending]
     flow = pending[0].staged.flow
@@ -554,7 +555,7 @@ def _validate_and_swap(
 
 def build_gx_docs(settings: Settings) -> str:
     """Rebuild the GX Data Docs site from the saved validation results."""
-    from trade_warehouse import data_docs
+    from trade_warehouse.report import data_docs
 
     if not any(settings.gx_results_dir.glob("*/*.json")):
         return ""
@@ -595,7 +596,7 @@ def transform_and_publish(settings: Settings, run_id: str, force: bool = False, 
     False and run ``build_dbt_docs`` as a task of its own after the publish: readers get the
     new snapshot without waiting for the documentation.
     """
-    from trade_warehouse import warehouse
+    from trade_warehouse.load import warehouse
 
     # dbt (a child process) and the publish use the warehouse: hold the writer lock throughout
     with warehouse.writer_lock(settings.warehouse_path):
@@ -604,38 +605,41 @@ def transform_and_publish(settings: Settings, run_id: str, force: bool = False, 
 
 def build_dbt_docs(settings: Settings) -> bool:
     """Regenerate the dbt docs page if the dbt project changed since it was built; True if it was."""
-    from trade_warehouse import transform, warehouse
+    from trade_warehouse.load import warehouse
+    from trade_warehouse.transform import dbt_runner
 
     with warehouse.writer_lock(settings.warehouse_path):  # dbt reads the warehouse's catalog
-        return transform.generate_docs(settings)[1]
+        return dbt_runner.generate_docs(settings)[1]
 
 
 def _transform_and_publish(settings: Settings, run_id: str, force: bool, docs: bool = True) -> PublishResult:
-    from trade_warehouse import history, publish, transform
+    from trade_warehouse.publish import snapshot
+    from trade_warehouse.sources.census import history
+    from trade_warehouse.transform import dbt_runner
 
-    if not publish.has_loaded_months(settings):
+    if not snapshot.has_loaded_months(settings):
         log.warning("no month has been loaded yet: nothing to build or publish")
         return PublishResult(published=False, reason="no loaded months")
-    fingerprint = publish.build_fingerprint(settings)
-    if not force and settings.serving_path.exists() and publish.last_published_fingerprint(settings) == fingerprint:
+    fingerprint = snapshot.build_fingerprint(settings)
+    if not force and settings.serving_path.exists() and snapshot.last_published_fingerprint(settings) == fingerprint:
         log.info("nothing changed since the last publish: no dbt build, no publish")
         return PublishResult(published=False, reason="unchanged")
     started = time.monotonic()
     history.backfill_and_replay(settings)  # versions loaded before the vintage history existed
     # the months whose data differ from the snapshot in service: the incremental marts, the
     # scoped tests and the publish touch only these (None: everything, e.g. a changed project)
-    months = None if force else publish.changed_months(settings)
+    months = None if force else snapshot.changed_months(settings)
     log.info(
         "dbt build and publish: %s",
         "every month (no comparable snapshot in service)" if months is None else f"{len(months)} changed months",
     )
     # the publish patches a copy of the snapshot in service: copy it while dbt builds
-    base = publish.copy_serving_in_background(settings) if months is not None else None
+    base = snapshot.copy_serving_in_background(settings) if months is not None else None
     try:
-        transform.build(settings, months)
-        docs_rebuilt = transform.generate_docs(settings)[1] if docs else False
+        dbt_runner.build(settings, months)
+        docs_rebuilt = dbt_runner.generate_docs(settings)[1] if docs else False
         built = time.monotonic()
-        published = publish.publish(settings, run_id, fingerprint, months, base)
+        published = snapshot.publish(settings, run_id, fingerprint, months, base)
     finally:
         if base is not None:
             base.discard()

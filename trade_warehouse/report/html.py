@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import jinja2
 
-from trade_warehouse.config import Settings
+from trade_warehouse.core.config import Settings
 
 DEFAULT_TREND_PARTNERS = ("5880", "5800", "5700", "2010", "4280")  # Japan, Korea, China, Mexico, Germany
 NAMED_EXPORTS = (("271111", 6, "LNG"), ("2701", 4, "Coal"), ("0701", 4, "Potatoes"))

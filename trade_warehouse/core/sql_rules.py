@@ -11,7 +11,7 @@ from functools import cache
 
 import jinja2
 
-from trade_warehouse.config import DBT_PROJECT_DIR
+from trade_warehouse.core.config import DBT_PROJECT_DIR
 
 
 @cache

@@ -15,14 +15,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trade_warehouse.config import load_settings
+from trade_warehouse.core.config import load_settings
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.orchestration.airflow_env import airflow_environment, ensure_airflow
 from trade_warehouse.orchestration.comtrade_dag import DAG_ID
 
 
 def main() -> int:
-    from trade_warehouse.cli import emulator
+    from trade_warehouse.cli.main import emulator
 
     env = airflow_environment()
     settings = load_settings(env)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from trade_warehouse.census_api import totals_request
-from trade_warehouse.census_client import CensusClient
-from trade_warehouse.config import FLOWS, Settings
-from trade_warehouse.landing import MANIFEST
-from trade_warehouse.months import FIRST_MONTH, MonthError, add_months, format_month
+from trade_warehouse.core.config import FLOWS, Settings
+from trade_warehouse.core.months import FIRST_MONTH, MonthError, add_months, format_month
+from trade_warehouse.load.landing import MANIFEST
+from trade_warehouse.sources.census.api import totals_request
+from trade_warehouse.sources.census.client import CensusClient
 
 REVISION_YEARS = 3  # the annual revision reaches back this many calendar years
 FRESH_INSTALL_LOOKBACK = 6  # months to look back for the newest released month

@@ -24,17 +24,17 @@ import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from trade_warehouse.comtrade_client import (
+from trade_warehouse.core.config import ComtradeSettings, Settings
+from trade_warehouse.core.credentials import api_credentials
+from trade_warehouse.core.results import FailedExpectation, MonthFailure
+from trade_warehouse.load.landing import append_jsonl, read_records, write_immutable
+from trade_warehouse.sources.comtrade.client import (
     ComtradeAuthError,
     ComtradeClient,
     ComtradeError,
     ComtradeRequest,
     ComtradeResponse,
 )
-from trade_warehouse.config import ComtradeSettings, Settings
-from trade_warehouse.credentials import api_credentials
-from trade_warehouse.landing import append_jsonl, read_records, write_immutable
-from trade_warehouse.results import FailedExpectation, MonthFailure
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def is_loaded(settings: Settings, year: int) -> bool:
 
 def census_years(settings: Settings) -> list[int]:
     """Years with Census months landed (both flows): the years a mirror can be built for."""
-    from trade_warehouse.release import landed_months
+    from trade_warehouse.sources.census.release import landed_months
 
     return sorted({int(month[:4]) for month in landed_months(settings)})
 
@@ -309,7 +309,7 @@ def load_and_validate(
     A year whose landed files equal the loaded version's is skipped (unless ``force``); a
     year that fails validation keeps its previous version and is reported.
     """
-    from trade_warehouse import warehouse
+    from trade_warehouse.load import warehouse
 
     loaded, skipped, failures = [], [], []
     with warehouse.connect(settings.warehouse_path) as con:
@@ -328,7 +328,8 @@ def load_and_validate(
 
 
 def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, run_id: str, force: bool) -> dict:
-    from trade_warehouse import data_docs, validation, warehouse
+    from trade_warehouse.load import gate, warehouse
+    from trade_warehouse.report import data_docs
 
     files = landed_files(settings, year)
     if not files:
@@ -388,7 +389,7 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
                    case flow_code when 'M' then cif_value_usd when 'X' then fob_value_usd end as declared_value_usd
             from {table}""").df()
         months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
-        result = validation.run_suite(SUITE, frame, {"reporters": list(comtrade.reporters), "months": months})
+        result = gate.run_suite(SUITE, frame, {"reporters": list(comtrade.reporters), "months": months})
         data_docs.save_result(settings.gx_results_dir, run_id, "comtrade", f"{year}-all", result)
         warehouse.insert_validation_audit(
             con,
@@ -480,7 +481,7 @@ def year_failure(
 
 def raise_for_failures(*summaries: dict | None) -> None:
     """End the run failed, naming every failed year, after the good years were published."""
-    from trade_warehouse.pipeline import PipelineError
+    from trade_warehouse.sources.census.pipeline import PipelineError
 
     failures = [MonthFailure.from_xcom(f) for s in summaries if s for f in s.get("failures", [])]
     if failures:

@@ -12,10 +12,10 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trade_warehouse.report import templates
+from trade_warehouse.report.html import templates
 
 if TYPE_CHECKING:
-    from trade_warehouse.validation import SuiteResult
+    from trade_warehouse.load.gate import SuiteResult
 
 
 def save_result(results_dir: Path, run_id: str, flow: str, month: str, result: SuiteResult) -> Path:

@@ -1,6 +1,6 @@
 """The UN Comtrade API (v1) client: the partners' own reports of their trade with the U.S.
 
-Same discipline as :mod:`trade_warehouse.census_client`: every answer becomes rows, "no
+Same discipline as :mod:`trade_warehouse.sources.census.client`: every answer becomes rows, "no
 rows", a retry, or a terminal error that says what to do. What is specific to Comtrade:
 
 - the subscription key travels only in the ``Ocp-Apim-Subscription-Key`` header, never in
@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from trade_warehouse.census_client import CLIENT_VERSION, MAX_RETRY_AFTER_S, redact, retry_after_seconds
+from trade_warehouse.sources.census.client import CLIENT_VERSION, MAX_RETRY_AFTER_S, redact, retry_after_seconds
 
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 EMULATOR_HEADER = "X-Comtrade-Emulator"

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import duckdb
 
-from trade_warehouse.config import Settings
-from trade_warehouse.landing import LandedFile, _read_manifest, month_dir
+from trade_warehouse.core.config import Settings
+from trade_warehouse.load.landing import LandedFile, _read_manifest, month_dir
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def backfill(con: duckdb.DuckDBPyConnection, landing_dir: Path, hs_level: str) -
     Files are found by name in ``landing_dir`` (names are content-addressed), so a data
     directory that moved since the load still resolves.
     """
-    from trade_warehouse import warehouse
+    from trade_warehouse.load import warehouse
 
     con.execute(HISTORY_SQL)
     pending = con.execute(
@@ -170,7 +170,8 @@ def replay_snapshot(settings: Settings) -> int:
     loads' own times, so the result is the snapshot that running after every load would
     have kept. The caller holds the writer lock (dbt runs as a child process).
     """
-    from trade_warehouse import transform, warehouse
+    from trade_warehouse.load import warehouse
+    from trade_warehouse.transform import dbt_runner
 
     marker = replay_marker(settings)
     with warehouse.connect(settings.warehouse_path) as con:
@@ -180,7 +181,7 @@ def replay_snapshot(settings: Settings) -> int:
         con.execute("create schema if not exists snapshots")
         con.execute(f"drop table if exists snapshots.{SNAPSHOT}")
     for step in range(1, steps + 1):  # the snapshot's input is a view: rebuild it with the step, then snapshot
-        transform.run_dbt(
+        dbt_runner.run_dbt(
             settings,
             "build",
             "--select",
@@ -206,7 +207,7 @@ def backfill_and_replay(settings: Settings) -> BackfillResult:
 
     A warehouse whose every load wrote its history does one query here and nothing else.
     """
-    from trade_warehouse import warehouse
+    from trade_warehouse.load import warehouse
 
     with warehouse.connect(settings.warehouse_path) as con:
         result = backfill(con, settings.landing_dir, settings.hs_level)

@@ -28,8 +28,10 @@ from pathlib import Path
 
 import duckdb
 
-from trade_warehouse import history, transform, warehouse
-from trade_warehouse.config import Settings
+from trade_warehouse.core.config import Settings
+from trade_warehouse.load import warehouse
+from trade_warehouse.sources.census import history
+from trade_warehouse.transform import dbt_runner
 
 PUBLISHED_TAG = "published"  # dbt tag of the models copied into the serving snapshot
 KEEP_SNAPSHOTS = 3
@@ -69,7 +71,7 @@ class PublishedModel:
 
 def published_models(settings: Settings) -> list[PublishedModel]:
     """The ``published`` models of the last dbt build, in manifest order (from ``manifest.json``)."""
-    manifest_path = transform.manifest_path(settings)
+    manifest_path = dbt_runner.manifest_path(settings)
     if not manifest_path.exists():
         raise PublishError(f"no dbt manifest at {manifest_path}: run the dbt build before publishing")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -114,13 +116,13 @@ def build_fingerprint(settings: Settings) -> str:
             """,
             [settings.hs_level],
         ).fetchone()[0]
-        from trade_warehouse.comtrade import loaded_versions
+        from trade_warehouse.sources.comtrade.pipeline import loaded_versions
 
         mirror = loaded_versions(con)  # the partners' reports (mirror marts); unchanged fingerprint without
         if mirror:
             loads = f"{loads}|comtrade:{mirror}"
-    model_settings = json.dumps(transform.model_settings(), sort_keys=True)
-    return hashlib.sha256(f"{loads}|{transform.project_fingerprint()}|{model_settings}".encode()).hexdigest()
+    model_settings = json.dumps(dbt_runner.model_settings(), sort_keys=True)
+    return hashlib.sha256(f"{loads}|{dbt_runner.project_fingerprint()}|{model_settings}".encode()).hexdigest()
 
 
 CURRENT_VERSIONS_SQL = """
@@ -158,7 +160,7 @@ def changed_months(settings: Settings) -> list[str] | None:
         return None
     finally:
         served.close()
-    if scope != transform.scope_fingerprint(settings):
+    if scope != dbt_runner.scope_fingerprint(settings):
         return None
     with warehouse.connect(settings.warehouse_path) as con:
         current = set(con.execute(CURRENT_VERSIONS_SQL, [settings.hs_level]).fetchall())
@@ -229,14 +231,14 @@ def _previous_rows(settings: Settings, table: str) -> int:
 
 def _validate_candidate(con: duckdb.DuckDBPyConnection, settings: Settings, counts: dict[str, int]) -> None:
     """The marts GX suite on the candidate, with a row floor from the published snapshot."""
-    from trade_warehouse import validation
+    from trade_warehouse.load import gate
 
     frame = con.execute(
         "select *, exports_usd - imports_usd - balance_usd as balance_check_usd "
         "from candidate.marts.trade_balance_monthly"
     ).df()
     previous = _previous_rows(settings, "trade_balance_monthly")
-    result = validation.run_suite("marts_trade_balance", frame, {"min_rows": max(1, int(previous * 0.95))})
+    result = gate.run_suite("marts_trade_balance", frame, {"min_rows": max(1, int(previous * 0.95))})
     if not result.success:
         raise PublishError(
             f"candidate snapshot failed the marts suite (previous snapshot: {previous} rows):\n" + result.summary()
@@ -368,7 +370,7 @@ def publish(
     models = published_models(settings)
     patch = months is not None and serving.exists()
     previous_parquet = current_parquet(settings) if patch else None
-    scope = transform.scope_fingerprint(settings)
+    scope = dbt_runner.scope_fingerprint(settings)
     try:
         if patch:
             ready = base.wait() if base else None

@@ -30,9 +30,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from trade_warehouse.config import Settings, load_settings
+from trade_warehouse.core.config import Settings, load_settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BI_DIR = REPO / "bi"
 LOCK_FILE = BI_DIR / "requirements.lock"
 DASHBOARD_DIR = BI_DIR / "dashboard"

@@ -25,7 +25,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from trade_warehouse import __version__
-from trade_warehouse.census_api import (
+from trade_warehouse.sources.census.api import (
     CensusAuthError,
     CensusRequestError,
     CensusResponseError,

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trade_warehouse.config import FLOWS, PROJECT_ROOT
-from trade_warehouse.months import add_months, month_range
+from trade_warehouse.core.config import FLOWS, PROJECT_ROOT
+from trade_warehouse.core.months import add_months, month_range
 
 RESULTS_SCHEMA = 1
 DEFAULT_BENCH_DIR = PROJECT_ROOT / "bench" / "data"
@@ -268,7 +268,7 @@ def bench_env(data_dir: Path, base_url: str) -> dict[str, str]:
 
 def landed_detail_rows(data_dir: Path, months: list[str]) -> int:
     """Detail rows landed for ``months`` (both flows), from the landing zone's extraction records."""
-    from trade_warehouse.landing import latest_landed
+    from trade_warehouse.load.landing import latest_landed
 
     landing = data_dir / "landing" / "census"
     return sum(
@@ -285,9 +285,9 @@ def landed_detail_rows(data_dir: Path, months: list[str]) -> int:
 
 def floor_sql(data_dir: Path, months: list[str]) -> list[str]:
     """The floor as SQL: read_json on the landed gzip files -> typed tables -> two marts."""
-    from trade_warehouse.census_api import COMMODITY_VAR
-    from trade_warehouse.landing import latest_landed
-    from trade_warehouse.warehouse import served_header
+    from trade_warehouse.load.landing import latest_landed
+    from trade_warehouse.load.warehouse import served_header
+    from trade_warehouse.sources.census.api import COMMODITY_VAR
 
     value_column = {"exports": "ALL_VAL_MO", "imports": "GEN_VAL_MO"}
     landing = data_dir / "landing" / "census"
@@ -335,7 +335,7 @@ def run_floor(data_dir: Path, months: list[str], work_dir: Path) -> dict:
     script = work_dir / "floor.json"
     script.write_text(json.dumps({"statements": floor_sql(data_dir, months), "db": str(work_dir / "floor.duckdb")}))
     out = work_dir / "floor-result.json"
-    child = subprocess.Popen([sys.executable, "-m", "trade_warehouse.bench", "_floor", str(script), str(out)])
+    child = subprocess.Popen([sys.executable, "-m", "tools.bench", "_floor", str(script), str(out)])
     with RssSampler(child.pid) as sampler:
         code = child.wait()
     if code != 0:
@@ -407,7 +407,7 @@ def ensure_history(bench_dir: Path, scale: str, months: list[str]) -> dict:
     A history whose months another cache already landed is loaded from hard links to those
     files (``from_landing``: no emulator time spent twice).
     """
-    from trade_warehouse.cli import emulator
+    from trade_warehouse.cli.main import emulator
 
     target = history_dir(bench_dir, scale, months)
     done = target / "build.done"
@@ -505,7 +505,7 @@ def stage_rows(run: DagRun, rows: int, floor_s: float | None) -> list[dict]:
 
 
 def scenario_backfill(args: argparse.Namespace) -> dict:
-    from trade_warehouse.cli import emulator
+    from trade_warehouse.cli.main import emulator
 
     months = month_range(args.start, args.end)
     data_dir = args.bench_dir / "runs" / f"backfill-{args.scale}-{args.start}..{args.end}"
@@ -575,7 +575,7 @@ def scenario_backfill(args: argparse.Namespace) -> dict:
 
 def scenario_nightly(args: argparse.Namespace, history: int, with_noop: bool) -> list[dict]:
     """One new month on top of ``history`` cached months (and, if asked, the no-op night after it)."""
-    from trade_warehouse.cli import emulator
+    from trade_warehouse.cli.main import emulator
 
     new = args.new_month
     months = month_range(add_months(new, -history), add_months(new, -1))
@@ -722,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_floor"]:
         return _floor_child(Path(argv[1]), Path(argv[2]))
-    parser = argparse.ArgumentParser(prog="python -m trade_warehouse.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--from", dest="start", default="2017-01", help="backfill window start (YYYY-MM)")
     parser.add_argument("--to", dest="end", default="2017-12", help="backfill window end (YYYY-MM)")
     parser.add_argument("--scale", default="full", help="emulator scale: small, demo or full")

@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trade_warehouse.config import FLOWS, ConfigError, Settings, load_settings
+from trade_warehouse.core.config import FLOWS, ConfigError, Settings, load_settings
+from trade_warehouse.core.months import MonthError, month_range
+from trade_warehouse.core.results import ExtractResult, LoadResult, MonthFailure, describe_failures
+from trade_warehouse.core.results import run_failures as run_failures_of
 from trade_warehouse.emulator import DEMO_API_KEY
-from trade_warehouse.months import MonthError, month_range
 from trade_warehouse.orchestration.airflow_env import airflow_environment, ensure_airflow
-from trade_warehouse.results import ExtractResult, LoadResult, MonthFailure, describe_failures
-from trade_warehouse.results import run_failures as run_failures_of
 
 STAGES = {
     "plan": "plan",
@@ -120,7 +120,7 @@ def cost_line(record: dict) -> str:
 
 def extraction_costs(settings: Settings, months: list[str], since: str | None = None) -> list[dict]:
     """The newest extraction record of each flow-month of ``months`` (made at or after ``since``)."""
-    from trade_warehouse.landing import latest_extraction
+    from trade_warehouse.load.landing import latest_extraction
 
     records = []
     for month in months:
@@ -238,7 +238,7 @@ def command_bench_extract(args: argparse.Namespace) -> int:
     """
     from dataclasses import replace
 
-    from trade_warehouse.pipeline import extract
+    from trade_warehouse.sources.census.pipeline import extract
 
     start, end = args.month or args.start, args.month or args.end
     months = month_range(start, end)
@@ -286,7 +286,7 @@ def command_status(args: argparse.Namespace) -> int:
     """
     import duckdb
 
-    from trade_warehouse import warehouse
+    from trade_warehouse.load import warehouse
 
     settings = load_settings()
     if not settings.warehouse_path.exists():
@@ -305,7 +305,7 @@ def command_status(args: argparse.Namespace) -> int:
             ).fetchall()
     except duckdb.IOException:
         return _status_while_busy(settings)
-    from trade_warehouse.landing import latest_extraction
+    from trade_warehouse.load.landing import latest_extraction
 
     print(
         f"{'month':<8} {'flow':<8} {'last attempt':<18} {'source':<16} {'finished':<20} {'rows':>8}  "
@@ -329,7 +329,7 @@ def _status_while_busy(settings: Settings) -> int:
     """Status from files only: landed extractions, and the serving snapshot's last validations."""
     import duckdb
 
-    from trade_warehouse.landing import latest_extraction
+    from trade_warehouse.load.landing import latest_extraction
 
     validated: dict[tuple[str, str], bool] = {}
     published = "never"
@@ -364,7 +364,7 @@ def _status_while_busy(settings: Settings) -> int:
 
 
 def command_rollback(args: argparse.Namespace) -> int:
-    from trade_warehouse.publish import rollback
+    from trade_warehouse.publish.snapshot import rollback
 
     restored = rollback(load_settings())
     print(f"serving snapshot restored from {restored.name}")

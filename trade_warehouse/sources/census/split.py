@@ -26,8 +26,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from trade_warehouse.census_api import CHAPTERS, Response, TransientCensusError, detail_request
-from trade_warehouse.census_client import CensusClient
+from trade_warehouse.sources.census.api import CHAPTERS, Response, TransientCensusError, detail_request
+from trade_warehouse.sources.census.client import CensusClient
 
 WHOLE_MONTH_HEAVY_FAILURES_PER_RUN = 2  # per flow, across all the months of a run
 SAFETY = 0.9  # never plan a request above this share of the smallest size known to fail

@@ -22,11 +22,11 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
-from trade_warehouse import history
-from trade_warehouse.census_api import COMMODITY_VAR, VALUE_COLUMNS, collapse_repeats
-from trade_warehouse.config import duckdb_memory_limit
-from trade_warehouse.landing import LandedFile
-from trade_warehouse.months import add_months
+from trade_warehouse.core.config import duckdb_memory_limit
+from trade_warehouse.core.months import add_months
+from trade_warehouse.load.landing import LandedFile
+from trade_warehouse.sources.census import history
+from trade_warehouse.sources.census.api import COMMODITY_VAR, VALUE_COLUMNS, collapse_repeats
 
 log = logging.getLogger(__name__)
 

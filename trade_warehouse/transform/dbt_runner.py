@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from trade_warehouse.config import DBT_PROJECT_DIR, Settings, duckdb_memory_limit
+from trade_warehouse.core.config import DBT_PROJECT_DIR, Settings, duckdb_memory_limit
 
 
 class TransformError(RuntimeError):
@@ -28,7 +28,7 @@ def model_settings() -> dict[str, str]:
     They are part of what a publish contains: a changed FOB factor or reporter list
     rebuilds and republishes the marts even when no data changed.
     """
-    from trade_warehouse.config import load_comtrade_settings
+    from trade_warehouse.core.config import load_comtrade_settings
 
     comtrade = load_comtrade_settings(os.environ)
     return {

@@ -21,9 +21,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from trade_warehouse.config import EXPECTATIONS_DIR, SEEDS_DIR, hs_level_digits
-from trade_warehouse.sql_rules import country_type_sql
-from trade_warehouse.warehouse import VALUE_COLUMNS, StagedMonth
+from trade_warehouse.core.config import EXPECTATIONS_DIR, SEEDS_DIR, hs_level_digits
+from trade_warehouse.core.sql_rules import country_type_sql
+from trade_warehouse.load.warehouse import VALUE_COLUMNS, StagedMonth
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
