@@ -43,8 +43,8 @@ test: setup
 
 ## lint: ruff (checks and formatting) over the Python, sqlfluff over the dbt project's SQL
 lint: setup
-	$(BIN)/ruff check trade_warehouse dags tests
-	$(BIN)/ruff format --check trade_warehouse dags tests
+	$(BIN)/ruff check trade_warehouse dags tests tools
+	$(BIN)/ruff format --check trade_warehouse dags tests tools
 	cd dbt_project && ../$(BIN)/sqlfluff lint models tests analyses macros snapshots
 
 ## backfill: make backfill FROM=2016-01 TO=2016-03 (from CENSUS_API_BASE_URL, or the emulator when unset)

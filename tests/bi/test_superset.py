@@ -22,7 +22,8 @@ import pytest
 from duck import query
 
 from trade_warehouse.bi import superset as bi
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.publish.stage import transform_and_publish
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate
 
 pytestmark = pytest.mark.bi
 

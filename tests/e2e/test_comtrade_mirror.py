@@ -13,8 +13,9 @@ from trade_warehouse.core.config import load_comtrade_settings
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator import comtrade as route
 from trade_warehouse.orchestration.dag_runner import run_dag
+from trade_warehouse.publish.stage import transform_and_publish
 from trade_warehouse.sources import comtrade
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate
 
 pytestmark = pytest.mark.dag
 DAG_ID = "comtrade_mirror_monthly"

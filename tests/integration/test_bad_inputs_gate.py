@@ -15,8 +15,9 @@ import pytest
 
 from trade_warehouse.core.results import FlowMonth
 from trade_warehouse.load.landing import land_response, latest_landed, record_extraction
+from trade_warehouse.publish.stage import transform_and_publish
 from trade_warehouse.sources.census.api import CHAPTERS, Response, detail_request, hs4_totals_request, totals_request
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate
 
 pytestmark = pytest.mark.integration
 MONTH = "2017-02"

@@ -10,6 +10,7 @@ from duck import query
 
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.load.landing import land_response, latest_landed
+from trade_warehouse.publish.stage import transform_and_publish
 from trade_warehouse.sources.census.api import (
     CHAPTERS,
     CensusAuthError,
@@ -19,7 +20,7 @@ from trade_warehouse.sources.census.api import (
     TransientCensusError,
 )
 from trade_warehouse.sources.census.client import CensusClient
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate
 from trade_warehouse.sources.census.split import HeavyBudget, extract_detail
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,8 @@ from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
 from trade_warehouse.emulator.synthetic import Universe
 from trade_warehouse.publish.snapshot import published_models
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.publish.stage import transform_and_publish
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate
 from trade_warehouse.transform.dbt_runner import compiled_analysis
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,9 @@ from duck import parquet_differences, query
 
 from trade_warehouse.load.landing import land_response, latest_landed, record_extraction
 from trade_warehouse.publish import snapshot
+from trade_warehouse.publish.stage import transform_and_publish
 from trade_warehouse.sources.census.api import Response, detail_request, hs4_totals_request, totals_request
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate
 from trade_warehouse.transform import dbt_runner
 
 pytestmark = pytest.mark.integration

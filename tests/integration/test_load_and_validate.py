@@ -5,7 +5,8 @@ import pytest
 
 from trade_warehouse.core.results import PublishResult
 from trade_warehouse.load import warehouse
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.publish.stage import transform_and_publish
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +130,7 @@ def test_row_count_band_catches_a_collapse(emulator, settings):
 
 
 def test_gx_data_docs_show_the_last_validations(emulator, settings):
-    from trade_warehouse.sources.census.pipeline import build_gx_docs
+    from trade_warehouse.report.data_docs import build_gx_docs
 
     load_and_validate(settings, extract(settings, ["2017-05"]).landed, "docs-run")
     index = build_gx_docs(settings)

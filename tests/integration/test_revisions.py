@@ -24,9 +24,10 @@ from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
 from trade_warehouse.emulator.synthetic import Universe
 from trade_warehouse.load.landing import _read_manifest, read_extractions
+from trade_warehouse.publish.stage import transform_and_publish
 from trade_warehouse.sources.census import history
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
-from trade_warehouse.transform import dbt_runner
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.transform import dbt_runner, snapshot_replay
 
 pytestmark = pytest.mark.integration
 
@@ -240,22 +241,22 @@ def test_history_backfill_from_the_landing_zone_reproduces_the_versions(revised:
         con.execute("drop table snapshots.snap_census__country_values")
     finally:
         con.close()
-    result = history.backfill_and_replay(settings)
+    result = snapshot_replay.backfill_and_replay(settings)
     assert len(result.recorded) == 6 and result.missing == []  # 4 first loads + 2 revising loads
     assert query(settings.warehouse_path, versions) == written_at_load
     assert query(settings.warehouse_path, snapshot) == snapshotted
-    assert history.backfill_and_replay(settings).recorded == []  # nothing left: no replay
-    assert not history.replay_marker(settings).exists()
+    assert snapshot_replay.backfill_and_replay(settings).recorded == []  # nothing left: no replay
+    assert not snapshot_replay.replay_marker(settings).exists()
     # a replay that died after dropping the snapshot (the marker stays) is redone by the next build
     con = duckdb.connect(str(settings.warehouse_path))
     try:
         con.execute("drop table snapshots.snap_census__country_values")
     finally:
         con.close()
-    history.replay_marker(settings).write_text("replay of 2 step(s) started\n")
-    assert history.backfill_and_replay(settings).recorded == []
+    snapshot_replay.replay_marker(settings).write_text("replay of 2 step(s) started\n")
+    assert snapshot_replay.backfill_and_replay(settings).recorded == []
     assert query(settings.warehouse_path, snapshot) == snapshotted
-    assert not history.replay_marker(settings).exists()
+    assert not snapshot_replay.replay_marker(settings).exists()
 
 
 def test_report_shows_what_the_last_revision_changed(revised: Revised) -> None:

@@ -16,7 +16,8 @@ import duckdb
 import pytest
 
 from trade_warehouse.orchestration.dag_runner import run_dag
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate, transform_and_publish
+from trade_warehouse.publish.stage import transform_and_publish
+from trade_warehouse.sources.census.pipeline import extract, load_and_validate
 
 pytestmark = pytest.mark.integration
 READER = Path(__file__).resolve().parent.parent / "support" / "bi_reader.py"

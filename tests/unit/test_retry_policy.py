@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from trade_warehouse.sources.census.client import MAX_RETRY_AFTER_S, CensusClient, retry_after_seconds
+from trade_warehouse.core.http import MAX_RETRY_AFTER_S, retry_after_seconds
+from trade_warehouse.sources.census.client import CensusClient
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from trade_warehouse.core.errors import TerminalError
+
 Stage = Literal["extract", "load", "validate"]
 MAX_EXAMPLES = 3
 
@@ -215,3 +217,18 @@ class PublishResult:
 def run_failures(extracted: ExtractResult | None, loaded: LoadResult | None) -> list[MonthFailure]:
     """Every failed flow-month of a run, whichever stage it failed in."""
     return [*(extracted.failures if extracted else []), *(loaded.failures if loaded else [])]
+
+
+class PipelineError(TerminalError):
+    """A run finished with failed months; the message lists each month and why."""
+
+    def __init__(self, failures: list[MonthFailure]) -> None:
+        super().__init__(describe_failures(failures))
+        self.failures = failures
+
+
+def raise_for_failures(extracted: ExtractResult | None, loaded: LoadResult | None) -> None:
+    """End the run failed, naming every failed month, after the good months were published."""
+    failures = [*(extracted.failures if extracted else []), *(loaded.failures if loaded else [])]
+    if failures:
+        raise PipelineError(failures)

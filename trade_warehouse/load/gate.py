@@ -407,3 +407,12 @@ def validate_months(
         for label in labels:
             per_month[label].append(result.for_month(label))
     return {label: MonthValidation(results) for label, results in per_month.items()}, batch
+
+
+def save_result(results_dir: Path, run_id: str, flow: str, month: str, result: SuiteResult) -> Path:
+    """Keep a validation result as JSON so one later task can build the Data Docs site."""
+    safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    target = Path(results_dir) / safe_run / f"{flow}-{month}-{result.suite}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result.document, default=str), encoding="utf-8")
+    return target

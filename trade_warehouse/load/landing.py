@@ -22,8 +22,8 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from trade_warehouse.core.http import CLIENT_VERSION
 from trade_warehouse.sources.census.api import Response
-from trade_warehouse.sources.census.client import CLIENT_VERSION
 
 MANIFEST = "manifest.jsonl"
 EXTRACTIONS = "extractions.jsonl"

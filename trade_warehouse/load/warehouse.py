@@ -184,6 +184,23 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
             con.close()
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One explicit transaction: committed when the block ends, rolled back if it raises.
+
+    Why one helper: every swap (a month, a Comtrade year, a history backfill) must leave
+    readers the old version or the new one, never half of each, and a crash or a failed
+    statement must roll back; written once, no caller can forget the rollback.
+    """
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
 def content_fingerprint(files: list[LandedFile]) -> str:
     """One hash over the landed files of a month: equal fingerprints mean identical data."""
     joined = "|".join(sorted(f"{f.kind}:{f.part}:{f.sha256}" for f in files))

@@ -115,7 +115,7 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
         @task(trigger_rule="all_done", retries=0, doc_md="Fail the run if any year failed, naming each.")
         def finish(extracted: dict, loaded: dict) -> None:
 
-            from trade_warehouse.sources.census.pipeline import PipelineError
+            from trade_warehouse.core.results import PipelineError
             from trade_warehouse.sources.comtrade.pipeline import raise_for_failures
 
             try:

@@ -85,7 +85,7 @@ def monthly_params() -> dict[str, Param]:
 )
 def gx_docs() -> str:
     from trade_warehouse.core.config import load_settings
-    from trade_warehouse.sources.census.pipeline import build_gx_docs
+    from trade_warehouse.report.data_docs import build_gx_docs
 
     return build_gx_docs(load_settings())
 
@@ -101,7 +101,7 @@ def transform_and_publish(**context) -> dict:
     from airflow.sdk.exceptions import AirflowSkipException
 
     from trade_warehouse.core.config import load_settings
-    from trade_warehouse.sources.census.pipeline import transform_and_publish
+    from trade_warehouse.publish.stage import transform_and_publish
 
     force = bool(context["params"].get("force"))
     result = transform_and_publish(load_settings(), context["run_id"], force, docs=False)
@@ -119,7 +119,7 @@ def transform_and_publish(**context) -> dict:
 )
 def dbt_docs() -> bool:
     from trade_warehouse.core.config import load_settings
-    from trade_warehouse.sources.census.pipeline import build_dbt_docs
+    from trade_warehouse.publish.stage import build_dbt_docs
 
     return build_dbt_docs(load_settings())
 
@@ -244,8 +244,7 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
         )
         def finish(extracted: dict | None, loaded: dict | None) -> None:
 
-            from trade_warehouse.core.results import ExtractResult, LoadResult
-            from trade_warehouse.sources.census.pipeline import PipelineError, raise_for_failures
+            from trade_warehouse.core.results import ExtractResult, LoadResult, PipelineError, raise_for_failures
 
             try:
                 raise_for_failures(

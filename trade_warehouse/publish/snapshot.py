@@ -30,7 +30,7 @@ import duckdb
 
 from trade_warehouse.core.config import Settings
 from trade_warehouse.load import warehouse
-from trade_warehouse.sources.census import history
+from trade_warehouse.publish import as_of
 from trade_warehouse.transform import dbt_runner
 
 PUBLISHED_TAG = "published"  # dbt tag of the models copied into the serving snapshot
@@ -116,9 +116,9 @@ def build_fingerprint(settings: Settings) -> str:
             """,
             [settings.hs_level],
         ).fetchone()[0]
-        from trade_warehouse.sources.comtrade.pipeline import loaded_versions
+        from trade_warehouse.load.audit import comtrade_loaded_versions
 
-        mirror = loaded_versions(con)  # the partners' reports (mirror marts); unchanged fingerprint without
+        mirror = comtrade_loaded_versions(con)  # the partners' reports (mirror marts); unchanged fingerprint without
         if mirror:
             loads = f"{loads}|comtrade:{mirror}"
     model_settings = json.dumps(dbt_runner.model_settings(), sort_keys=True)
@@ -393,7 +393,7 @@ def publish(
                 "from candidate.marts.trade_balance_monthly"
             ).fetchone()[0]
             con.execute("detach candidate")
-            history.create_as_of_macro(candidate)  # "as of" queries, bound to the snapshot's own marts
+            as_of.create_as_of_macro(candidate)  # "as of" queries, bound to the snapshot's own marts
             con.execute(f"attach '{candidate}' as candidate (read_only)")  # Parquet = exactly what is served
             for model in (m for m in models if m.contract):
                 _export_parquet(

@@ -12,19 +12,11 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trade_warehouse.core.config import Settings
 from trade_warehouse.report.html import templates
 
 if TYPE_CHECKING:
-    from trade_warehouse.load.gate import SuiteResult
-
-
-def save_result(results_dir: Path, run_id: str, flow: str, month: str, result: SuiteResult) -> Path:
-    """Keep a validation result as JSON so one later task can build the Data Docs site."""
-    safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    target = Path(results_dir) / safe_run / f"{flow}-{month}-{result.suite}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(result.document, default=str), encoding="utf-8")
-    return target
+    pass
 
 
 def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 120) -> Path:
@@ -97,3 +89,10 @@ def _write_offline_index(site_dir: Path, status: dict[tuple[str, str, str], bool
         )
     )
     (site_dir / "index.html").write_text(page, encoding="utf-8")
+
+
+def build_gx_docs(settings: Settings) -> str:
+    """Rebuild the GX Data Docs site from the saved validation results."""
+    if not any(settings.gx_results_dir.glob("*/*.json")):
+        return ""
+    return str(build_data_docs(settings.gx_results_dir, settings.gx_docs_dir))

@@ -19,12 +19,11 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from trade_warehouse import __version__
+from trade_warehouse.core.http import CLIENT_VERSION, MAX_RETRY_AFTER_S, redact, retry_after_seconds
 from trade_warehouse.sources.census.api import (
     CensusAuthError,
     CensusRequestError,
@@ -37,33 +36,7 @@ from trade_warehouse.sources.census.api import (
     totals_request,
 )
 
-CLIENT_VERSION = f"trade-warehouse/{__version__}"
 EMULATOR_HEADER = "X-Census-Emulator"
-
-MAX_RETRY_AFTER_S = 300.0  # never wait longer than this on a server's Retry-After
-
-
-def retry_after_seconds(value: str, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date (RFC 9110); None if unreadable."""
-    value = value.strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Replace the API key, wherever it appears, with ``***``."""
-    if not secret:
-        return text
-    return text.replace(secret, "***")
 
 
 class _RedactKeys(logging.Filter):

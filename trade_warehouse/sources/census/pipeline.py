@@ -28,8 +28,6 @@ from trade_warehouse.core.results import (
     LoadResult,
     MonthFailure,
     MonthLoad,
-    PublishResult,
-    describe_failures,
 )
 from trade_warehouse.load.landing import (
     land_response,
@@ -46,14 +44,6 @@ if TYPE_CHECKING:  # the warehouse module (DuckDB) is imported inside the stages
 
 log = logging.getLogger(__name__)
 COST_FIELDS = ("mode", "parts", "detail_requests", "failed", "rows", "bytes", "seconds")
-
-
-class PipelineError(RuntimeError):
-    """A run finished with failed months; the message lists each month and why."""
-
-    def __init__(self, failures: list[MonthFailure]) -> None:
-        super().__init__(describe_failures(failures))
-        self.failures = failures
 
 
 def resolve_window(params: dict) -> list[str]:
@@ -481,7 +471,6 @@ def _validate_and_swap(
 ) -> list[tuple[_Staged, MonthLoad | MonthFailure]]:
     """Validate a batch of staged months of one flow; swap in each month that passed."""
     from trade_warehouse.load import gate, warehouse
-    from trade_warehouse.report import data_docs
 
     try:
         outcomes, batch = gate.validate_months(con, [(p.staged, p.trailing) for p in pending])
@@ -490,7 +479,7 @@ def _validate_and_swap(
     flow = pending[0].staged.flow
     label = pending[0].staged.month if len(pending) == 1 else f"{pending[0].staged.month}..{pending[-1].staged.month}"
     for suite in batch:
-        data_docs.save_result(settings.gx_results_dir, run_id, flow, label, suite)
+        gate.save_result(settings.gx_results_dir, run_id, flow, label, suite)
     results = []
     for item in pending:
         staged, audit = item.staged, item.audit
@@ -553,22 +542,6 @@ def _validate_and_swap(
     return results
 
 
-def build_gx_docs(settings: Settings) -> str:
-    """Rebuild the GX Data Docs site from the saved validation results."""
-    from trade_warehouse.report import data_docs
-
-    if not any(settings.gx_results_dir.glob("*/*.json")):
-        return ""
-    return str(data_docs.build_data_docs(settings.gx_results_dir, settings.gx_docs_dir))
-
-
-def raise_for_failures(extracted: ExtractResult | None, loaded: LoadResult | None) -> None:
-    """End the run failed, naming every failed month, after the good months were published."""
-    failures = [*(extracted.failures if extracted else []), *(loaded.failures if loaded else [])]
-    if failures:
-        raise PipelineError(failures)
-
-
 def landed_targets(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS) -> ExtractResult:
     """What a reload from the landing zone loads (no API calls): the months with landed files."""
     result = ExtractResult(from_landing=True)
@@ -587,71 +560,3 @@ def landed_targets(settings: Settings, months: list[str], flows: tuple[str, ...]
                     )
                 )
     return result
-
-
-def transform_and_publish(settings: Settings, run_id: str, force: bool = False, docs: bool = True) -> PublishResult:
-    """dbt build and publish, unless the loaded data and the dbt project are unchanged.
-
-    ``docs``: also regenerate the dbt docs page when the project changed. The DAGs pass
-    False and run ``build_dbt_docs`` as a task of its own after the publish: readers get the
-    new snapshot without waiting for the documentation.
-    """
-    from trade_warehouse.load import warehouse
-
-    # dbt (a child process) and the publish use the warehouse: hold the writer lock throughout
-    with warehouse.writer_lock(settings.warehouse_path):
-        return _transform_and_publish(settings, run_id, force, docs)
-
-
-def build_dbt_docs(settings: Settings) -> bool:
-    """Regenerate the dbt docs page if the dbt project changed since it was built; True if it was."""
-    from trade_warehouse.load import warehouse
-    from trade_warehouse.transform import dbt_runner
-
-    with warehouse.writer_lock(settings.warehouse_path):  # dbt reads the warehouse's catalog
-        return dbt_runner.generate_docs(settings)[1]
-
-
-def _transform_and_publish(settings: Settings, run_id: str, force: bool, docs: bool = True) -> PublishResult:
-    from trade_warehouse.publish import snapshot
-    from trade_warehouse.sources.census import history
-    from trade_warehouse.transform import dbt_runner
-
-    if not snapshot.has_loaded_months(settings):
-        log.warning("no month has been loaded yet: nothing to build or publish")
-        return PublishResult(published=False, reason="no loaded months")
-    fingerprint = snapshot.build_fingerprint(settings)
-    if not force and settings.serving_path.exists() and snapshot.last_published_fingerprint(settings) == fingerprint:
-        log.info("nothing changed since the last publish: no dbt build, no publish")
-        return PublishResult(published=False, reason="unchanged")
-    started = time.monotonic()
-    history.backfill_and_replay(settings)  # versions loaded before the vintage history existed
-    # the months whose data differ from the snapshot in service: the incremental marts, the
-    # scoped tests and the publish touch only these (None: everything, e.g. a changed project)
-    months = None if force else snapshot.changed_months(settings)
-    log.info(
-        "dbt build and publish: %s",
-        "every month (no comparable snapshot in service)" if months is None else f"{len(months)} changed months",
-    )
-    # the publish patches a copy of the snapshot in service: copy it while dbt builds
-    base = snapshot.copy_serving_in_background(settings) if months is not None else None
-    try:
-        dbt_runner.build(settings, months)
-        docs_rebuilt = dbt_runner.generate_docs(settings)[1] if docs else False
-        built = time.monotonic()
-        published = snapshot.publish(settings, run_id, fingerprint, months, base)
-    finally:
-        if base is not None:
-            base.discard()
-    return PublishResult(
-        published=True,
-        reason="published",
-        publish_id=published["publish_id"],
-        serving_path=published["serving_path"],
-        row_counts=published["row_counts"],
-        months=published["months"],
-        docs_rebuilt=docs_rebuilt,
-        dbt_seconds=round(built - started, 1),
-        publish_seconds=round(time.monotonic() - built, 1),
-        changed_months=months,
-    )

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from trade_warehouse.sources.census.client import CLIENT_VERSION, MAX_RETRY_AFTER_S, redact, retry_after_seconds
+from trade_warehouse.core.http import CLIENT_VERSION, MAX_RETRY_AFTER_S, redact, retry_after_seconds
 
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 EMULATOR_HEADER = "X-Comtrade-Emulator"

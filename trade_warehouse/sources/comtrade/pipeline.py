@@ -329,7 +329,6 @@ def load_and_validate(
 
 def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, run_id: str, force: bool) -> dict:
     from trade_warehouse.load import gate, warehouse
-    from trade_warehouse.report import data_docs
 
     files = landed_files(settings, year)
     if not files:
@@ -390,7 +389,7 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
             from {table}""").df()
         months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
         result = gate.run_suite(SUITE, frame, {"reporters": list(comtrade.reporters), "months": months})
-        data_docs.save_result(settings.gx_results_dir, run_id, "comtrade", f"{year}-all", result)
+        gate.save_result(settings.gx_results_dir, run_id, "comtrade", f"{year}-all", result)
         warehouse.insert_validation_audit(
             con,
             {
@@ -444,20 +443,6 @@ def _load_year(con, settings: Settings, comtrade: ComtradeSettings, year: int, r
         con.execute(f"drop table if exists {table}")
 
 
-def loaded_versions(con) -> str | None:
-    """The Comtrade year versions the raw table holds (for the publish fingerprint); None if none."""
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'audit' and table_name = 'comtrade_loads'"
-    ).fetchone()[0]
-    if not exists:
-        return None
-    return con.execute("""
-        select string_agg(year || ':' || load_id, ',' order by year) from (
-            select year, load_id, row_number() over (partition by year order by finished_at desc) as rn
-            from audit.comtrade_loads where status = 'loaded'
-        ) where rn = 1""").fetchone()[0]
-
-
 def year_failure(
     year: int,
     stage: str,
@@ -481,7 +466,7 @@ def year_failure(
 
 def raise_for_failures(*summaries: dict | None) -> None:
     """End the run failed, naming every failed year, after the good years were published."""
-    from trade_warehouse.sources.census.pipeline import PipelineError
+    from trade_warehouse.core.results import PipelineError
 
     failures = [MonthFailure.from_xcom(f) for s in summaries if s for f in s.get("failures", [])]
     if failures:
