@@ -9,7 +9,8 @@
     dimension, its keys, the column, an optional filter on the dimension). For each, the names
     last applied are kept in `<model>__names_<n>` (a few thousand rows). Only keys whose name
     differs from those are updated in the mart, so a night without renames reads no history;
-    the publish step does the same for the serving snapshot it patches (trade_warehouse/publish.py).
+    the publish step does the same for the serving snapshot it patches
+    (trade_warehouse/publish/candidate.py).
     The hook runs in the model's transaction: the mart and its names table change together.
 #}
 {% macro refresh_dimension_names() %}

@@ -8,6 +8,7 @@ break the page.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -40,6 +41,37 @@ def _billions(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 1e9:,.1f}"
 
 
+# Upper estimates of a character's advance in the charts' 11px sans-serif (DejaVu Sans, the
+# usual system-ui of a Linux Chromium, is among the widest), in pixels. A label is shortened
+# to the room it is given, so no browser clips it: an over-estimate leaves a gap, an
+# under-estimate would push the label's start (its code) off the chart.
+CHAR_PX = {**dict.fromkeys("MWmw%@\u2026", 11.0), **dict.fromkeys(" .,:;'()-/|!ijlIft[]", 4.5)}
+UPPER_PX, LOWER_PX = 8.5, 7.0  # other capitals and digits; other lower-case letters
+LABEL_GAP = 6  # pixels between a bar's label and the bar
+
+
+def text_width(text: str) -> float:
+    """An upper estimate of ``text``'s width in the charts' 11px font, in pixels."""
+    return sum(CHAR_PX.get(c, LOWER_PX if c.islower() else UPPER_PX) for c in text)
+
+
+def fit_label(label: str, room: float) -> str:
+    """``label`` shortened to ``room`` pixels with an ellipsis, keeping its leading code whole.
+
+    A commodity label is ``8703 MOTOR CARS ...``: the code identifies the bar, so the
+    description is shortened, never the code (nor a label without a description).
+    """
+    if text_width(label) <= room:
+        return label
+    code, _, _ = label.partition(" ")
+    keep = len(code) + 1 if code.isdigit() else 1
+    for end in range(len(label) - 1, keep - 1, -1):
+        short = label[:end].rstrip() + "\u2026"
+        if text_width(short) <= room:
+            return short
+    return label[:keep].rstrip() + "\u2026"
+
+
 @dataclass
 class Bar:
     label: str
@@ -65,16 +97,22 @@ class BarChart:
     def height(self) -> int:
         return self.bar_height * len(self.bars) + 34
 
+    @property
+    def label_room(self) -> float:
+        """Pixels a label may take: the left margin, less the gap before the bar."""
+        return self.left - LABEL_GAP
 
-def bar_chart(chart_id: str, title: str, rows: list[tuple[str, float]], width: int = 560) -> BarChart:
-    chart = BarChart(chart_id, title, width)
+
+def bar_chart(chart_id: str, title: str, rows: list[tuple[str, float]], width: int = 560, left: int = 250) -> BarChart:
+    """Bars for ``rows`` (label, dollars); each label shortened to the ``left`` margin, code kept."""
+    chart = BarChart(chart_id, title, width, left=left)
     biggest = max((abs(v) for _, v in rows), default=0) or 1
     scale = (width - chart.left - 60) / biggest
     for i, (label, value) in enumerate(rows):
         chart.bars.append(
             Bar(
                 label=label,
-                short=label if len(label) <= 40 else label[:39] + "\u2026",
+                short=fit_label(label, chart.label_room),
                 value=value,
                 y=4 + i * chart.bar_height,
                 length=abs(value) * scale,
@@ -82,6 +120,27 @@ def bar_chart(chart_id: str, title: str, rows: list[tuple[str, float]], width: i
             )
         )
     return chart
+
+
+def nice_ticks(low: float, high: float, intervals: int = 6) -> list[float]:
+    """Round axis ticks covering ``low``..``high``: a step of 1, 2 or 5 x 10^k, about ``intervals`` of them.
+
+    The first tick is at or below ``low`` and the last at or above ``high`` (0..-27.3 gives
+    -30, -25, ..., 0), so the axis reads in round values instead of fifths of the data's range.
+    """
+    if high < low:
+        low, high = high, low
+    raw = (high - low) / intervals or abs(high) or 1.0
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    return [k * step for k in range(first, max(last, first + 1) + 1)]
+
+
+def tick_label(value: float, step: float, unit: float = 1e9) -> str:
+    """``value`` in ``unit`` with as many decimals as the tick step needs (5 -> "-5", 0.5 -> "-0.5")."""
+    decimals = max(0, -math.floor(math.log10(step / unit) + 1e-9))
+    return "0" if value == 0 else f"{value / unit:,.{decimals}f}"
 
 
 @dataclass
@@ -118,14 +177,16 @@ def line_chart(
     months = sorted({m for values in series.values() for m, _ in values})
     if not points or len(months) < 2:
         return chart
-    low, high = min(points + [0]), max(points + [0])
+    ticks = nice_ticks(min(points + [0]), max(points + [0]))
+    low, high = ticks[0], ticks[-1]
     span = (high - low) or 1
     x = {m: chart.left + i * (chart.width - chart.left - 20) / (len(months) - 1) for i, m in enumerate(months)}
 
     def y(v: float) -> float:
         return chart.top + (high - v) / span * (chart.height - chart.top - chart.bottom)
 
-    chart.ticks = [{"y": y(low + span * step / 5), "value": low + span * step / 5} for step in range(6)]
+    step = ticks[1] - ticks[0]
+    chart.ticks = [{"y": y(value), "value": value, "label": tick_label(value, step)} for value in ticks]
     chart.zero_y = y(0)
     chart.years = [{"x": x[m], "label": m[:4]} for m in months if m.endswith("-01")]
     marked = [(m, label) for m, label in (markers or {}).items() if m in x]
@@ -223,6 +284,33 @@ def revision_data(con: duckdb.DuckDBPyConnection, limit: int = 10) -> dict | Non
     }
 
 
+def trend_series(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...]) -> dict[str, list[tuple[str, float]]]:
+    """Monthly balance of each partner with data, by its latest name: the trend chart's lines."""
+    trend: dict[str, list[tuple[str, float]]] = {}
+    for code in partners:
+        rows = con.execute(
+            "select strftime(month, '%Y-%m'), balance_usd, partner_name from marts.trade_balance_monthly "
+            "where partner_code = ? order by month",
+            [code],
+        ).fetchall()
+        if rows:
+            trend[rows[-1][2]] = [(m, float(b)) for m, b, _ in rows]
+    return trend
+
+
+def named_exports(con: duckdb.DuckDBPyConnection, focus: str, year: int | None) -> list[list[str]]:
+    """The NAMED_EXPORTS to the focus partner in ``year``, $ billions ("n/a" when not loaded)."""
+    named = []
+    for code, level, label in NAMED_EXPORTS:
+        value = con.execute(
+            "select sum(exports_usd) from marts.commodity_trade_monthly "
+            "where partner_code = ? and hs_level = ? and hs_code = ? and year(month) = ?",
+            [focus, level, code, year],
+        ).fetchone()[0]
+        named.append([f"{label} ({code})", _billions(value)])
+    return named
+
+
 def report_data(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...], focus: str) -> dict:
     """Everything the report shows, read from the serving snapshot (the template draws it)."""
     published_at = con.execute("select max(published_at) from meta.publish").fetchone()[0]
@@ -245,29 +333,12 @@ def report_data(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...], focus
         "where month = ? and balance_ytd_usd < 0 order by balance_ytd_usd limit 10",
         [latest_month],
     ).fetchall()
-    trend: dict[str, list[tuple[str, float]]] = {}
-    for code in partners:
-        rows = con.execute(
-            "select strftime(month, '%Y-%m'), balance_usd, partner_name from marts.trade_balance_monthly "
-            "where partner_code = ? order by month",
-            [code],
-        ).fetchall()
-        if rows:
-            trend[rows[-1][2]] = [(m, float(b)) for m, b, _ in rows]
     focus_name = con.execute("select partner_name from marts.dim_partner where partner_code = ?", [focus]).fetchone()
     drivers = con.execute(
         "select hs_code || ' ' || coalesce(hs_description, ''), balance_usd from marts.commodity_balance_annual "
         "where partner_code = ? and year = ? order by rank_in_partner limit 10",
         [focus, full_year],
     ).fetchall()
-    named = []
-    for code, level, label in NAMED_EXPORTS:
-        value = con.execute(
-            "select sum(exports_usd) from marts.commodity_trade_monthly "
-            "where partner_code = ? and hs_level = ? and hs_code = ? and year(month) = ?",
-            [focus, level, code, full_year],
-        ).fetchone()[0]
-        named.append([f"{label} ({code})", _billions(value)])
     synthetic = con.execute("select bool_or(data_source = 'census-emulator') from marts.dim_month").fetchone()[0]
     return {
         "synthetic": bool(synthetic),
@@ -285,9 +356,9 @@ def report_data(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...], focus
             "top-deficits-chart", f"largest deficits {full_year}", [(n, float(b)) for n, _, _, b in top]
         ),
         "ytd_chart": bar_chart("ytd-deficits-chart", "largest deficits year to date", [(n, float(b)) for n, b in ytd]),
-        "named_rows": named,
-        "trend_chart": line_chart(trend, TREND_MARKERS),
-        "drivers_chart": bar_chart("drivers-chart", "commodity drivers", drivers, width=900),
+        "named_rows": named_exports(con, focus, full_year),
+        "trend_chart": line_chart(trend_series(con, partners), TREND_MARKERS),
+        "drivers_chart": bar_chart("drivers-chart", "commodity drivers", drivers, width=900, left=380),
         "revisions": revision_data(con),
         "mirror": mirror_data(con),
     }

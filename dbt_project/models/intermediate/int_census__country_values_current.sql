@@ -11,29 +11,17 @@ with history as (
     where kind = 'country'
 ),
 
-loads as (
-    select
-        load_id,
-        loaded_at
-    from {{ ref('stg_audit__loads') }}
-),
-
-versions as (
-    select distinct
-        history.flow,
-        history.month,
-        history.load_id,
-        loads.loaded_at
-    from history
-    inner join loads using (load_id)
-),
-
 numbered as (
+    -- the versions of each flow-month in load order (int_census__value_versions)
     select
-        *,
-        row_number() over (partition by flow, month order by loaded_at, load_id) as version_number,
-        count(*) over (partition by flow, month) as version_count
-    from versions
+        flow,
+        month,
+        load_id,
+        loaded_at,
+        version_number,
+        version_count
+    from {{ ref('int_census__value_versions') }}
+    where kind = 'country'
 ),
 
 chosen as (

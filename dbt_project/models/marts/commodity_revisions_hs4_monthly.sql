@@ -8,37 +8,18 @@ with history as (
     where kind = 'hs4'
 ),
 
-loads as (
-    select
-        load_id,
-        loaded_at
-    from {{ ref('stg_audit__loads') }}
-),
-
-versions as (
-    select distinct
-        history.flow,
-        history.month,
-        history.load_id,
-        loads.loaded_at
-    from history
-    inner join loads using (load_id)
-),
-
-pairs as (
+revised_pairs as (
+    -- consecutive loaded versions of a flow-month with HS4 totals (int_census__value_versions)
     select
         flow,
         month,
-        lag(load_id) over by_flow_month as load_id_before,
+        previous_load_id as load_id_before,
         load_id as load_id_after,
         loaded_at as revised_at
-    from versions
-    window by_flow_month as (partition by flow, month order by loaded_at, load_id)
-),
-
-revised_pairs as (
-    select * from pairs
-    where load_id_before is not null
+    from {{ ref('int_census__value_versions') }}
+    where
+        kind = 'hs4'
+        and previous_load_id is not null
 ),
 
 pair_rows as (

@@ -18,6 +18,7 @@
         post_hook="{{ refresh_dimension_names() }}",
     )
 }}
+{%- set levels = hs_levels() %}
 
 with fact as (
     select * from {{ ref('fct_trade__partner_hs6_monthly') }}
@@ -62,11 +63,16 @@ hs2 as (
 ),
 
 rolled_up as (
+    -- only the levels the extracted one allows (macros/hs_levels.sql): HS2 alone at HS2
     select * from hs2
-    union all
-    select * from hs4
-    union all
-    select * from hs6
+    {%- if 4 in levels %}
+        union all
+        select * from hs4
+    {%- endif %}
+    {%- if 6 in levels %}
+        union all
+        select * from hs6
+    {%- endif %}
 )
 
 select

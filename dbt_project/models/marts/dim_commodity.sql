@@ -1,7 +1,9 @@
 -- HS2 > HS4 > HS6 commodity codes. HS6 and HS4 descriptions are the API's own (latest month
 -- wins, imports' text on a tie; HS4 from the world x HS4 totals the pipeline extracts each
 -- month); HS2 titles come from the hs_chapters seed. A heading the API never described gets a
--- label from its chapter.
+-- label from its chapter. Levels finer than the extracted one (TRADE_HS_LEVEL) are left out:
+-- at HS2 the detail codes are chapters, so only HS2 rows exist (macros/hs_levels.sql).
+{%- set levels = hs_levels() %}
 with hs6_descriptions as (
     select
         hs_code,
@@ -81,10 +83,14 @@ hs2 as (
 
 unioned as (
     select * from hs2
-    union all
-    select * from hs4
-    union all
-    select * from hs6
+    {%- if 4 in levels %}
+        union all
+        select * from hs4
+    {%- endif %}
+    {%- if 6 in levels %}
+        union all
+        select * from hs6
+    {%- endif %}
 )
 
 select
