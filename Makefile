@@ -13,7 +13,12 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 # make test: pytest-xdist workers, one test file per worker at a time (TEST_WORKERS=1 for a serial run)
 TEST_WORKERS ?= 2
 
-.PHONY: setup run mirror test lint up down backfill status rollback lock emulator clean bench
+.PHONY: help setup run mirror test test-deps lint up down backfill status rollback lock emulator clean bench
+.DEFAULT_GOAL := help
+
+## help: list the targets (this text; plain `make` prints it)
+help:
+	@awk '/^## / { sub(/^## /, ""); print "  " $$0 }' $(MAKEFILE_LIST)
 
 ## setup: create .venv with the locked dependency set (seconds when nothing changed)
 setup: $(STAMP) $(AIRFLOW_HOME)/.migrated
@@ -37,9 +42,13 @@ run: setup
 mirror: setup
 	$(BIN)/python -m trade_warehouse.cli.mirror_demo
 
-## test: the whole test suite (unit, integration, DAG, end-to-end)
-test: setup
+## test: the whole test suite (unit, integration, DAG, end-to-end); runs test-deps first
+test: setup test-deps
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+## test-deps: the Debian packages the tests need (Chromium, PostgreSQL, Redis): installs them as root, else names the command
+test-deps:
+	@scripts/test-deps.sh
 
 ## lint: ruff (checks and formatting) over the Python, sqlfluff over the dbt project's SQL
 lint: setup
@@ -52,32 +61,21 @@ backfill: setup
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM TO=YYYY-MM"; exit 2; }
 	$(BIN)/python -m trade_warehouse backfill --from $(FROM) --to $(TO)
 
+## status: per flow-month, the last load attempt and what its extraction cost
 status: setup
 	$(BIN)/python -m trade_warehouse status
 
+## rollback: restore the serving snapshot from the previous published one
 rollback: setup
 	$(BIN)/python -m trade_warehouse rollback
 
-## up / down: Airflow standalone on 127.0.0.1:8080 with this project's DAGs
+## up: Airflow standalone on 127.0.0.1:8080 with this project's DAGs, both sources fed by a local emulator
 up: setup
-	@if [ -f $(AIRFLOW_HOME)/standalone.pid ] && kill -0 $$(cat $(AIRFLOW_HOME)/standalone.pid) 2>/dev/null; then \
-	  echo "Airflow is already running (pid $$(cat $(AIRFLOW_HOME)/standalone.pid)); make down first"; exit 1; fi
-	@PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
-	  setsid nohup $(BIN)/airflow standalone > $(AIRFLOW_HOME)/standalone.log 2>&1 & echo $$! > $(AIRFLOW_HOME)/standalone.pid
-	@for i in $$(seq 1 90); do curl -fs http://127.0.0.1:8080/api/v2/version >/dev/null 2>&1 && break; \
-	  kill -0 $$(cat $(AIRFLOW_HOME)/standalone.pid) 2>/dev/null || break; sleep 2; done
-	@curl -fs http://127.0.0.1:8080/api/v2/version >/dev/null || { echo "Airflow did not come up; see $(AIRFLOW_HOME)/standalone.log"; exit 1; }
-	@echo "Airflow UI: http://127.0.0.1:8080"
-	@echo "login: admin / $$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("admin",""))' $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated 2>/dev/null || echo 'see $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated')"
+	@$(BIN)/python -m trade_warehouse.orchestration.standalone up
 
+## down: stop what make up started (Airflow standalone and its emulator)
 down:
-	@if [ -f $(AIRFLOW_HOME)/standalone.pid ]; then \
-	  pid=$$(cat $(AIRFLOW_HOME)/standalone.pid); \
-	  kill -TERM -- -$$pid 2>/dev/null; \
-	  for i in $$(seq 1 30); do pgrep -g $$pid >/dev/null 2>&1 || break; sleep 1; done; \
-	  kill -KILL -- -$$pid 2>/dev/null; \
-	  rm -f $(AIRFLOW_HOME)/standalone.pid; echo "Airflow stopped"; \
-	else echo "Airflow is not running (no $(AIRFLOW_HOME)/standalone.pid)"; fi
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m trade_warehouse.orchestration.standalone down; else echo "Airflow is not running (no $(VENV))"; fi
 
 ## emulator: run the Census API emulator in the foreground (prints its base URL)
 emulator: setup
@@ -87,6 +85,7 @@ emulator: setup
 lock:
 	$(BIN)/uv pip compile --python-version 3.11 --quiet requirements.in -o requirements.lock
 
+## clean: delete the local data, Airflow home and dbt target (data/, .airflow/, dbt_project/target)
 clean:
 	rm -rf data .airflow dbt_project/target
 
@@ -96,6 +95,7 @@ clean:
 bi: setup
 	$(BIN)/python -m trade_warehouse.bi up
 
+## bi-down: stop Superset
 bi-down:
 	$(BIN)/python -m trade_warehouse.bi down
 

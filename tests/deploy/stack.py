@@ -161,7 +161,7 @@ def postgres_bin() -> Path:
     """The newest Debian PostgreSQL server binaries on this machine."""
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
     if not versions:
-        raise StackError("PostgreSQL server is not installed: apt-get install postgresql (see .ci/run)")
+        raise StackError("PostgreSQL server is not installed: make test-deps (or apt-get install postgresql)")
     return versions[-1].parent
 
 
@@ -461,7 +461,7 @@ class Stack:
         conf.chmod(0o600)
         redis_server = shutil.which("redis-server")
         if not redis_server:
-            raise StackError("redis-server is not installed: apt-get install redis-server (see .ci/run)")
+            raise StackError("redis-server is not installed: make test-deps (or apt-get install redis-server)")
         self.redis = self.start_process("redis", [redis_server, str(conf)], self._base_env())
         wait_for("Redis", lambda: _redis_ping(self.redis_port, self.secrets["REDIS_PASSWORD"]), timeout_s=30)
         env = self.airflow_env("CeleryExecutor")

@@ -1,4 +1,4 @@
-"""Smoke test of ``make bench`` (trade_warehouse/bench.py): one tiny window at the small scale.
+"""Smoke test of ``make bench`` (tools/bench/): one tiny window at the small scale.
 
 The real bench runs full-scale windows and cached 84-month histories for many minutes;
 here one month goes through the real DAG (emulator subprocess, ``dag_runner`` child,

@@ -143,6 +143,22 @@ class Superset:
         return f"{self.url}/superset/dashboard/{DASHBOARD_SLUG}/"
 
 
+GUNICORN_ARGS = (
+    "--workers",
+    "1",
+    "--worker-class",
+    "gthread",
+    "--threads",
+    "8",
+    "--timeout",
+    "120",
+    "--limit-request-line",
+    "0",
+    "--limit-request-field_size",
+    "0",
+)
+
+
 def start(
     serving_path: Path, home: Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1", timeout_s: float = 240.0
 ) -> Superset:
@@ -160,7 +176,26 @@ def start(
     _secret_key(home)
     env = _environment(venv, home, port)
     password = secrets.token_urlsafe(18)
-    env["TRADE_BI_ADMIN_PASSWORD"] = password
+    info = _bootstrap(venv, {**env, "TRADE_BI_ADMIN_PASSWORD": password}, home, serving_path)
+    proc = _spawn_gunicorn(venv, env, home, f"{host}:{port}")
+    url = f"http://{host}:{port}"
+    if _wait_healthy(proc, url, timeout_s):
+        return Superset(
+            url=url,
+            pid=proc.pid,
+            home=home,
+            admin_password=password,
+            dashboard_id=info["dashboard_id"],
+            charts=info["charts"],
+            startup_s=time.monotonic() - started,
+        )
+    stop(home)
+    tail = (home / "superset.log").read_text(errors="replace")[-3000:]
+    raise BIError(f"Superset did not become healthy within {timeout_s:.0f}s (see {home / 'superset.log'}):\n{tail}")
+
+
+def _bootstrap(venv: Path, env: dict[str, str], home: Path, serving_path: Path) -> dict:
+    """Run bi/bootstrap.py in Superset's venv (admin user, dashboard import); return what it created."""
     boot = subprocess.run(
         [str(venv / "bin" / "python"), str(BI_DIR / "bootstrap.py"), str(DASHBOARD_DIR), str(serving_path.resolve())],
         env=env,
@@ -172,60 +207,38 @@ def start(
     info_lines = [line for line in boot.stdout.splitlines() if line.startswith("TRADE_BI_BOOTSTRAP ")]
     if boot.returncode != 0 or not info_lines:
         raise BIError(f"Superset bootstrap failed (see {home / 'bootstrap.log'}):\n{boot.stderr[-3000:]}")
-    info = json.loads(info_lines[-1].split(" ", 1)[1])
-    env.pop("TRADE_BI_ADMIN_PASSWORD")
+    return json.loads(info_lines[-1].split(" ", 1)[1])
 
-    log = open(home / "superset.log", "ab")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen(
-        [
-            str(venv / "bin" / "gunicorn"),
-            "--workers",
-            "1",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "8",
-            "--timeout",
-            "120",
-            "--bind",
-            f"{host}:{port}",
-            "--limit-request-line",
-            "0",
-            "--limit-request-field_size",
-            "0",
-            "superset.app:create_app()",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=home,
-    )
-    log.close()
+
+def _spawn_gunicorn(venv: Path, env: dict[str, str], home: Path, bind: str) -> subprocess.Popen:
+    """Start Superset's gunicorn in its own session (logging to the home), recording its pid there."""
+    with open(home / "superset.log", "ab") as log:
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "gunicorn"), *GUNICORN_ARGS, "--bind", bind, "superset.app:create_app()"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=home,
+        )
     (home / "superset.pid").write_text(str(proc.pid))
-    url = f"http://{host}:{port}"
+    return proc
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, timeout_s: float) -> bool:
+    """Poll ``/health`` until it answers 200 (True), the process exits or the time is up (False)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            break
+            return False
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
                 if response.status == 200:
-                    return Superset(
-                        url=url,
-                        pid=proc.pid,
-                        home=home,
-                        admin_password=password,
-                        dashboard_id=info["dashboard_id"],
-                        charts=info["charts"],
-                        startup_s=time.monotonic() - started,
-                    )
+                    return True
         except OSError:
             pass
         time.sleep(1)
-    stop(home)
-    tail = (home / "superset.log").read_text(errors="replace")[-3000:]
-    raise BIError(f"Superset did not become healthy within {timeout_s:.0f}s (see {home / 'superset.log'}):\n{tail}")
+    return False
 
 
 def stop(home: Path, grace_s: float = 20.0) -> bool:

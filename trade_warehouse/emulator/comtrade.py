@@ -30,7 +30,7 @@ from functools import lru_cache
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl
 
-from trade_warehouse.emulator.synthetic import Universe, _read_csv
+from trade_warehouse.emulator.synthetic import Universe, read_csv
 
 API_PATH = "/data/v1/get/C/M/HS"
 US_M49 = "842"
@@ -65,7 +65,7 @@ def asymmetry(m49: str) -> Asymmetry:
 @lru_cache(maxsize=1)
 def m49_to_census() -> dict[str, tuple[str, str, str]]:
     """M49 -> (Census code, name, ISO3) for partners whose M49 maps to exactly one Census code."""
-    rows = [r for r in _read_csv("census_partners.csv") if r.get("m49_code")]
+    rows = [r for r in read_csv("census_partners.csv") if r.get("m49_code")]
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["m49_code"]] = counts.get(row["m49_code"], 0) + 1
@@ -202,31 +202,22 @@ def row(m49: str, flow_code: str, year: int, month: int, value: int) -> dict:
     }
 
 
+MISSING_KEY_MESSAGE = (
+    "Access denied due to missing subscription key. Make "
+    "sure to include subscription key when making requests to an API."
+)
+INVALID_KEY_MESSAGE = (
+    "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
+)
+
+
 def handle(handler: BaseHTTPRequestHandler, state: ComtradeState, universe: Universe, query: str) -> None:
     """Answer one ``/data/v1/get/C/M/HS`` request like the live API."""
     started = time.monotonic()
     key = handler.headers.get(KEY_HEADER)
-    if not key:
-        _error(
-            handler,
-            401,
-            {
-                "statusCode": 401,
-                "message": "Access denied due to missing subscription key. Make "
-                "sure to include subscription key when making requests to an API.",
-            },
-        )
-        return
-    if key not in state.api_keys:
-        _error(
-            handler,
-            401,
-            {
-                "statusCode": 401,
-                "message": "Access denied due to invalid subscription key. Make "
-                "sure to provide a valid key for an active subscription.",
-            },
-        )
+    if not key or key not in state.api_keys:
+        message = INVALID_KEY_MESSAGE if key else MISSING_KEY_MESSAGE
+        _error(handler, 401, {"statusCode": 401, "message": message})
         return
     with state.lock:
         state.request_count += 1
@@ -241,9 +232,18 @@ def handle(handler: BaseHTTPRequestHandler, state: ComtradeState, universe: Univ
         )
         return
     params = dict(parse_qsl(query, keep_blank_values=True))
+    problems = request_problems(params)
+    if problems:
+        _error(handler, 400, {"elapsedTime": "0 secs", "count": 0, "data": [], "error": "; ".join(problems)})
+        return
+    data = records(params, state, universe)[: state.max_records]  # the live API cuts at the cap, silently
+    body = {"elapsedTime": f"{time.monotonic() - started:.2f} secs", "count": len(data), "data": data, "error": ""}
+    _send(handler, 200, json.dumps(body).encode())
+
+
+def request_problems(params: dict[str, str]) -> list[str]:
+    """What the live API answers 400 for (too many or malformed periods, a commodity breakout)."""
     periods = _codes(params.get("period", ""))
-    reporters = _codes(params.get("reporterCode", ""))
-    flows = _codes(params.get("flowCode", "")) or ["M", "X"]
     problems = []
     if not periods or len(periods) > MAX_PERIODS:
         problems.append(f"period: give 1 to {MAX_PERIODS} periods (YYYYMM), got {len(periods)}")
@@ -251,28 +251,27 @@ def handle(handler: BaseHTTPRequestHandler, state: ComtradeState, universe: Univ
         problems.append("period: monthly data need YYYYMM periods")
     if params.get("cmdCode", "TOTAL") != "TOTAL":
         problems.append("cmdCode: the emulator serves only TOTAL")
-    if problems:
-        _error(handler, 400, {"elapsedTime": "0 secs", "count": 0, "data": [], "error": "; ".join(problems)})
-        return
+    return problems
+
+
+def records(params: dict[str, str], state: ComtradeState, universe: Universe) -> list[dict]:
+    """The rows of a valid request: each known reporter's trade with the U.S., released periods only."""
     partners = _codes(params.get("partnerCode", US_M49))
-    known = m49_to_census()
-    generator = MirrorGenerator(universe)
+    if US_M49 not in partners or params.get("partner2Code", "0") != "0":
+        return []
+    reporters = [m49 for m49 in _codes(params.get("reporterCode", "")) if m49 in m49_to_census() and m49 != US_M49]
+    flows = [f for f in _codes(params.get("flowCode", "")) or ["M", "X"] if f in ("M", "X")]
     latest = state.latest_month.replace("-", "")
+    generator = MirrorGenerator(universe)
     data = []
-    if US_M49 in partners and params.get("partner2Code", "0") == "0":
-        for period in sorted(periods):
-            if period > latest:
-                continue  # not released by the reporter yet: no rows, not an error
-            year, month = int(period[:4]), int(period[4:])
-            for m49 in reporters:
-                if m49 not in known or m49 == US_M49:
-                    continue
-                for flow_code in flows:
-                    if flow_code in ("M", "X"):
-                        data.append(row(m49, flow_code, year, month, generator.value(m49, flow_code, year, month)))
-    data = data[: state.max_records]  # the live API cuts at the cap, silently
-    body = {"elapsedTime": f"{time.monotonic() - started:.2f} secs", "count": len(data), "data": data, "error": ""}
-    _send(handler, 200, json.dumps(body).encode())
+    for period in sorted(_codes(params.get("period", ""))):
+        if period > latest:
+            continue  # not released by the reporter yet: no rows, not an error
+        year, month = int(period[:4]), int(period[4:])
+        for m49 in reporters:
+            for flow_code in flows:
+                data.append(row(m49, flow_code, year, month, generator.value(m49, flow_code, year, month)))
+    return data
 
 
 RELEASE_LAG_MONTHS = 2  # partners report later than the Census Bureau

@@ -190,7 +190,8 @@ def stable_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def _read_csv(name: str) -> list[dict[str, str]]:
+def read_csv(name: str) -> list[dict[str, str]]:
+    """The rows of one of the dbt seeds (partners, groupings, chapters) the emulator shares with the warehouse."""
     with open(Path(SEEDS_DIR) / name, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
@@ -209,13 +210,13 @@ class Universe:
             raise ValueError(f"unknown emulator scale {scale!r}; use one of {', '.join(SCALES)}")
         self.scale = SCALES[scale]
         self.seed = seed
-        self.partners = {row["partner_code"]: row["partner_name"] for row in _read_csv("census_partners.csv")}
-        self.groups = {row["group_code"]: row["group_name"] for row in _read_csv("census_groupings.csv")}
+        self.partners = {row["partner_code"]: row["partner_name"] for row in read_csv("census_partners.csv")}
+        self.groups = {row["group_code"]: row["group_name"] for row in read_csv("census_groupings.csv")}
         members: dict[str, list[str]] = {}
-        for row in _read_csv("census_grouping_members.csv"):
+        for row in read_csv("census_grouping_members.csv"):
             members.setdefault(row["group_code"], []).append(row["partner_code"])
         self.group_members = members
-        self.chapters = {row["hs_chapter"]: row["chapter_title"] for row in _read_csv("hs_chapters.csv")}
+        self.chapters = {row["hs_chapter"]: row["chapter_title"] for row in read_csv("hs_chapters.csv")}
 
     # ---- countries -------------------------------------------------------------------
     def country_name(self, code: str) -> str:
