@@ -1,4 +1,4 @@
-"""Versioned Parquet sets behind an atomically switched pointer (snapshot.py), on the filesystem alone."""
+"""Versioned Parquet sets behind an atomically switched pointer (publish/parquet.py), on the filesystem alone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 
 from trade_warehouse.core.config import Settings
-from trade_warehouse.publish import snapshot
+from trade_warehouse.publish import parquet
 
 pytestmark = pytest.mark.unit
 
@@ -20,18 +20,18 @@ def test_pointer_switch_keeps_previous_sets_and_drops_the_old_layout(tmp_path):
         (versions / name / "trade_balance_monthly").mkdir(parents=True)
     legacy = settings.parquet_dir / "trade_balance_monthly"  # serving/parquet/<table>/ before versioned sets
     legacy.mkdir()
-    assert snapshot.current_parquet(settings) is None
+    assert parquet.current_parquet(settings) is None
 
-    snapshot._point_parquet_at(settings, versions / names[5])
-    assert snapshot.current_parquet(settings) == (versions / names[5]).resolve()
+    parquet.point_parquet_at(settings, versions / names[5])
+    assert parquet.current_parquet(settings) == (versions / names[5]).resolve()
     # a rollback points back at an older set: pruning must keep it, plus the newest others
-    snapshot._point_parquet_at(settings, versions / names[2])
+    parquet.point_parquet_at(settings, versions / names[2])
     link = os.readlink(settings.parquet_dir / "current")
     assert link == f"versions/{names[2]}"  # relative: survives a moved or mounted data directory
-    snapshot._prune_parquet(settings)
+    parquet.prune_parquet(settings)
 
     kept = sorted(p.name for p in versions.iterdir())
     assert kept == [names[2], names[3], names[4], names[5]]
-    assert snapshot.current_parquet(settings) == (versions / names[2]).resolve()
+    assert parquet.current_parquet(settings) == (versions / names[2]).resolve()
     assert not legacy.exists()
     assert [p.name for p in settings.parquet_dir.iterdir() if p.name.startswith(".")] == []  # no stray link

@@ -17,11 +17,13 @@ import duckdb
 import pytest
 from duck import parquet_differences, query
 
-from trade_warehouse.load.landing import land_response, latest_landed, record_extraction
-from trade_warehouse.publish import snapshot
+from trade_warehouse.load.landing import latest_landed, record_extraction
+from trade_warehouse.publish import parquet, snapshot
+from trade_warehouse.publish.contract import published_models
 from trade_warehouse.publish.stage import transform_and_publish
+from trade_warehouse.sources.census import extract, load_and_validate
 from trade_warehouse.sources.census.api import Response, detail_request, hs4_totals_request, totals_request
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census.landing import land_response
 from trade_warehouse.transform import dbt_runner
 
 pytestmark = pytest.mark.integration
@@ -105,13 +107,13 @@ def differing_rows(left: str, right: str, tables: list[str]) -> dict[str, int]:
 
 def parquet_equals_serving(settings) -> dict[str, int]:
     """Per contract table: rows that differ between the Parquet set in service and the snapshot."""
-    tables = [m.name for m in snapshot.published_models(settings) if m.contract]
-    return parquet_differences(settings.serving_path, snapshot.current_parquet(settings), tables)
+    tables = [m.name for m in published_models(settings) if m.contract]
+    return parquet_differences(settings.serving_path, parquet.current_parquet(settings), tables)
 
 
 def reused_parquet_years(settings) -> dict[str, list[str]]:
     """Per year-partitioned mart: the files of the set in service that are the previous set's files."""
-    current = snapshot.current_parquet(settings)
+    current = parquet.current_parquet(settings)
     previous = max(v for v in (settings.parquet_dir / "versions").iterdir() if v.resolve() != current)
     reused = {}
     for table in ("commodity_trade_monthly", "commodity_balance_annual"):
@@ -168,7 +170,7 @@ def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator,
     expected = ["2015.parquet", "2017.parquet"]
     assert reused_parquet_years(settings) == {"commodity_trade_monthly": expected, "commodity_balance_annual": expected}
 
-    published = [m.name for m in snapshot.published_models(settings)]
+    published = [m.name for m in published_models(settings)]
     incremental_serving = tmp_path / "incremental-serving.duckdb"
     shutil.copyfile(serving, incremental_serving)
     incremental_warehouse = tmp_path / "incremental-warehouse.duckdb"

@@ -10,9 +10,9 @@ from duck import parquet_differences, query
 
 from trade_warehouse.core.results import PublishResult
 from trade_warehouse.core.sql_rules import country_type_sql
-from trade_warehouse.publish.snapshot import PublishError, check_contract, published_models
+from trade_warehouse.publish.contract import PublishError, check_contract, published_models
 from trade_warehouse.publish.stage import transform_and_publish
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census import extract, load_and_validate
 
 # the marts BI tools rely on (README "Mart contract"); their columns and types are in the models' YAML
 CONTRACT_MARTS = {

@@ -17,7 +17,7 @@ import pytest
 
 from trade_warehouse.orchestration.dag_runner import run_dag
 from trade_warehouse.publish.stage import transform_and_publish
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census import extract, load_and_validate
 
 pytestmark = pytest.mark.integration
 READER = Path(__file__).resolve().parent.parent / "support" / "bi_reader.py"

@@ -40,21 +40,21 @@ def build_dbt_docs(settings: Settings) -> bool:
 
 
 def _transform_and_publish(settings: Settings, run_id: str, force: bool, docs: bool = True) -> PublishResult:
-    from trade_warehouse.publish import snapshot
+    from trade_warehouse.publish import changes, snapshot
     from trade_warehouse.transform import dbt_runner, snapshot_replay
 
-    if not snapshot.has_loaded_months(settings):
+    if not changes.has_loaded_months(settings):
         log.warning("no month has been loaded yet: nothing to build or publish")
         return PublishResult(published=False, reason="no loaded months")
-    fingerprint = snapshot.build_fingerprint(settings)
-    if not force and settings.serving_path.exists() and snapshot.last_published_fingerprint(settings) == fingerprint:
+    fingerprint = changes.build_fingerprint(settings)
+    if not force and settings.serving_path.exists() and changes.last_published_fingerprint(settings) == fingerprint:
         log.info("nothing changed since the last publish: no dbt build, no publish")
         return PublishResult(published=False, reason="unchanged")
     started = time.monotonic()
     snapshot_replay.backfill_and_replay(settings)  # versions loaded before the vintage history existed
     # the months whose data differ from the snapshot in service: the incremental marts, the
     # scoped tests and the publish touch only these (None: everything, e.g. a changed project)
-    months = None if force else snapshot.changed_months(settings)
+    months = None if force else changes.changed_months(settings)
     log.info(
         "dbt build and publish: %s",
         "every month (no comparable snapshot in service)" if months is None else f"{len(months)} changed months",

@@ -1,6 +1,6 @@
 """GX Data Docs: the validation results of the load gate as a static site (docs/gx/).
 
-Kept apart from the gate (``validation``): the gate decides whether a month is loaded;
+Kept apart from the gate (``load/gate.py``): the gate decides whether a month is loaded;
 this module only renders what it decided, once per run, from the results it saved.
 """
 
@@ -10,13 +10,9 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from trade_warehouse.core.config import Settings
 from trade_warehouse.report.html import templates
-
-if TYPE_CHECKING:
-    pass
 
 
 def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 120) -> Path:

@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 from trade_warehouse.core.config import DBT_PROJECT_DIR, Settings, duckdb_memory_limit
+from trade_warehouse.core.errors import TerminalError
 
 
-class TransformError(RuntimeError):
+class TransformError(TerminalError):
     """dbt build failed; the message names the failing nodes (from dbt's run_results.json)."""
 
 

@@ -1,0 +1,142 @@
+"""The Parquet copy of the served marts: one immutable set per publish behind a pointer.
+
+Each publish writes ``serving/parquet/versions/<stamp>-<publish_id>/<table>/data.parquet``
+(a ``publish_by`` table: one ``<year>.parquet`` per year) and ``serving/parquet/current``,
+a relative symlink, is switched to it by an atomic rename. A reader that resolves
+``current`` once reads every table from the same publish; the previous sets stay for
+rollback, which moves the pointer back together with the DuckDB snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from trade_warehouse.core.config import Settings
+from trade_warehouse.publish.contract import PublishedModel
+
+KEEP_SNAPSHOTS = 3  # previous publishes kept for rollback: DuckDB snapshots and Parquet sets alike
+PARQUET_POINTER = "current"
+PARQUET_MANIFEST = "_publish.json"
+
+log = logging.getLogger(__name__)
+
+
+def new_set_dirs(settings: Settings, publish_id: str) -> tuple[Path, Path]:
+    """(staging, version): where a publish writes its set, and the name it is renamed to when complete."""
+    versions = settings.parquet_dir / "versions"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return versions / f".staging-{publish_id}", versions / f"{stamp}-{publish_id}"
+
+
+def export_set(
+    con: duckdb.DuckDBPyConnection,
+    models: list[PublishedModel],
+    staging: Path,
+    previous: Path | None,
+    months: list[str] | None,
+    renamed: dict[str, set[int]],
+) -> None:
+    """Export every contract table of the attached ``candidate`` into ``staging`` (see ``export_parquet``)."""
+    for model in (m for m in models if m.contract):
+        export_parquet(con, model, staging / model.name, previous, months, renamed.get(model.name, set()))
+
+
+def export_parquet(
+    con: duckdb.DuckDBPyConnection,
+    model: PublishedModel,
+    target: Path,
+    previous: Path | None,
+    months: list[str] | None,
+    renamed_years: set[int],
+) -> None:
+    """One ``data.parquet`` per table; a ``publish_by`` table gets one ``<year>.parquet`` per year.
+
+    Years a patch did not touch are hard links to the files of the set in service (the
+    files are immutable), so a night writes the changed year only.
+    """
+    target.mkdir(parents=True)
+    if not model.publish_by:
+        con.execute(
+            f"copy (select * from candidate.marts.{model.name}) to '{target / 'data.parquet'}' (format parquet)"
+        )
+        return
+    year_of = "year(month)" if model.publish_by == "month" else "year"
+    changed_years = None if months is None else {int(m[:4]) for m in months} | renamed_years
+    years = [
+        y for (y,) in con.execute(f"select distinct {year_of} from candidate.marts.{model.name} order by 1").fetchall()
+    ]
+    for year in years:
+        file = target / f"{year}.parquet"
+        reused = previous / model.name / file.name if previous else None
+        if changed_years is not None and year not in changed_years and reused and reused.exists():
+            try:
+                os.link(reused, file)
+                continue
+            except OSError:
+                pass  # another file system: write it
+        con.execute(
+            f"copy (select * from candidate.marts.{model.name} where {year_of} = {year}) to '{file}' (format parquet)"
+        )
+
+
+def write_manifest(staging: Path, publish_id: str, run_id: str, counts: dict[str, int]) -> None:
+    """``_publish.json``: which publish a set is, for readers that hold only the Parquet files."""
+    (staging / PARQUET_MANIFEST).write_text(
+        json.dumps({"publish_id": publish_id, "run_id": run_id, "row_counts": counts}, sort_keys=True)
+    )
+
+
+def current_parquet(settings: Settings) -> Path | None:
+    """The Parquet set in service (the resolved ``current`` pointer), or None before the first publish.
+
+    Readers that want several tables from one publish resolve this once and read under it.
+    """
+    pointer = settings.parquet_dir / PARQUET_POINTER
+    return pointer.resolve() if pointer.is_symlink() else None
+
+
+def point_parquet_at(settings: Settings, version: Path) -> None:
+    """Switch ``current`` to ``version`` with one rename: readers see the old set or the new one."""
+    link = settings.parquet_dir / PARQUET_POINTER
+    staging = settings.parquet_dir / f".{PARQUET_POINTER}-{uuid.uuid4().hex}"
+    os.symlink(Path(version.parent.name) / version.name, staging)
+    os.replace(staging, link)
+
+
+def prune_parquet(settings: Settings) -> None:
+    """Keep the set in service and the newest few before it; drop the pre-versioning layout."""
+    current = current_parquet(settings)
+    versions = sorted(p.resolve() for p in (settings.parquet_dir / "versions").glob("*-*") if p.is_dir())
+    previous = [v for v in versions if v != current]
+    for old in previous[:-KEEP_SNAPSHOTS]:
+        shutil.rmtree(old, ignore_errors=True)
+    for legacy in settings.parquet_dir.iterdir():  # serving/parquet/<table>/ from before versioned sets
+        if (
+            legacy.is_dir()
+            and not legacy.is_symlink()
+            and legacy.name != "versions"
+            and not legacy.name.startswith(".")
+        ):
+            shutil.rmtree(legacy, ignore_errors=True)
+
+
+def rollback_parquet(settings: Settings, publish_id: str) -> Path | None:
+    """Point ``current`` at the Parquet set of ``publish_id`` (a restored snapshot's), when it is still kept."""
+    matches = sorted((settings.parquet_dir / "versions").glob(f"*-{publish_id}"))
+    if not matches:
+        log.warning(
+            "no Parquet set kept for publish %s: serving/parquet/current still points at %s",
+            publish_id,
+            current_parquet(settings),
+        )
+        return None
+    point_parquet_at(settings, matches[-1])
+    return matches[-1]
