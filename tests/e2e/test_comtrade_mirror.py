@@ -10,12 +10,14 @@ import pytest
 from duck import query
 
 from trade_warehouse.core.config import load_comtrade_settings
+from trade_warehouse.core.results import FlowMonth
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator import comtrade as route
 from trade_warehouse.orchestration.dag_runner import run_dag
 from trade_warehouse.publish.stage import transform_and_publish
 from trade_warehouse.sources import comtrade
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census import extract, load_and_validate
+from trade_warehouse.sources.census.release import landed_months
 
 pytestmark = pytest.mark.dag
 DAG_ID = "comtrade_mirror_monthly"
@@ -113,12 +115,13 @@ def test_mirror_dag_fills_mirror_trade_annual_with_the_planted_asymmetries(
     # 2017 is incomplete, so it is asked again; new bytes, same rows -> no reload, no publish
     published = query(settings.serving_path, "select publish_id from meta.publish")
     comtrade_settings = load_comtrade_settings()
-    planned = comtrade.plan(settings, comtrade_settings)
+    planned = comtrade.plan(settings, comtrade_settings, census_months=landed_months(settings))
     assert planned["years"] == [2017]
     extracted = comtrade.extract(settings, comtrade_settings, planned["years"], "night-2")
-    assert extracted["landed"] == [{"year": 2017, "rows": 6, "complete": False}]
-    loaded = comtrade.load_and_validate(settings, comtrade_settings, [2017], "night-2")
-    assert [item["status"] for item in loaded["skipped"]] == ["unchanged"] and not loaded["loaded"]
+    assert extracted.landed == [FlowMonth("comtrade", "2017")] and not extracted.failures
+    assert [(c["year"], c["rows"], c["complete"]) for c in extracted.costs] == [(2017, 6, False)]
+    loaded = comtrade.load(settings, comtrade_settings, [2017], "night-2")
+    assert [item.status for item in loaded.unchanged] == ["unchanged"] and not loaded.loaded
     republished = transform_and_publish(settings, "night-2")
     assert not republished.published and republished.reason == "unchanged"
     assert query(settings.serving_path, "select publish_id from meta.publish") == published

@@ -21,7 +21,7 @@ from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.load.warehouse import writer_lock
 from trade_warehouse.orchestration.airflow_env import NIGHTLY_DAG_ID
 from trade_warehouse.publish.stage import transform_and_publish
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census import extract, load_and_validate
 
 pytestmark = pytest.mark.dag
 

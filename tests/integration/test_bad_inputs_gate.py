@@ -14,10 +14,11 @@ import duckdb
 import pytest
 
 from trade_warehouse.core.results import FlowMonth
-from trade_warehouse.load.landing import land_response, latest_landed, record_extraction
+from trade_warehouse.load.landing import latest_landed, record_extraction
 from trade_warehouse.publish.stage import transform_and_publish
+from trade_warehouse.sources.census import extract, load_and_validate
 from trade_warehouse.sources.census.api import CHAPTERS, Response, detail_request, hs4_totals_request, totals_request
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census.landing import land_response
 
 pytestmark = pytest.mark.integration
 MONTH = "2017-02"
@@ -174,16 +175,17 @@ def test_every_bad_input_fails_the_gate_and_keeps_the_good_month(emulator, setti
 
 def test_an_error_inside_the_swap_keeps_the_previous_version(emulator, settings):
     from trade_warehouse.load import warehouse
+    from trade_warehouse.sources.census import reader, swap
 
     load_and_validate(settings, extract(settings, [MONTH]).landed, "good")
     before = rows_and_sums(settings)
     files = latest_landed(settings.landing_dir, "exports", "HS6", MONTH)
     with warehouse.connect(settings.warehouse_path) as con:
-        staged = warehouse.stage_month(con, files, "doomed-load")
+        staged = reader.stage_month(con, files, "doomed-load")
         # the detail rows are deleted and re-inserted, then the totals insert fails mid-transaction
         broken = replace(staged, totals_table="no_such_stage_table")
         with pytest.raises(duckdb.CatalogException):
-            warehouse.replace_month(
+            swap.replace_month(
                 con,
                 broken,
                 {

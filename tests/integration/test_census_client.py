@@ -9,8 +9,9 @@ import pytest
 from duck import query
 
 from trade_warehouse.emulator import DEMO_API_KEY
-from trade_warehouse.load.landing import land_response, latest_landed
+from trade_warehouse.load.landing import latest_landed
 from trade_warehouse.publish.stage import transform_and_publish
+from trade_warehouse.sources.census import extract, load_and_validate
 from trade_warehouse.sources.census.api import (
     CHAPTERS,
     CensusAuthError,
@@ -20,7 +21,7 @@ from trade_warehouse.sources.census.api import (
     TransientCensusError,
 )
 from trade_warehouse.sources.census.client import CensusClient
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census.landing import land_response
 from trade_warehouse.sources.census.split import HeavyBudget, extract_detail
 
 pytestmark = pytest.mark.integration
@@ -252,7 +253,7 @@ def test_key_is_registered_with_airflows_secrets_masker(settings):
     # mask_logs is the structlog processor Airflow runs on every task log line
     from airflow.sdk.log import mask_logs
 
-    from trade_warehouse.sources.census.pipeline import census_credentials
+    from trade_warehouse.sources.census.plan import census_credentials
 
     secret = "k3y-" + "z" * 36
     _, key = census_credentials(replace(settings, api_key=secret))

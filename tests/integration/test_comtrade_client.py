@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from trade_warehouse.core.http import MAX_RETRY_AFTER_S
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator import comtrade as route
 from trade_warehouse.sources.comtrade.client import (
-    MAX_RETRY_AFTER_S,
     ComtradeAuthError,
     ComtradeClient,
     ComtradeRequest,

@@ -22,9 +22,9 @@ from trade_warehouse.core.months import month_range
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
 from trade_warehouse.emulator.synthetic import Universe
-from trade_warehouse.publish.snapshot import published_models
+from trade_warehouse.publish.contract import published_models
 from trade_warehouse.publish.stage import transform_and_publish
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census import extract, load_and_validate
 from trade_warehouse.transform.dbt_runner import compiled_analysis
 
 pytestmark = pytest.mark.integration
@@ -141,7 +141,7 @@ CHROMIUM_FLAGS = [
 
 def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
     if not Path(CHROMIUM).exists():
-        pytest.fail("the report test needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)")
+        pytest.fail("the report test needs Debian's chromium: apt-get install -y chromium (make test-deps installs it)")
     profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
     return subprocess.run(
         [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],

@@ -6,7 +6,7 @@ import pytest
 from trade_warehouse.core.results import PublishResult
 from trade_warehouse.load import warehouse
 from trade_warehouse.publish.stage import transform_and_publish
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census import extract, load_and_validate
 
 pytestmark = pytest.mark.integration
 
@@ -240,6 +240,6 @@ def test_a_moved_data_directory_reloads_from_its_landing_zone_and_publishes(emul
 
 def extract_landed(settings, month: str):
     """The flow-months a from-landing run loads (no API call)."""
-    from trade_warehouse.sources.census.pipeline import landed_targets
+    from trade_warehouse.sources.census import landed_targets
 
     return landed_targets(settings, [month]).landed

@@ -23,10 +23,9 @@ from trade_warehouse.core.config import Settings
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.server import EmulatorState, make_server
 from trade_warehouse.emulator.synthetic import Universe
-from trade_warehouse.load.landing import _read_manifest, read_extractions
+from trade_warehouse.load.landing import read_extractions, read_manifest
 from trade_warehouse.publish.stage import transform_and_publish
-from trade_warehouse.sources.census import history
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census import extract, history, load_and_validate
 from trade_warehouse.transform import dbt_runner, snapshot_replay
 
 pytestmark = pytest.mark.integration
@@ -60,7 +59,7 @@ def _partner_values(path: str, flow: str) -> dict[str, int]:
 
 def landed_versions(settings: Settings, flow: str, month: str) -> list[dict[str, int]]:
     """The partner totals of every extraction of a flow-month, oldest first, from the landing zone."""
-    files = _read_manifest(settings.landing_dir, flow, settings.hs_level, month)
+    files = read_manifest(settings.landing_dir, flow, settings.hs_level, month)
     versions = []
     for record in read_extractions(settings.landing_dir, flow, settings.hs_level, month):
         totals = [f for f in files if f.extraction_id == record["extraction_id"] and f.kind == "totals"]

@@ -1,7 +1,7 @@
 import pytest
 
 from trade_warehouse.core.months import MonthError, add_months, month_range, parse_month
-from trade_warehouse.sources.census.pipeline import resolve_window
+from trade_warehouse.sources.census import resolve_window
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,15 @@ log a key, never wait on a server longer than five minutes), and no source impor
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Self
+
+import httpx
 
 from trade_warehouse import __version__
 
@@ -38,3 +45,77 @@ def redact(text: str, secret: str | None) -> str:
     if not secret:
         return text
     return text.replace(secret, "***")
+
+
+class _RedactKeys(logging.Filter):
+    """Scrubs registered API keys from records of the HTTP libraries' loggers.
+
+    httpx logs every request URL at INFO, and the Census key travels in the URL.
+    """
+
+    keys: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.keys:
+            message = record.getMessage()
+            for key in self.keys:
+                message = message.replace(key, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+_REDACT_FILTER = _RedactKeys()
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_REDACT_FILTER)
+
+
+class ApiClient:
+    """What both sources' clients share: one httpx client, key redaction, and the wait between attempts.
+
+    ``sleep`` and ``jitter`` are injectable so tests can run the retry logic without waiting.
+    The key is registered with the httpx log filter, so a URL that carries it is logged as ``***``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout_s: float,
+        max_attempts: int,
+        backoff_s: float,
+        pacing_s: float,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        if api_key:
+            _RedactKeys.keys.add(api_key)
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.pacing_s = pacing_s
+        self._sleep = sleep
+        self._jitter = jitter
+        self._http = httpx.Client(
+            timeout=timeout_s, follow_redirects=False, headers={"User-Agent": CLIENT_VERSION, **(headers or {})}
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._api_key)
+
+    def _wait_s(self, attempt: int, retry_after: float | None) -> float:
+        """The server's hint when it gave one (capped), else exponential backoff with jitter."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
+        return self.backoff_s * (2 ** (attempt - 1)) * (0.5 + self._jitter())

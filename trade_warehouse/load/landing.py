@@ -9,6 +9,9 @@ Each complete extraction of a flow-month also appends one line to ``extractions.
 its id (the manifest rows of its files carry it), what it cost (requests, failed
 attempts, parts) and what it taught about request sizes (see ``split_extraction``).
 The latest complete extraction is what gets loaded.
+
+A source turns its own responses into :class:`LandedFile` rows (the Census one in
+``sources/census/landing.py``); this module knows files, manifests and records, no API.
 """
 
 from __future__ import annotations
@@ -19,11 +22,8 @@ import json
 import os
 import tempfile
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-
-from trade_warehouse.core.http import CLIENT_VERSION
-from trade_warehouse.sources.census.api import Response
 
 MANIFEST = "manifest.jsonl"
 EXTRACTIONS = "extractions.jsonl"
@@ -56,43 +56,6 @@ class LandedFile:
 
 def month_dir(landing_dir: Path, flow: str, hs_level: str, month: str) -> Path:
     return Path(landing_dir) / flow / hs_level / month
-
-
-def land_response(
-    landing_dir: Path, hs_level: str, month: str, response: Response, extraction_id: str | None = None
-) -> LandedFile | None:
-    """Write a 200 response unchanged (gzip) and record it; a 204 lands nothing.
-
-    The manifest keeps the header exactly as served (a predicate also in ``get`` appears
-    twice): the loader checks it against the file's own first row.
-    """
-    if response.status == 204:
-        return None
-    request = response.request
-    directory = month_dir(landing_dir, request.flow, hs_level, month)
-    target, digest = write_immutable(directory, f"{request.kind}-{request.part}", response.body)
-    landed = LandedFile(
-        flow=request.flow,
-        hs_level=hs_level,
-        month=month,
-        kind=request.kind,
-        part=request.part,
-        path=str(target),
-        request=request.describe(),
-        http_status=response.status,
-        bytes=len(response.body),
-        sha256=digest,
-        row_count=response.row_count,
-        header=response.header,
-        fetched_at=response.fetched_at,
-        source=response.source,
-        client_version=CLIENT_VERSION,
-        attempts=response.attempts,
-        extraction_id=extraction_id,
-        prefix_rows=response.prefix_rows or None,
-    )
-    append_jsonl(directory / MANIFEST, asdict(landed))
-    return landed
 
 
 def write_immutable(directory: Path, stem: str, body: bytes) -> tuple[Path, str]:
@@ -176,7 +139,7 @@ def nearest_extraction(landing_dir: Path, flow: str, hs_level: str, month: str) 
     return None
 
 
-def _read_manifest(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[LandedFile]:
+def read_manifest(landing_dir: Path, flow: str, hs_level: str, month: str) -> list[LandedFile]:
     """The month's manifest rows; each file is found next to its manifest.
 
     The recorded ``path`` is where the file was written; a data directory that has since
@@ -199,7 +162,7 @@ def latest_landed(landing_dir: Path, flow: str, hs_level: str, month: str) -> li
     per (kind, part) the last manifest row wins, and the detail is either the whole-month
     file or the split parts, whichever was fetched last.
     """
-    entries = _read_manifest(landing_dir, flow, hs_level, month)
+    entries = read_manifest(landing_dir, flow, hs_level, month)
     records = read_extractions(landing_dir, flow, hs_level, month)
     if records:
         extraction_id = records[-1]["extraction_id"]

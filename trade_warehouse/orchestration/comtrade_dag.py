@@ -19,7 +19,13 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from trade_warehouse.core.config import WRITER_POOL, WRITER_QUEUE
-from trade_warehouse.orchestration.dag_factory import DEFAULT_ARGS, fail_run, retry_delay, wire_pipeline
+from trade_warehouse.orchestration.dag_factory import (
+    DEFAULT_ARGS,
+    finish,
+    record_failure,
+    retry_delay,
+    wire_pipeline,
+)
 
 DAG_ID = "comtrade_mirror_monthly"
 YEAR_PARAM = {"type": ["null", "integer"], "minimum": 2010, "maximum": 2100}
@@ -42,8 +48,64 @@ or `COMTRADE_API_KEY`. A 429 was already retried after the server's hint.
 """
 
 
+@task(
+    retries=0,
+    execution_timeout=timedelta(minutes=5),
+    doc_md="Decide the years of this run from the landing zones (never the warehouse).",
+)
+@record_failure
+def plan(**context) -> dict:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from trade_warehouse.core.config import ConfigError, load_comtrade_settings, load_settings
+    from trade_warehouse.sources import comtrade
+    from trade_warehouse.sources.census.release import landed_months
+
+    try:
+        settings = load_settings()
+        return comtrade.plan(
+            settings, load_comtrade_settings(), dict(context["params"]), census_months=landed_months(settings)
+        )
+    except (ValueError, ConfigError) as error:
+        raise AirflowFailException(str(error)) from None
+
+
+@task.short_circuit(doc_md="Stop here, green, when no year needs asking for.")
+def has_work(planned: dict) -> bool:
+    return bool(planned["years"])
+
+
+@task(execution_timeout=timedelta(hours=1), doc_md="Fetch each year and land the raw responses.")
+@record_failure
+def extract(planned: dict, **context) -> dict:
+    from trade_warehouse.core.config import load_comtrade_settings, load_settings
+    from trade_warehouse.sources import comtrade
+
+    settings, comtrade_settings = load_settings(), load_comtrade_settings()
+    load_only = planned.get("load_only", [])
+    return comtrade.extract(
+        settings, comtrade_settings, planned["years"], context["run_id"], load_only=load_only
+    ).to_xcom()
+
+
+@task(
+    pool=WRITER_POOL,
+    queue=WRITER_QUEUE,
+    doc_md="Validate each landed year (GX comtrade_monthly) and swap it into raw.comtrade_monthly.",
+)
+@record_failure
+def load(extracted: dict, **context) -> dict:
+    from trade_warehouse.core.config import load_comtrade_settings, load_settings
+    from trade_warehouse.core.results import ExtractResult
+    from trade_warehouse.sources import comtrade
+
+    years = [int(landed.month) for landed in ExtractResult.from_xcom(extracted).landed]  # a year's period: YYYY
+    force = bool(context["params"].get("force"))
+    return comtrade.load(load_settings(), load_comtrade_settings(), years, context["run_id"], force).to_xcom()
+
+
 def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
-    """The Comtrade mirror DAG (see the module docstring)."""
+    """The Comtrade mirror DAG (see the module docstring); ``finish`` is the Census DAGs' own."""
     with DAG(
         dag_id=dag_id,
         schedule="0 16 * * *",
@@ -60,68 +122,5 @@ def build_comtrade_dag(dag_id: str = DAG_ID) -> DAG:
             "force": Param(False, type="boolean", description="ask again for complete years; reload unchanged"),
         },
     ) as dag:
-
-        @task(
-            retries=0,
-            execution_timeout=timedelta(minutes=5),
-            doc_md="Decide the years of this run from the landing zones (never the warehouse).",
-        )
-        def plan(**context) -> dict:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from trade_warehouse.core.config import ConfigError, load_comtrade_settings, load_settings
-            from trade_warehouse.sources import comtrade
-
-            try:
-                return comtrade.plan(load_settings(), load_comtrade_settings(), dict(context["params"]))
-            except (ValueError, ConfigError) as error:
-                raise AirflowFailException(str(error)) from None
-
-        @task.short_circuit(doc_md="Stop here, green, when no year needs asking for.")
-        def has_work(planned: dict) -> bool:
-            return bool(planned["years"])
-
-        @task(execution_timeout=timedelta(hours=1), doc_md="Fetch each year and land the raw responses.")
-        def extract(planned: dict, **context) -> dict:
-            from trade_warehouse.core.config import load_comtrade_settings, load_settings
-            from trade_warehouse.sources import comtrade
-
-            return comtrade.extract(
-                load_settings(),
-                load_comtrade_settings(),
-                planned["years"],
-                context["run_id"],
-                load_only=planned.get("load_only", []),
-            )
-
-        @task(
-            pool=WRITER_POOL,
-            queue=WRITER_QUEUE,
-            doc_md="Validate each landed year (GX comtrade_monthly) and swap it into raw.comtrade_monthly.",
-        )
-        def load(extracted: dict, **context) -> dict:
-            from trade_warehouse.core.config import load_comtrade_settings, load_settings
-            from trade_warehouse.sources import comtrade
-
-            years = [item["year"] for item in extracted["landed"]]
-            return comtrade.load_and_validate(
-                load_settings(),
-                load_comtrade_settings(),
-                years,
-                context["run_id"],
-                bool(context["params"].get("force")),
-            )
-
-        @task(trigger_rule="all_done", retries=0, doc_md="Fail the run if any year failed, naming each.")
-        def finish(extracted: dict, loaded: dict) -> None:
-
-            from trade_warehouse.core.results import PipelineError
-            from trade_warehouse.sources.comtrade.pipeline import raise_for_failures
-
-            try:
-                raise_for_failures(extracted, loaded)
-            except PipelineError as error:
-                fail_run(error)
-
         wire_pipeline(plan, has_work, extract, load, finish)
     return dag

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from trade_warehouse.core.errors import TerminalError, TradeError, TransientError
+
 # The one statement of which Census variables the pipeline asks for, and (for the values)
 # the raw-table column each one lands in: the client, the loader and the gate read it here.
 COMMODITY_VAR = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
@@ -29,13 +31,11 @@ CHAPTERS = {
 }
 
 
-class CensusError(Exception):
-    """Base class; ``transient`` says whether a retry can help."""
-
-    transient = False
+class CensusError(TradeError):
+    """Base class; ``transient`` says whether a retry can help (see ``core.errors``)."""
 
 
-class TransientCensusError(CensusError):
+class TransientCensusError(CensusError, TransientError):
     """5xx, 429, time-outs and dropped connections: retried with backoff.
 
     ``retry_after`` carries the server's ``Retry-After`` (seconds) when it sent one.
@@ -44,23 +44,21 @@ class TransientCensusError(CensusError):
     while throttling (429) and dropped connections only need another try.
     """
 
-    transient = True
-
     def __init__(self, message: str, retry_after: float | None = None, heavy: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.heavy = heavy
 
 
-class CensusAuthError(CensusError):
+class CensusAuthError(CensusError, TerminalError):
     """Missing or invalid API key (302 to an HTML page, or ``X-DataWebAPI-KeyError``)."""
 
 
-class CensusRequestError(CensusError):
+class CensusRequestError(CensusError, TerminalError):
     """The API rejected the request (400): the server's message is quoted."""
 
 
-class CensusResponseError(CensusError):
+class CensusResponseError(CensusError, TerminalError):
     """The response is not the JSON table the request asked for."""
 
 

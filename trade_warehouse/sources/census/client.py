@@ -14,7 +14,6 @@ message and exception this module produces is passed through :func:`redact` firs
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from datetime import UTC, datetime
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from trade_warehouse.core.http import CLIENT_VERSION, MAX_RETRY_AFTER_S, redact, retry_after_seconds
+from trade_warehouse.core.http import ApiClient, retry_after_seconds
 from trade_warehouse.sources.census.api import (
     CensusAuthError,
     CensusRequestError,
@@ -39,29 +38,17 @@ from trade_warehouse.sources.census.api import (
 EMULATOR_HEADER = "X-Census-Emulator"
 
 
-class _RedactKeys(logging.Filter):
-    """Scrubs registered API keys from records of the HTTP libraries' loggers.
-
-    httpx logs every request URL at INFO, and the Census key travels in the URL.
-    """
-
-    keys: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.keys:
-            message = record.getMessage()
-            for key in self.keys:
-                message = message.replace(key, "***")
-            record.msg, record.args = message, None
-        return True
+def _raise_final(state: RetryCallState) -> None:
+    """Out of attempts: one transient error that says so and carries ``attempts``, the requests sent."""
+    error = state.outcome.exception()
+    final = TransientCensusError(
+        f"{error} (gave up after {state.attempt_number} attempts)", heavy=getattr(error, "heavy", False)
+    )
+    final.attempts = state.attempt_number  # type: ignore[attr-defined]
+    raise final from None
 
 
-_REDACT_FILTER = _RedactKeys()
-for _name in ("httpx", "httpcore"):
-    logging.getLogger(_name).addFilter(_REDACT_FILTER)
-
-
-class CensusClient:
+class CensusClient(ApiClient):
     """Fetches Census tables with retries on transient faults only.
 
     ``sleep`` and ``jitter`` are injectable so tests can run the retry logic without waiting.
@@ -79,28 +66,16 @@ class CensusClient:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        if api_key:
-            _RedactKeys.keys.add(api_key)
-        self.max_attempts = max_attempts
-        self.backoff_s = backoff_s
-        self.pacing_s = pacing_s
-        self._sleep = sleep
-        self._jitter = jitter
-        self._http = httpx.Client(timeout=timeout_s, follow_redirects=False, headers={"User-Agent": CLIENT_VERSION})
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> CensusClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _redact(self, text: str) -> str:
-        return redact(text, self._api_key)
+        super().__init__(
+            base_url,
+            api_key,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            backoff_s=backoff_s,
+            pacing_s=pacing_s,
+            sleep=sleep,
+            jitter=jitter,
+        )
 
     def fetch(
         self, request: Request, month: str, max_attempts: int | None = None, heavy_attempts: int | None = None
@@ -114,10 +89,19 @@ class CensusClient:
         carries ``attempts``, the requests sent.
         """
         attempts_allowed = max_attempts or self.max_attempts
-        heavy_allowed = heavy_attempts or attempts_allowed
         url = f"{self.base_url}/{request.flow}/hs?{request.query_string(self._api_key)}"
-        heavy_failures = [0]
         started = time.monotonic()
+        attempt = 0
+        for attempt_state in self._retrying(attempts_allowed, heavy_attempts or attempts_allowed):
+            with attempt_state:
+                attempt = attempt_state.retry_state.attempt_number
+                response = self._send_once(url, request)
+        return self._response(request, month, response, attempt, started)
+
+    def _retrying(self, attempts_allowed: int, heavy_allowed: int) -> Retrying:
+        """Tenacity's loop: transient faults only, at most ``attempts_allowed`` tries and
+        ``heavy_allowed`` "too heavy" failures, paced, waiting as :meth:`_wait_s` says."""
+        heavy_failures = [0]
 
         def count_heavy(state: RetryCallState) -> None:
             heavy_failures[0] += bool(getattr(state.outcome.exception(), "heavy", False))
@@ -125,28 +109,20 @@ class CensusClient:
         def give_up(state: RetryCallState) -> bool:
             return state.attempt_number >= attempts_allowed or heavy_failures[0] >= heavy_allowed
 
-        def raise_final(state: RetryCallState) -> None:
-            error = state.outcome.exception()
-            final = TransientCensusError(
-                f"{error} (gave up after {state.attempt_number} attempts)", heavy=getattr(error, "heavy", False)
-            )
-            final.attempts = state.attempt_number  # type: ignore[attr-defined]
-            raise final from None
-
-        retrying = Retrying(
+        return Retrying(
             retry=retry_if_exception_type(TransientCensusError),
             stop=give_up,
             wait=lambda state: self._wait_s(state.attempt_number, state.outcome.exception().retry_after),
             before=lambda state: self._sleep(self.pacing_s) if self.pacing_s else None,
             after=count_heavy,
             sleep=self._sleep,
-            retry_error_callback=raise_final,
+            retry_error_callback=_raise_final,
         )
-        attempt = 0
-        for attempt_state in retrying:
-            with attempt_state:
-                attempt = attempt_state.retry_state.attempt_number
-                response = self._send_once(url, request)
+
+    def _response(
+        self, request: Request, month: str, response: httpx.Response, attempts: int, started: float
+    ) -> Response:
+        """The answer as the pipeline keeps it: the raw body of a 200, parsed strictly for its shape."""
         response_obj = Response(
             request=request,
             status=response.status_code,
@@ -154,7 +130,7 @@ class CensusClient:
             source="census-emulator" if EMULATOR_HEADER in response.headers else "census",
             fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
             elapsed_s=round(time.monotonic() - started, 3),
-            attempts=attempt,
+            attempts=attempts,
         )
         if response.status_code == 200:
             try:
@@ -165,14 +141,6 @@ class CensusClient:
             response_obj.row_count = parsed.row_count
             response_obj.prefix_rows = parsed.prefix_rows
         return response_obj
-
-    def _wait_s(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds before the next attempt: the server's ``Retry-After`` when it sent one
-        (capped, so a hostile or broken value cannot stall a run for hours), else
-        exponential backoff with jitter."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
-        return self.backoff_s * (2 ** (attempt - 1)) * (0.5 + self._jitter())
 
     def _send_once(self, url: str, request: Request) -> httpx.Response:
         where = request.describe()

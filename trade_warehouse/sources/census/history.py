@@ -26,7 +26,9 @@ from pathlib import Path
 
 import duckdb
 
-from trade_warehouse.load.landing import LandedFile, _read_manifest, month_dir
+from trade_warehouse.load.landing import LandedFile, month_dir, read_manifest
+from trade_warehouse.load.warehouse import transaction
+from trade_warehouse.sources.census.reader import select_landed
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def record_version(
 ) -> int:
     """Append one load's totals (country kind from ``totals``, HS4 kind from ``hs4``) to the history.
 
-    ``tables`` maps the landed kind to a staged table (see ``warehouse.stage_month``).
+    ``tables`` maps the landed kind to a staged table (see ``reader.stage_month``).
     Re-recording a load replaces its rows, so a retried backfill never duplicates.
     """
     con.execute(HISTORY_SQL)
@@ -86,12 +88,10 @@ def backfill(con: duckdb.DuckDBPyConnection, landing_dir: Path, hs_level: str) -
     The versions are the ``loaded`` rows of ``audit.loads`` (a version that failed
     validation or was found unchanged never reached the marts); each names its landed
     files, which the landing zone keeps unchanged. The files are read with the loader's
-    own reader (``warehouse._select_landed``), so a backfilled version is what was loaded.
+    own reader (``reader.select_landed``), so a backfilled version is what was loaded.
     Files are found by name in ``landing_dir`` (names are content-addressed), so a data
     directory that moved since the load still resolves.
     """
-    from trade_warehouse.load import warehouse
-
     con.execute(HISTORY_SQL)
     pending = con.execute(
         """
@@ -105,41 +105,15 @@ def backfill(con: duckdb.DuckDBPyConnection, landing_dir: Path, hs_level: str) -
     recorded, missing = [], []
     manifests: dict[tuple[str, str], dict[str, LandedFile]] = {}
     for load_id, flow, month, files_json in pending:
+        if (flow, month) not in manifests:
+            manifests[(flow, month)] = _manifest_by_name(landing_dir, flow, hs_level, month)
         names = [Path(entry["path"]).name for entry in json.loads(files_json or "[]")]
-        key = (flow, month)
-        if key not in manifests:
-            manifests[key] = {
-                Path(entry.path).name: replace(
-                    entry, path=str(month_dir(landing_dir, flow, hs_level, month) / Path(entry.path).name)
-                )
-                for entry in _read_manifest(landing_dir, flow, hs_level, month)
-            }
-        files = [manifests[key].get(name) for name in names]
-        if not names or any(f is None or not Path(f.path).exists() for f in files):
-            missing.append(load_id)
-            continue
-        suffix = load_id.replace("-", "")[:12]
-        tables = {}
-        for kind in ("totals", "hs4"):
-            if any(f.kind == kind for f in files):
-                tables[kind] = f"history_{kind}_{suffix}"
-                con.execute(
-                    f"create or replace temp table {tables[kind]} as "
-                    + warehouse._select_landed(files, flow, kind, load_id, hs_level)
-                )
-        if "totals" not in tables:
-            missing.append(load_id)
+        files = [manifests[(flow, month)].get(name) for name in names]
+        if names and all(f is not None and Path(f.path).exists() for f in files):
+            done = _record_from_landing(con, load_id, flow, hs_level, files)
         else:
-            con.execute("begin transaction")  # a load's country and HS4 rows land together or not at all
-            try:
-                record_version(con, load_id, flow, hs_level, tables)
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
-            recorded.append(load_id)
-        for table in tables.values():
-            con.execute(f"drop table if exists {table}")
+            done = False
+        (recorded if done else missing).append(load_id)
     if missing:
         log.warning(
             "history backfill: %d loaded version(s) have no landed totals any more and stay out of the history: %s",
@@ -149,6 +123,37 @@ def backfill(con: duckdb.DuckDBPyConnection, landing_dir: Path, hs_level: str) -
     if recorded:
         log.info("history backfill: recorded %d loaded version(s) from the landing zone", len(recorded))
     return BackfillResult(recorded, missing)
+
+
+def _manifest_by_name(landing_dir: Path, flow: str, hs_level: str, month: str) -> dict[str, LandedFile]:
+    """A month's manifest rows by file name, each pointing into ``landing_dir`` as it is now."""
+    directory = month_dir(landing_dir, flow, hs_level, month)
+    return {
+        Path(entry.path).name: replace(entry, path=str(directory / Path(entry.path).name))
+        for entry in read_manifest(landing_dir, flow, hs_level, month)
+    }
+
+
+def _record_from_landing(
+    con: duckdb.DuckDBPyConnection, load_id: str, flow: str, hs_level: str, files: list[LandedFile]
+) -> bool:
+    """Read one load's totals (and HS4 totals) from its landed files and record them; False if no totals."""
+    suffix = load_id.replace("-", "")[:12]
+    tables = {}
+    try:
+        for kind in ("totals", "hs4"):
+            if any(f.kind == kind for f in files):
+                tables[kind] = f"history_{kind}_{suffix}"
+                select = select_landed(files, flow, kind, load_id, hs_level)
+                con.execute(f"create or replace temp table {tables[kind]} as {select}")
+        if "totals" not in tables:
+            return False
+        with transaction(con):  # a load's country and HS4 rows land together or not at all
+            record_version(con, load_id, flow, hs_level, tables)
+        return True
+    finally:
+        for table in tables.values():
+            con.execute(f"drop table if exists {table}")
 
 
 def version_steps(con: duckdb.DuckDBPyConnection, hs_level: str) -> int:

@@ -260,36 +260,72 @@ def extract_detail(
     Raises the client's error when a part that cannot be split further still fails, or
     on any terminal error; nothing is landed by this function.
     """
-    digits = int(hs_level[2:])
     outcomes: list[RequestOutcome] = []
-    responses: list[Response] = []
+    whole = _fetch_whole(client, flow, month, hs_level, memory, budget, outcomes)
+    if whole is not None:
+        units = {chapter: 0 for chapter in CHAPTERS[flow]} | whole.prefix_rows
+        return DetailExtraction([whole], outcomes, units, "whole")
+    responses = _fetch_parts(client, flow, month, hs_level, memory, outcomes)
+    fetched: dict[str, int] = {}
+    for outcome in outcomes:
+        if outcome.status == 204:
+            fetched.update(dict.fromkeys(outcome.prefixes, 0))
+    for response in responses:
+        fetched.update(response.prefix_rows)
+    return DetailExtraction(responses, outcomes, fetched, "split")
 
-    def record(response: Response) -> None:
-        responses.append(response)
-        outcomes.append(
-            RequestOutcome(
-                response.request.part, response.request.prefixes, response.status, response.row_count, response.attempts
-            )
-        )
 
+def _sent(response: Response) -> RequestOutcome:
+    """The outcome of a request that got an answer (200 or 204)."""
+    request = response.request
+    return RequestOutcome(request.part, request.prefixes, response.status, response.row_count, response.attempts)
+
+
+def _failed(part: str, prefixes: tuple[str, ...], error: TransientCensusError) -> RequestOutcome:
+    """The outcome of a request that gave up (``heavy`` when the server found it too heavy)."""
+    return RequestOutcome(part, prefixes, None, 0, getattr(error, "attempts", 1), error.heavy, str(error))
+
+
+def _fetch_whole(
+    client: CensusClient,
+    flow: str,
+    month: str,
+    hs_level: str,
+    memory: SizeMemory | None,
+    budget: HeavyBudget,
+    outcomes: list[RequestOutcome],
+) -> Response | None:
+    """The whole month in one request, while the run's heavy budget allows; None when it must be split."""
+    digits = int(hs_level[2:])
     whole_allowed = digits <= 2 or not (memory and memory.split)
     while whole_allowed and (digits <= 2 or budget.remaining(flow) > 0):
         try:
             # HS2 months are small and cannot be split: ordinary retries. Deeper levels give
             # up after one heavy failure per attempt, counted against the run's budget.
-            record(
-                client.fetch(detail_request(flow, month, hs_level), month, heavy_attempts=None if digits <= 2 else 1)
-            )
+            heavy_attempts = None if digits <= 2 else 1
+            response = client.fetch(detail_request(flow, month, hs_level), month, heavy_attempts=heavy_attempts)
         except TransientCensusError as error:
-            outcomes.append(RequestOutcome("all", (), None, 0, getattr(error, "attempts", 1), error.heavy, str(error)))
+            outcomes.append(_failed("all", (), error))
             if digits <= 2 or not error.heavy:
                 raise
             budget.spend(flow)
             continue
-        whole = responses[0]
-        units = {chapter: 0 for chapter in CHAPTERS[flow]} | whole.prefix_rows
-        return DetailExtraction(responses, outcomes, units, "whole")
+        outcomes.append(_sent(response))
+        return response
+    return None
 
+
+def _fetch_parts(
+    client: CensusClient,
+    flow: str,
+    month: str,
+    hs_level: str,
+    memory: SizeMemory | None,
+    outcomes: list[RequestOutcome],
+) -> list[Response]:
+    """The month in well-sized parts; a part refused as too heavy is split further and retried."""
+    digits = int(hs_level[2:])
+    responses: list[Response] = []
     units = initial_units(flow, memory)
     target = memory.target_rows() if memory else None
     if any(o.heavy_failure for o in outcomes):  # this month was just refused whole: plan below its size
@@ -304,24 +340,17 @@ def extract_detail(
         try:
             response = client.fetch(request, month, heavy_attempts=1 if splittable else None)
         except TransientCensusError as error:
-            outcomes.append(
-                RequestOutcome(request.part, prefixes, None, 0, getattr(error, "attempts", 1), error.heavy, str(error))
-            )
+            outcomes.append(_failed(request.part, prefixes, error))
             if not (error.heavy and splittable):
                 raise
             queue.extendleft(reversed(halves(prefixes, units, digits)))
             continue
-        record(response)
+        responses.append(response)
+        outcomes.append(_sent(response))
         if not planned and response.status == 200 and response.row_count:
             # the first part that got through sizes the rest of the month: re-pack what is left
             pending = [p for group in queue for p in group]
             units.update(estimate_units(pending, response.row_count, prefixes))
             queue = deque(pack({p: units[p] for p in pending}, response.row_count, digits))
             planned = True
-    fetched: dict[str, int] = {}
-    for outcome in outcomes:
-        if outcome.status == 204:
-            fetched.update(dict.fromkeys(outcome.prefixes, 0))
-    for response in responses:
-        fetched.update(response.prefix_rows)
-    return DetailExtraction(responses, outcomes, fetched, "split")
+    return responses

@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from trade_warehouse.core.http import CLIENT_VERSION, MAX_RETRY_AFTER_S, redact, retry_after_seconds
+from trade_warehouse.core.errors import TerminalError, TradeError, TransientError
+from trade_warehouse.core.http import ApiClient, retry_after_seconds
 
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 EMULATOR_HEADER = "X-Comtrade-Emulator"
@@ -43,13 +44,11 @@ KEY_HELP = (
 )
 
 
-class ComtradeError(Exception):
-    """Base class; ``transient`` says whether a retry can help."""
-
-    transient = False
+class ComtradeError(TradeError):
+    """Base class; ``transient`` says whether a retry can help (see ``core.errors``)."""
 
 
-class TransientComtradeError(ComtradeError):
+class TransientComtradeError(ComtradeError, TransientError):
     """429, 5xx, time-outs and dropped connections; ``retry_after`` is the server's hint (s)."""
 
     transient = True
@@ -59,19 +58,19 @@ class TransientComtradeError(ComtradeError):
         self.retry_after = retry_after
 
 
-class ComtradeAuthError(ComtradeError):
+class ComtradeAuthError(ComtradeError, TerminalError):
     """Missing or invalid subscription key (401/403): retrying cannot help."""
 
 
-class ComtradeRequestError(ComtradeError):
+class ComtradeRequestError(ComtradeError, TerminalError):
     """The API rejected the request (4xx, or a non-empty ``error``): its message is quoted."""
 
 
-class ComtradeResponseError(ComtradeError):
+class ComtradeResponseError(ComtradeError, TerminalError):
     """The body is not the JSON the request asked for (shape, rows outside the request)."""
 
 
-class ComtradeTruncatedError(ComtradeError):
+class ComtradeTruncatedError(ComtradeError, TerminalError):
     """A response held the record cap and the request cannot be split any further."""
 
 
@@ -194,7 +193,7 @@ def parse_body(body: bytes, request: ComtradeRequest) -> tuple[int, list[str]]:
     return len(rows), sorted(periods)
 
 
-class ComtradeClient:
+class ComtradeClient(ApiClient):
     """Fetches Comtrade data with retries on transient faults only; ``sleep`` and ``jitter``
     are injectable so tests can exercise the retry logic without waiting."""
 
@@ -211,36 +210,18 @@ class ComtradeClient:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        self.max_attempts = max_attempts
-        self.backoff_s = backoff_s
-        self.pacing_s = pacing_s
+        super().__init__(
+            base_url,
+            api_key,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            backoff_s=backoff_s,
+            pacing_s=pacing_s,
+            sleep=sleep,
+            jitter=jitter,
+            headers={KEY_HEADER: api_key} if api_key else None,
+        )
         self.max_records = max_records
-        self._sleep = sleep
-        self._jitter = jitter
-        headers = {"User-Agent": CLIENT_VERSION}
-        if api_key:
-            headers[KEY_HEADER] = api_key
-        self._http = httpx.Client(timeout=timeout_s, follow_redirects=False, headers=headers)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> ComtradeClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _redact(self, text: str) -> str:
-        return redact(text, self._api_key)
-
-    def _wait_s(self, attempt: int, retry_after: float | None) -> float:
-        """The server's hint when it gave one (capped), else exponential backoff with jitter."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
-        return self.backoff_s * (2 ** (attempt - 1)) * (0.5 + self._jitter())
 
     def fetch(self, request: ComtradeRequest) -> ComtradeResponse:
         """One request (retrying transient faults); raises :class:`ComtradeTruncatedError`
