@@ -8,12 +8,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from duck import query
 
-from trade_warehouse.cli.main import format_failures
+from trade_warehouse.cli.summary import format_failures
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.orchestration.airflow_env import NIGHTLY_DAG_ID
 from trade_warehouse.orchestration.dag_runner import run_dag
 from trade_warehouse.publish.stage import transform_and_publish
-from trade_warehouse.sources.census.pipeline import extract, load_and_validate
+from trade_warehouse.sources.census import extract, load_and_validate
 
 pytestmark = pytest.mark.dag
 MARTS = (

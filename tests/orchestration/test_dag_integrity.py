@@ -66,6 +66,7 @@ def test_parsing_opens_no_connection_and_imports_nothing_heavy(airflow_db):
         "trade_warehouse.orchestration",
         "trade_warehouse.orchestration.dag_factory",
         "trade_warehouse.orchestration.alerts",
+        "trade_warehouse.core",
         "trade_warehouse.core.config",
         "trade_warehouse.orchestration.comtrade_dag",
     }, loaded  # stages are imported inside the tasks

@@ -203,3 +203,15 @@ def test_the_rules_catch_a_cycle_and_an_upward_import(tmp_path: Path) -> None:
         "imports trade_warehouse.load.warehouse._private",
         "uses warehouse._other",
     ]
+
+
+def test_docs_architecture_states_the_same_rules() -> None:
+    """docs/architecture.md's table of folders is the rule book a reader sees: it must match ALLOWED."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    stated: dict[str, set[str]] = {}
+    for line in doc.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            may = set() if cells[2] == "nothing of the package" else {c.strip("` ") for c in cells[2].split(",")}
+            stated[cells[0].strip("`")] = may
+    assert stated == {folder: may for folder, may in ALLOWED.items() if folder}

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from trade_warehouse.cli.main import format_failures
-from trade_warehouse.core.results import ExtractResult, FailedExpectation, LoadResult, MonthFailure
+from trade_warehouse.cli.summary import failure_summary, format_failures
+from trade_warehouse.core.results import ExtractResult, FailedExpectation, LoadResult, MonthFailure, TaskFailure
 
 pytestmark = pytest.mark.unit
 
@@ -80,3 +80,60 @@ def test_failures_survive_the_xcom_round_trip():
 
 def test_no_failures_prints_nothing():
     assert format_failures({"load": LoadResult().to_xcom()}) == "" and format_failures({}) == ""
+
+
+KEY_REJECTED = (
+    "exports/hs?get=CTY_CODE&time=2017-01&key=s3cr3t: the Census API rejected the request because the API key "
+    "is invalid (HTTP 302, redirect to https://api.census.gov/data/invalid_key.html). Request a key at "
+    "https://api.census.gov/data/key_signup.html"
+)
+
+
+def run_result(states: dict[str, str], failures: list[TaskFailure] = (), stages: dict | None = None) -> dict:
+    """A run's result as dag_runner writes it: task states (with when they ended), stage results, causes."""
+    tasks = [
+        {"task_id": task, "state": state, "end_date": f"2026-12-03T06:57:{i:02d}+00:00"}
+        for i, (task, state) in enumerate(states.items())
+    ]
+    return {"state": "failed", "tasks": tasks, "stages": stages or {}, "task_failures": [f.to_xcom() for f in failures]}
+
+
+def test_a_failed_task_is_named_once_with_its_cause_and_upstream_failed_tasks_are_not_listed():
+    plan = TaskFailure.from_error("plan", RuntimeError(KEY_REJECTED), secrets=("s3cr3t",))
+    states = {"plan": "failed", "has_work": "upstream_failed", "extract": "upstream_failed", "load": "upstream_failed"}
+    states |= {"gx_docs": "success", "transform_and_publish": "upstream_failed", "report": "upstream_failed"}
+    states |= {"dbt_docs": "upstream_failed", "finish": "success"}
+    lines = failure_summary(run_result(states, [plan]), "backfill", 28).splitlines()
+    assert lines[0].startswith("backfill FAILED at plan: exports/hs?get=CTY_CODE&time=2017-01&key=***: the Census ")
+    assert "the API key is invalid (HTTP 302" in lines[0] and "s3cr3t" not in lines[0]
+    assert lines[1:] == ["failed task(s): plan (after 28s)"]
+
+
+def test_month_failures_name_finish_then_each_month():
+    failure = MonthFailure("imports", "2016-06", "validate", transient=False, reason="1 of 14 expectations failed")
+    result = run_result({"load": "success", "finish": "failed"}, stages=stages(failure))
+    lines = failure_summary(result, "backfill", 3).splitlines()
+    assert lines[0] == "backfill FAILED at finish: 1 flow-month(s) failed at validate"
+    assert lines[1] == "failed task(s): finish (after 3s)"
+    assert lines[2:] == ["1 flow-month(s) failed:", "  imports 2016-06 at validate: 1 of 14 expectations failed"]
+
+
+def test_the_first_task_to_fail_leads_and_a_multi_line_cause_keeps_its_detail():
+    dbt = TaskFailure("transform_and_publish", "dbt build failed: 1 of 80 tests failed\nunique_dim_month_month: 2 rows")
+    states = {"transform_and_publish": "failed", "report": "upstream_failed", "dbt_docs": "upstream_failed"}
+    states |= {"finish": "failed"}  # ended after transform_and_publish, with no cause recorded
+    lines = failure_summary(run_result(states, [dbt]), "run", 61).splitlines()
+    assert lines == [
+        "run FAILED at transform_and_publish: dbt build failed: 1 of 80 tests failed",
+        "  unique_dim_month_month: 2 rows",
+        "failed task(s): transform_and_publish, finish (after 61s)",
+        "also FAILED at finish: no cause recorded: see the full log",
+    ]
+
+
+def test_a_task_failure_survives_the_xcom_round_trip():
+    error = TimeoutError("dbt took too long")
+    error.transient = True
+    failure = TaskFailure.from_error("transform_and_publish", error)
+    assert failure == TaskFailure("transform_and_publish", "dbt took too long", transient=True)
+    assert TaskFailure.from_xcom(json.loads(json.dumps(failure.to_xcom()))) == failure

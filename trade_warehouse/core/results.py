@@ -10,6 +10,7 @@ what ``make backfill`` prints.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -232,3 +233,42 @@ def raise_for_failures(extracted: ExtractResult | None, loaded: LoadResult | Non
     failures = [*(extracted.failures if extracted else []), *(loaded.failures if loaded else [])]
     if failures:
         raise PipelineError(failures)
+
+
+TASK_FAILURE_KEY = "task_failure"  # the XCom key under which a failing task leaves its TaskFailure
+_SECRET_PARAM = re.compile(r"((?:[?&]|\b)(?:key|subscription-key|api_key)=)[^&\s'\":;,)]+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task that failed as a whole (settings, plan, dbt, publish, docs), not one flow-month.
+
+    Month failures let the other months go on; a task failure stops what depends on the task.
+    The failing task leaves this under the XCom key ``task_failure`` before it raises, so the
+    run summary and the alert name the cause from the same typed value, never from the log.
+    ``transient`` as for :class:`MonthFailure`: whether a re-run may succeed unchanged.
+    """
+
+    task: str
+    cause: str
+    transient: bool = False
+
+    @classmethod
+    def from_error(cls, task: str, error: BaseException, secrets: tuple[str | None, ...] = ()) -> TaskFailure:
+        """From the exception that failed the task; a key in a URL or among ``secrets`` becomes ``***``."""
+        cause = _SECRET_PARAM.sub(r"\1***", str(error).strip()) or error.__class__.__name__
+        for secret in secrets:
+            cause = cause.replace(secret, "***") if secret else cause
+        return cls(task=task, cause=cause, transient=bool(getattr(error, "transient", False)))
+
+    def describe(self) -> str:
+        """One line: the task, then the first line of its cause."""
+        first = next((line.strip() for line in self.cause.splitlines() if line.strip()), "unknown error")
+        return f"{self.task}: {first}"
+
+    def to_xcom(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> TaskFailure:
+        return cls(task=data["task"], cause=data["cause"], transient=bool(data.get("transient")))

@@ -7,19 +7,30 @@ yields one run per month) or for the window given in its params. Both run:
     plan -> has_work -> extract -> load -> transform_and_publish -> report
                                       \\-> gx_docs                 finish (all_done)
 
-Importing this module is cheap: the pipeline modules are imported inside the tasks.
+Every task that can fail as a whole is wrapped in :func:`record_failure`, which leaves a typed
+``TaskFailure`` for the run summary before the task fails. Importing this module is cheap: the
+pipeline modules are imported inside the tasks.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import pendulum
 from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException, TaskDeferred
 
 from trade_warehouse.core.config import RETRY_DELAY_ENV, WRITER_POOL, WRITER_QUEUE, number_setting
-from trade_warehouse.orchestration.alerts import TradeAlertNotifier
+from trade_warehouse.orchestration.alerts import TradeAlertNotifier, task_failure
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CONTROL_FLOW = (AirflowSkipException, AirflowRescheduleException, TaskDeferred)  # not failures
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 SERVING_SNAPSHOT = Asset(name="trade_warehouse_serving", uri="file:///trade-warehouse/serving/trade.duckdb")
@@ -40,8 +51,10 @@ ON_CALL = """
 load, validate) and reason; months that passed were loaded and published anyway. A
 month that failed validation keeps its previous version; its landed files stay under
 `$TRADE_DATA_DIR/landing/census/<flow>/<level>/<month>/`, and `audit.validations` in the
-warehouse (or GX Data Docs, `docs/gx/index.html`) shows the failed expectations. A bad
-API key fails at extract without retries: fix the `census_api` connection. Transient API
+warehouse (or GX Data Docs, `docs/gx/index.html`) shows the failed expectations. A task
+that fails as a whole (settings, plan, dbt, publish, docs) leaves its cause in XCom
+(`task_failure`); the alert and `make backfill` name it in one line. A bad API key fails at
+plan or extract without retries: fix the `census_api` connection. Transient API
 errors were already retried; re-run the month (trigger `census_trade_monthly` with
 `month=YYYY-MM`) once the API answers. `make rollback` restores the previous snapshot.
 """
@@ -77,12 +90,47 @@ def monthly_params() -> dict[str, Param]:
     }
 
 
+def record_failure(function: Callable[..., T]) -> Callable[..., T]:
+    """Make a task leave its typed cause (a ``TaskFailure``, XCom key ``task_failure``) when it fails.
+
+    Month failures travel in the stage results; a task that fails as a whole (settings, plan,
+    dbt, publish, docs) leaves this instead, so the CLI's run summary names the cause without
+    reading the log. Airflow's control-flow exceptions (skip, defer, reschedule) pass untouched.
+    """
+
+    @functools.wraps(function)
+    def recorded(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        except CONTROL_FLOW:
+            raise
+        except Exception as error:
+            leave_task_failure(error)
+            raise
+
+    return recorded
+
+
+def leave_task_failure(error: Exception) -> None:
+    """Push the running task's ``TaskFailure``; never let the recording hide the failure itself."""
+    from airflow.sdk import get_current_context
+
+    from trade_warehouse.core.results import TASK_FAILURE_KEY
+
+    try:
+        ti = get_current_context()["ti"]
+        ti.xcom_push(key=TASK_FAILURE_KEY, value=task_failure(ti.task_id, error).to_xcom())
+    except Exception as push_error:  # noqa: BLE001 - the task's own error is what matters
+        log.warning("could not record the task's failure: %s", push_error.__class__.__name__)
+
+
 # Tasks both source graphs end with (Census and Comtrade): one definition each, used by both.
 @task(
     trigger_rule="all_done",
     retries=0,
     doc_md="Rebuild the GX Data Docs site (docs/gx/) from the saved validation results.",
 )
+@record_failure
 def gx_docs() -> str:
     from trade_warehouse.core.config import load_settings
     from trade_warehouse.report.data_docs import build_gx_docs
@@ -97,6 +145,7 @@ def gx_docs() -> str:
     doc_md="dbt build (models, snapshot, tests, unit tests) of the changed months, then publish the serving "
     "snapshot (contract + GX marts suite, atomic rename). Skipped when nothing changed.",
 )
+@record_failure
 def transform_and_publish(**context) -> dict:
     from airflow.sdk.exceptions import AirflowSkipException
 
@@ -117,6 +166,7 @@ def transform_and_publish(**context) -> dict:
     doc_md="Regenerate the dbt docs page (docs/dbt/) when the dbt project changed; after the publish, "
     "so readers never wait for it.",
 )
+@record_failure
 def dbt_docs() -> bool:
     from trade_warehouse.core.config import load_settings
     from trade_warehouse.publish.stage import build_dbt_docs
@@ -125,6 +175,7 @@ def dbt_docs() -> bool:
 
 
 @task(execution_timeout=timedelta(minutes=10), doc_md="Regenerate the HTML report from the new snapshot.")
+@record_failure
 def report() -> str:
     from trade_warehouse.core.config import load_settings
     from trade_warehouse.report.html import render
@@ -169,6 +220,85 @@ def retry_delay() -> timedelta:
     return timedelta(seconds=number_setting(os.environ, RETRY_DELAY_ENV, default, minimum=0))
 
 
+def census_plan(nightly: bool) -> Callable[..., Any]:
+    """The Census ``plan`` task: the nightly release check, or the months the params name."""
+
+    @task(
+        retries=0,
+        execution_timeout=timedelta(minutes=10),
+        doc_md="Decide the months of this run (release-aware at night; params or the data interval "
+        "otherwise). Bad params fail here at once, saying which value and why.",
+    )
+    @record_failure
+    def plan(**context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from trade_warehouse.sources.census import plan_run
+
+        try:
+            return plan_run(nightly, context["params"], context.get("logical_date"))
+        except ValueError as error:
+            raise AirflowFailException(str(error)) from None
+
+    return plan
+
+
+@task.short_circuit(doc_md="Stop here, green, when there is nothing to load.")
+def has_work(planned: dict) -> bool:
+    return bool(planned["months"])
+
+
+@task(
+    execution_timeout=timedelta(hours=3),
+    doc_md="Fetch each flow x month (bounded concurrency, paced) and land the raw responses.",
+)
+@record_failure
+def extract(planned: dict, **context) -> dict:
+    from trade_warehouse.core.config import load_settings
+    from trade_warehouse.sources.census import extract, landed_targets
+
+    settings = load_settings()
+    if context["params"].get("from_landing"):
+        return landed_targets(settings, planned["months"]).to_xcom()
+    return extract(settings, planned["months"], run_id=context["run_id"]).to_xcom()
+
+
+@task(
+    pool=WRITER_POOL,
+    queue=WRITER_QUEUE,
+    doc_md="Validate each landed month with Great Expectations; swap it into the raw "
+    "tables in one transaction. Skips months whose data did not change.",
+)
+@record_failure
+def load(extracted: dict, **context) -> dict:
+    from trade_warehouse.core.config import load_settings
+    from trade_warehouse.core.results import ExtractResult
+    from trade_warehouse.sources.census import load_and_validate
+
+    targets = ExtractResult.from_xcom(extracted).landed
+    return load_and_validate(
+        load_settings(), targets, context["run_id"], bool(context["params"].get("force"))
+    ).to_xcom()
+
+
+@task(
+    trigger_rule="all_done",
+    retries=0,
+    execution_timeout=timedelta(minutes=5),
+    doc_md="Fail the run if any month failed, naming each month, stage and reason.",
+)
+def finish(extracted: dict | None, loaded: dict | None) -> None:
+    from trade_warehouse.core.results import ExtractResult, LoadResult, PipelineError, raise_for_failures
+
+    try:
+        raise_for_failures(
+            ExtractResult.from_xcom(extracted) if extracted else None,
+            LoadResult.from_xcom(loaded) if loaded else None,
+        )
+    except PipelineError as error:
+        fail_run(error)
+
+
 def build_dag(dag_id: str, nightly: bool) -> DAG:
     """One of the two pipeline DAGs (see the module docstring)."""
     if nightly:
@@ -186,73 +316,5 @@ def build_dag(dag_id: str, nightly: bool) -> DAG:
         default_args={**DEFAULT_ARGS, "retry_delay": retry_delay()},
         params=params,
     ) as dag:
-
-        @task(
-            retries=0,
-            execution_timeout=timedelta(minutes=10),
-            doc_md="Decide the months of this run (release-aware at night; params or the data interval "
-            "otherwise). Bad params fail here at once, saying which value and why.",
-        )
-        def plan(**context) -> dict:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from trade_warehouse.sources.census.pipeline import plan_run
-
-            try:
-                return plan_run(nightly, context["params"], context.get("logical_date"))
-            except ValueError as error:
-                raise AirflowFailException(str(error)) from None
-
-        @task.short_circuit(doc_md="Stop here, green, when there is nothing to load.")
-        def has_work(planned: dict) -> bool:
-            return bool(planned["months"])
-
-        @task(
-            execution_timeout=timedelta(hours=3),
-            doc_md="Fetch each flow x month (bounded concurrency, paced) and land the raw responses.",
-        )
-        def extract(planned: dict, **context) -> dict:
-            from trade_warehouse.core.config import load_settings
-            from trade_warehouse.sources.census.pipeline import extract, landed_targets
-
-            settings = load_settings()
-            if context["params"].get("from_landing"):
-                return landed_targets(settings, planned["months"]).to_xcom()
-            return extract(settings, planned["months"], run_id=context["run_id"]).to_xcom()
-
-        @task(
-            pool=WRITER_POOL,
-            queue=WRITER_QUEUE,
-            doc_md="Validate each landed month with Great Expectations; swap it into the raw "
-            "tables in one transaction. Skips months whose data did not change.",
-        )
-        def load(extracted: dict, **context) -> dict:
-            from trade_warehouse.core.config import load_settings
-            from trade_warehouse.core.results import ExtractResult
-            from trade_warehouse.sources.census.pipeline import load_and_validate
-
-            targets = ExtractResult.from_xcom(extracted).landed
-            return load_and_validate(
-                load_settings(), targets, context["run_id"], bool(context["params"].get("force"))
-            ).to_xcom()
-
-        @task(
-            trigger_rule="all_done",
-            retries=0,
-            execution_timeout=timedelta(minutes=5),
-            doc_md="Fail the run if any month failed, naming each month, stage and reason.",
-        )
-        def finish(extracted: dict | None, loaded: dict | None) -> None:
-
-            from trade_warehouse.core.results import ExtractResult, LoadResult, PipelineError, raise_for_failures
-
-            try:
-                raise_for_failures(
-                    ExtractResult.from_xcom(extracted) if extracted else None,
-                    LoadResult.from_xcom(loaded) if loaded else None,
-                )
-            except PipelineError as error:
-                fail_run(error)
-
-        wire_pipeline(plan, has_work, extract, load, finish)
+        wire_pipeline(census_plan(nightly), has_work, extract, load, finish)
     return dag

@@ -26,10 +26,23 @@ def run_dag(conf: dict, dag_id: str = DAG_ID, logical_date: datetime | None = No
     dag = bag.get_dag(dag_id)
     run = dag.test(run_conf=conf, logical_date=logical_date)
     tasks = sorted(
-        ({"task_id": ti.task_id, "state": str(ti.state)} for ti in run.get_task_instances()),
+        (
+            {
+                "task_id": ti.task_id,
+                "state": str(ti.state),
+                "end_date": ti.end_date.isoformat() if ti.end_date else None,
+            }
+            for ti in run.get_task_instances()
+        ),
         key=lambda t: t["task_id"],
     )
-    return {"state": str(run.state), "run_id": run.run_id, "tasks": tasks, "stages": stage_results(dag_id, run.run_id)}
+    return {
+        "state": str(run.state),
+        "run_id": run.run_id,
+        "tasks": tasks,
+        "stages": stage_results(dag_id, run.run_id),
+        "task_failures": task_failures(dag_id, run.run_id),
+    }
 
 
 def stage_results(dag_id: str, run_id: str) -> dict:
@@ -49,6 +62,21 @@ def stage_results(dag_id: str, run_id: str) -> dict:
             return {row.task_id: XComModel.deserialize_value(row) for row in rows}
     except Exception as error:  # noqa: BLE001 - a report, not a stage
         return {"error": f"stage results unavailable: {error.__class__.__name__}: {error}"}
+
+
+def task_failures(dag_id: str, run_id: str) -> list[dict]:
+    """The typed causes (``TaskFailure`` XCom) the run's failed tasks left; empty if unreadable."""
+    from trade_warehouse.core.results import TASK_FAILURE_KEY
+
+    try:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            rows = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, key=TASK_FAILURE_KEY)).all()
+            return [XComModel.deserialize_value(row) for row in rows]
+    except Exception:  # noqa: BLE001 - a report, not a stage: the CLI then points at the log
+        return []
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,97 @@
+"""``make status``: per flow-month, the last load attempt and what its extraction cost."""
+
+from __future__ import annotations
+
+import argparse
+
+from trade_warehouse.cli.costs import split_label
+from trade_warehouse.core.config import FLOWS, Settings, load_settings
+
+LAST_ATTEMPTS = """
+    select strftime(month, '%Y-%m'), flow, status, source, finished_at, detail_rows, load_id
+    from (select *, row_number() over (partition by flow, hs_level, month order by finished_at desc) rn
+          from audit.loads where hs_level = ?)
+    where rn = 1 order by month, flow
+"""
+
+
+def command_status(args: argparse.Namespace) -> int:
+    """Per flow-month: the last load attempt and what its extraction cost.
+
+    While a run holds the warehouse (DuckDB refuses even a read-only open then), the
+    answer comes from the landing zone's extraction records and the published snapshot's
+    validation status instead, and says so.
+    """
+    import duckdb
+
+    from trade_warehouse.load import warehouse
+    from trade_warehouse.load.landing import latest_extraction
+
+    settings = load_settings()
+    if not settings.warehouse_path.exists():
+        print(f"no warehouse yet at {settings.warehouse_path}; run `make run` or `make backfill`")
+        return 1
+    try:
+        with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+            rows = con.execute(LAST_ATTEMPTS, [settings.hs_level]).fetchall()
+    except duckdb.IOException:
+        return status_while_busy(settings)
+    print(
+        f"{'month':<8} {'flow':<8} {'last attempt':<18} {'source':<16} {'finished':<20} {'rows':>8}  "
+        f"{'requests':>8} {'failed':>6}  {'split':<16} load_id"
+    )
+    for month, flow, status, source, finished, rows_, load_id in rows:
+        record = latest_extraction(settings.landing_dir, flow, settings.hs_level, month) or {}
+        cost = (
+            f"{record.get('requests', '?'):>8} {record.get('failed', '?'):>6}  {split_label(record):<16}"
+            if record
+            else f"{'-':>8} {'-':>6}  {'(no record)':<16}"
+        )
+        print(
+            f"{month:<8} {flow:<8} {status:<18} {source or '':<16} {finished:%Y-%m-%d %H:%M:%S}  {rows_ or 0:>8}  "
+            f"{cost} {load_id}"
+        )
+    return 0
+
+
+def published_validations(settings: Settings) -> tuple[dict[tuple[str, str], bool], str]:
+    """Per (flow, month) whether the serving snapshot's validations passed, and when it was published."""
+    import duckdb
+
+    validated: dict[tuple[str, str], bool] = {}
+    if not settings.serving_path.exists():
+        return validated, "never"
+    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    try:
+        for flow, month, ok in con.execute(
+            "select flow, strftime(month, '%Y-%m'), bool_and(success) from meta.validation_status group by all"
+        ).fetchall():
+            validated[(flow, month)] = ok
+        return validated, str(con.execute("select max(published_at) from meta.publish").fetchone()[0])
+    finally:
+        con.close()
+
+
+def status_while_busy(settings: Settings) -> int:
+    """Status from files only: landed extractions, and the serving snapshot's last validations."""
+    from trade_warehouse.load.landing import latest_extraction
+
+    validated, published = published_validations(settings)
+    print(
+        f"the warehouse is busy: a run holds the writer ({settings.warehouse_path}).\n"
+        f"From the landing zone and the published snapshot (published {published}):"
+    )
+    print(f"{'month':<8} {'flow':<8} {'extracted':<26} {'validation':<12} {'requests':>8} {'failed':>6}  split")
+    base = settings.landing_dir
+    months = sorted({d.name for flow in FLOWS for d in (base / flow / settings.hs_level).glob("*-*") if d.is_dir()})
+    for month in months:
+        for flow in FLOWS:
+            record = latest_extraction(base, flow, settings.hs_level, month)
+            if not record:
+                continue
+            check = {True: "passed", False: "FAILED"}.get(validated.get((flow, month)), "not published")
+            print(
+                f"{month:<8} {flow:<8} {record.get('extracted_at', '?'):<26} {check:<12} "
+                f"{record.get('requests', '?'):>8} {record.get('failed', '?'):>6}  {split_label(record)}"
+            )
+    return 0
