@@ -204,7 +204,9 @@ def check_charts_match_marts(api: Api, server: bi.Superset, serving: Path, lates
 def open_dashboard(server: bi.Superset, tmp_path: Path, screenshot: Path) -> dict:
     """Log in and open the dashboard in headless Chromium (bi/browser_check.py in the BI venv)."""
     if not Path(os.environ.get("TRADE_BI_CHROMIUM", "/usr/bin/chromium")).exists():
-        pytest.fail("the Superset test needs Debian's chromium: apt-get install -y chromium (make test-deps installs it)")
+        pytest.fail(
+            "the Superset test needs Debian's chromium: apt-get install -y chromium (make test-deps installs it)"
+        )
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
     env = {**os.environ, "TRADE_BI_ADMIN_PASSWORD": server.admin_password}
