@@ -7,11 +7,10 @@ process; what is checked is what the user reads on the terminal, and what was pu
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from duck import query
+from webhook import webhook
 
 from trade_warehouse.cli.main import main
 from trade_warehouse.core.config import load_settings
@@ -21,30 +20,13 @@ WRONG_KEY = "not-a-census-key-7f3a9c"
 UPSTREAM_OF_PLAN = ("has_work", "extract", "load", "transform_and_publish", "report", "dbt_docs")
 
 
-class Webhook(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        return
-
-
 def test_backfill_with_a_wrong_key_names_the_key_problem_in_one_line(airflow_db, tmp_path, monkeypatch, capfd):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    Webhook.received.clear()
-    monkeypatch.setenv("TRADE_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/alert")
     monkeypatch.setenv("TRADE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CENSUS_API_KEY", WRONG_KEY)  # the emulator accepts only its demo key: 302 invalid_key
     monkeypatch.delenv("CENSUS_API_BASE_URL", raising=False)
-    try:
+    with webhook() as (url, alerts):
+        monkeypatch.setenv("TRADE_ALERT_WEBHOOK_URL", url)
         code = main(["backfill", "--from", "2017-01", "--to", "2017-01", "--scale", "small"])
-    finally:
-        server.shutdown()
     output = capfd.readouterr()
     printed = output.out + output.err
     assert code == 1, printed
@@ -58,7 +40,7 @@ def test_backfill_with_a_wrong_key_names_the_key_problem_in_one_line(airflow_db,
     assert not any(task in failed for task in UPSTREAM_OF_PLAN) and "also FAILED" not in printed, printed
     assert WRONG_KEY not in printed
     # the alert says the same line, and carries the cause as a typed field
-    [alert] = Webhook.received
+    [alert] = alerts
     assert alert["task_id"] == "plan" and alert["text"].endswith(summary.removeprefix("backfill "))
     assert alert["task_failure"] == {"task": "plan", "cause": alert["reason"], "transient": False}
     assert WRONG_KEY not in json.dumps(alert)

@@ -1,12 +1,10 @@
 """End to end: the real DAGs through Airflow's dag.test(), against the emulator over HTTP."""
 
-import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from duck import query
+from webhook import webhook
 
 from trade_warehouse.cli.summary import format_failures
 from trade_warehouse.emulator import DEMO_API_KEY
@@ -126,34 +124,17 @@ def test_backfill_is_one_run_per_month(airflow_db, emulator, settings):
     assert future["state"].endswith("success") and states(future)["extract"] == "skipped"
 
 
-class Webhook(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        return
-
-
 def test_failed_month_fails_the_run_others_publish_and_alert(airflow_db, emulator, settings, monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("TRADE_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/alert")
-    Webhook.received.clear()
     emulator.set_faults(corrupt_month="2017-03")  # 2017-03 repeats a row: its grain check fails
-    try:
+    with webhook() as (url, alerts):
+        monkeypatch.setenv("TRADE_ALERT_WEBHOOK_URL", url)
         result = run_dag({"start_month": "2017-02", "end_month": "2017-03"})
-    finally:
-        server.shutdown()
     assert result["state"].endswith("failed")
     assert states(result)["finish"] == "failed" and states(result)["transform_and_publish"] == "success"
     assert [m.isoformat() for (m,) in query(settings.serving_path, "select month from marts.dim_month")] == [
         "2017-02-01"
     ]
-    [alert] = Webhook.received
+    [alert] = alerts
     assert alert["dag_id"] == "census_trade_monthly" and alert["task_id"] == "finish"
     assert alert["run_id"] == result["run_id"]
     assert "exports 2017-03 at validate" in alert["reason"]

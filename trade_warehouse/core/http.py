@@ -76,31 +76,38 @@ class ApiClient:
     The key is registered with the httpx log filter, so a URL that carries it is logged as ``***``.
     """
 
+    TIMEOUT_S = 120.0  # per request; a source overrides these defaults as class attributes
+    BACKOFF_S = 1.0  # first wait; doubled per attempt
+
     def __init__(
         self,
         base_url: str,
         api_key: str | None,
         *,
-        timeout_s: float,
-        max_attempts: int,
-        backoff_s: float,
-        pacing_s: float,
+        timeout_s: float | None = None,
+        max_attempts: int = 5,
+        backoff_s: float | None = None,
+        pacing_s: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
-        headers: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         if api_key:
             _RedactKeys.keys.add(api_key)
         self.max_attempts = max_attempts
-        self.backoff_s = backoff_s
+        self.backoff_s = self.BACKOFF_S if backoff_s is None else backoff_s
         self.pacing_s = pacing_s
         self._sleep = sleep
         self._jitter = jitter
+        headers = {"User-Agent": CLIENT_VERSION, **self.auth_headers(api_key)}
         self._http = httpx.Client(
-            timeout=timeout_s, follow_redirects=False, headers={"User-Agent": CLIENT_VERSION, **(headers or {})}
+            timeout=self.TIMEOUT_S if timeout_s is None else timeout_s, follow_redirects=False, headers=headers
         )
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """Headers that carry the key, for APIs that take it in a header (none by default: in the URL)."""
+        return {}
 
     def close(self) -> None:
         self._http.close()

@@ -18,8 +18,9 @@ the loader's DuckDB, pandas and Great Expectations, which cost seconds per task.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from trade_warehouse.core.entry_points import lazy_entry_points
 
 if TYPE_CHECKING:
     from trade_warehouse.sources.census.extraction import extract, landed_targets
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     load = load_and_validate
 
 # entry point -> (module, name in it); ``load`` is the stage's short name for load_and_validate
-_ENTRY_POINTS = {
+ENTRY_POINTS = {
     "plan_run": ("plan", "plan_run"),
     "resolve_window": ("plan", "resolve_window"),
     "extract": ("extraction", "extract"),
@@ -39,9 +40,4 @@ _ENTRY_POINTS = {
 }
 __all__ = ["extract", "landed_targets", "load", "load_and_validate", "plan_run", "resolve_window"]
 
-
-def __getattr__(name: str) -> object:
-    if name not in _ENTRY_POINTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attribute = _ENTRY_POINTS[name]
-    return getattr(import_module(f"{__name__}.{module}"), attribute)
+__getattr__ = lazy_entry_points(__name__, ENTRY_POINTS)

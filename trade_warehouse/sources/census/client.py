@@ -14,9 +14,7 @@ message and exception this module produces is passed through :func:`redact` firs
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -54,28 +52,8 @@ class CensusClient(ApiClient):
     ``sleep`` and ``jitter`` are injectable so tests can run the retry logic without waiting.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        *,
-        timeout_s: float = 180.0,
-        max_attempts: int = 5,
-        backoff_s: float = 1.0,
-        pacing_s: float = 0.0,
-        sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[], float] = random.random,
-    ) -> None:
-        super().__init__(
-            base_url,
-            api_key,
-            timeout_s=timeout_s,
-            max_attempts=max_attempts,
-            backoff_s=backoff_s,
-            pacing_s=pacing_s,
-            sleep=sleep,
-            jitter=jitter,
-        )
+    TIMEOUT_S = 180.0  # a heavy month can take minutes before the API gives up
+    BACKOFF_S = 1.0
 
     def fetch(
         self, request: Request, month: str, max_attempts: int | None = None, heavy_attempts: int | None = None

@@ -17,8 +17,9 @@ the loader's DuckDB, pandas and Great Expectations.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from trade_warehouse.core.entry_points import lazy_entry_points
 
 if TYPE_CHECKING:
     from trade_warehouse.sources.comtrade.extraction import extract
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     load = load_and_validate
 
 # entry point -> (module, name in it); ``load`` is the stage's short name for load_and_validate
-_ENTRY_POINTS = {
+ENTRY_POINTS = {
     "plan": ("planner", "plan"),
     "extract": ("extraction", "extract"),
     "load": ("loader", "load_and_validate"),
@@ -36,9 +37,4 @@ _ENTRY_POINTS = {
 }
 __all__ = ["extract", "load", "load_and_validate", "plan"]
 
-
-def __getattr__(name: str) -> object:
-    if name not in _ENTRY_POINTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attribute = _ENTRY_POINTS[name]
-    return getattr(import_module(f"{__name__}.{module}"), attribute)
+__getattr__ = lazy_entry_points(__name__, ENTRY_POINTS)

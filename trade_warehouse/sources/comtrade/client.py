@@ -18,12 +18,11 @@ rows", a retry, or a terminal error that says what to do. What is specific to Co
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
@@ -197,31 +196,19 @@ class ComtradeClient(ApiClient):
     """Fetches Comtrade data with retries on transient faults only; ``sleep`` and ``jitter``
     are injectable so tests can exercise the retry logic without waiting."""
 
+    TIMEOUT_S = 120.0
+    BACKOFF_S = 2.0
+
     def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        *,
-        timeout_s: float = 120.0,
-        max_attempts: int = 5,
-        backoff_s: float = 2.0,
-        pacing_s: float = 0.0,
-        max_records: int = DEFAULT_MAX_RECORDS,
-        sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[], float] = random.random,
+        self, base_url: str, api_key: str | None, *, max_records: int = DEFAULT_MAX_RECORDS, **options: Any
     ) -> None:
-        super().__init__(
-            base_url,
-            api_key,
-            timeout_s=timeout_s,
-            max_attempts=max_attempts,
-            backoff_s=backoff_s,
-            pacing_s=pacing_s,
-            sleep=sleep,
-            jitter=jitter,
-            headers={KEY_HEADER: api_key} if api_key else None,
-        )
+        """``options``: timeout_s, max_attempts, backoff_s, pacing_s, sleep, jitter (see ``ApiClient``)."""
+        super().__init__(base_url, api_key, **options)
         self.max_records = max_records
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """The subscription key travels in a header, never in the URL."""
+        return {KEY_HEADER: api_key} if api_key else {}
 
     def fetch(self, request: ComtradeRequest) -> ComtradeResponse:
         """One request (retrying transient faults); raises :class:`ComtradeTruncatedError`
