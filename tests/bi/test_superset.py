@@ -291,4 +291,4 @@ def test_superset_dashboard_on_the_warehouse(superset, settings, emulator, tmp_p
     assert "SYNTHETIC DATA from the Census API emulator" in tiles["Data freshness"]["text"]
     assert page["width"] == 1400 and page["height"] >= 1500
     assert page["colours"] > 200 and page["non_background_fraction"] > 0.05, page  # not a blank page
-    print(f"\nscreenshot: {screenshot}  Superset start-up: {bi.startup_s:.0f}s")
+    print(f"\nscreenshot: {screenshot}  Superset start-up: {superset.startup_s:.0f}s")
