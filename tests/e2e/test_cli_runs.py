@@ -58,3 +58,10 @@ def test_run_publishes_the_mirror_marts(airflow_db, tmp_path, monkeypatch, capfd
     assert [year for year, rows in years if rows > 0] == [2017], years
     partner_side = query(serving, "select count(*) from marts.mirror_trade_annual where partner_months_covered > 0")
     assert partner_side[0][0] > 0
+    # make status reads the same warehouse: the last attempt of each flow-month (one copy of that SQL)
+    assert main(["status"]) == 0
+    status = capfd.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in status[1:3]] == [
+        ["2017-01", "exports", "loaded"],
+        ["2017-01", "imports", "loaded"],
+    ]

@@ -6,12 +6,12 @@ import argparse
 
 from trade_warehouse.cli.costs import split_label
 from trade_warehouse.core.config import FLOWS, Settings, load_settings
+from trade_warehouse.load.audit import LATEST_ATTEMPTS
 
-LAST_ATTEMPTS = """
+LAST_ATTEMPTS = f"""
     select strftime(month, '%Y-%m'), flow, status, source, finished_at, detail_rows, load_id
-    from (select *, row_number() over (partition by flow, hs_level, month order by finished_at desc) rn
-          from audit.loads where hs_level = ?)
-    where rn = 1 order by month, flow
+    from ({LATEST_ATTEMPTS}) as latest
+    where hs_level = ? order by month, flow
 """
 
 

@@ -8,7 +8,10 @@ reader agrees on what "current" means.
 
 from __future__ import annotations
 
-import duckdb
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI reads these SQL texts without loading DuckDB
+    import duckdb
 
 # The Census loads the raw tables hold now: one row per flow, HS level and month (a subquery).
 CURRENT_LOADS = """
