@@ -81,3 +81,15 @@ def airflow_db() -> Path:
 
     ensure_airflow()
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="module")
+def lake_services() -> Iterator[object]:
+    """A PostgreSQL cluster and an S3 store on 127.0.0.1 for DuckLake catalogs (tests/support/lake_services.py)."""
+    from lake_services import LakeServices
+
+    running = LakeServices().start()
+    try:
+        yield running
+    finally:
+        running.stop()

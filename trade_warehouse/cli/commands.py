@@ -59,5 +59,5 @@ def command_rollback(args: argparse.Namespace) -> int:
     from trade_warehouse.publish.snapshot import rollback
 
     restored = rollback(load_settings())
-    print(f"serving snapshot restored from {restored.name}")
+    print(f"serving snapshot restored from {getattr(restored, 'name', restored)}")
     return 0

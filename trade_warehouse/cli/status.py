@@ -28,11 +28,11 @@ def command_status(args: argparse.Namespace) -> int:
     from trade_warehouse.load.landing import latest_extraction
 
     settings = load_settings()
-    if not settings.warehouse_path.exists():
+    if settings.backend != "ducklake" and not settings.warehouse_path.exists():
         print(f"no warehouse yet at {settings.warehouse_path}; run `make run` or `make backfill`")
         return 1
     try:
-        with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+        with warehouse.open_reader(settings) as con:
             rows = con.execute(LAST_ATTEMPTS, [settings.hs_level]).fetchall()
     except duckdb.IOException:
         return status_while_busy(settings)

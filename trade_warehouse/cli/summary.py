@@ -158,11 +158,10 @@ def format_failures(stages: dict) -> str:
 
 def print_summary(env: dict[str, str], year: int) -> None:
     """After ``make run``: the year's ten largest deficit partners, and where the results are."""
-    import duckdb
+    from trade_warehouse.publish.serving import open_served, where_served
 
     settings = load_settings(env)
-    con = duckdb.connect(str(settings.serving_path), read_only=True)
-    try:
+    with open_served(settings) as con:
         rows = con.execute(
             """
             select deficit_rank, partner_name, exports_usd / 1e9, imports_usd / 1e9, balance_usd / 1e9
@@ -171,8 +170,6 @@ def print_summary(env: dict[str, str], year: int) -> None:
             [year],
         ).fetchall()
         synthetic = con.execute("select bool_or(data_source = 'census-emulator') from marts.dim_month").fetchone()[0]
-    finally:
-        con.close()
     print(
         f"\nTen largest U.S. goods deficit partners, {year} ($ billions)"
         + (" - SYNTHETIC emulator data" if synthetic else "")
@@ -180,5 +177,5 @@ def print_summary(env: dict[str, str], year: int) -> None:
     print(f"{'#':>2}  {'partner':<24}{'exports':>10}{'imports':>10}{'balance':>10}")
     for rank, name, exports, imports, balance in rows:
         print(f"{rank:>2}  {name:<24}{exports:>10.1f}{imports:>10.1f}{balance:>10.1f}")
-    print(f"\nserving database: {settings.serving_path}")
+    print(f"\nserving database: {where_served(settings)}")
     print(f"report:           {settings.report_path}")

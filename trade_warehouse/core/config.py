@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -43,6 +44,8 @@ class Settings:
     concurrency: int = 2  # parallel requests: the reference recommends at most 2
     pacing_s: float = 0.5  # pause before each request
     timeout_s: float = 180.0  # heavy real queries answer after minutes
+    backend: str = "duckdb"  # TRADE_WAREHOUSE_BACKEND: duckdb (one file) or ducklake
+    lake: LakeSettings | None = None  # the DuckLake catalog and data path (backend ducklake)
 
     @property
     def landing_dir(self) -> Path:
@@ -116,7 +119,100 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         concurrency=int(number_setting(env, "CENSUS_API_CONCURRENCY", 2, minimum=1)),
         pacing_s=number_setting(env, "CENSUS_API_PACING_S", 0.5, minimum=0),
         timeout_s=number_setting(env, "CENSUS_API_TIMEOUT_S", 180, minimum=1),
+        backend=warehouse_backend(env),
+        lake=load_lake_settings(env) if warehouse_backend(env) == "ducklake" else None,
     )
+
+
+# ---- storage backend (README "The DuckLake backend") --------------------------------------
+BACKENDS = ("duckdb", "ducklake")
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    """Where a DuckLake warehouse lives: its catalog database and its data files.
+
+    The S3 key pair is kept out of ``repr`` (settings end up in log lines and tracebacks);
+    the catalog password is never here at all: libpq reads ``PGPASSWORD``.
+    """
+
+    catalog: str  # a DuckLake catalog string without the 'ducklake:' prefix
+    data_path: str  # s3://bucket/prefix/ or an absolute directory, ending in '/'
+    s3_key_id: str | None = field(default=None, repr=False)
+    s3_secret: str | None = field(default=None, repr=False)
+    s3_region: str = "us-east-1"
+    s3_endpoint: str | None = None  # host[:port] of an S3-compatible store; None: AWS
+    s3_use_ssl: bool = True
+    catalog_password: str | None = field(default=None, repr=False)  # PGPASSWORD of the settings' environment
+
+    @property
+    def on_s3(self) -> bool:
+        return self.data_path.startswith("s3://")
+
+    @property
+    def bucket(self) -> str | None:
+        return urlsplit(self.data_path).netloc if self.on_s3 else None
+
+
+def warehouse_backend(env: Mapping[str, str] | None = None) -> str:
+    """``TRADE_WAREHOUSE_BACKEND``: ``duckdb`` (default, one file on one host) or ``ducklake``."""
+    env = os.environ if env is None else env
+    backend = (env.get("TRADE_WAREHOUSE_BACKEND") or "duckdb").strip().lower()
+    if backend not in BACKENDS:
+        raise ConfigError(f"TRADE_WAREHOUSE_BACKEND={backend!r} is not a backend; use one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def load_lake_settings(env: Mapping[str, str] | None = None) -> LakeSettings:
+    """The DuckLake settings, checked: a missing or malformed one fails here, by name."""
+    env = os.environ if env is None else env
+    catalog = (env.get("TRADE_DUCKLAKE_CATALOG") or "").strip().removeprefix("ducklake:")
+    if not catalog:
+        raise ConfigError(
+            "TRADE_WAREHOUSE_BACKEND=ducklake needs TRADE_DUCKLAKE_CATALOG, a DuckLake catalog such as "
+            "'postgres:dbname=trade host=db.internal port=5432 user=trade' (password in PGPASSWORD)"
+        )
+    if re.search(r"password\s*=", catalog, flags=re.IGNORECASE):
+        raise ConfigError(
+            "TRADE_DUCKLAKE_CATALOG must not contain the password (it would reach logs and dbt's files); "
+            "set PGPASSWORD instead"
+        )
+    data_path = (env.get("TRADE_DUCKLAKE_DATA_PATH") or "").strip()
+    if not data_path:
+        raise ConfigError(
+            "TRADE_WAREHOUSE_BACKEND=ducklake needs TRADE_DUCKLAKE_DATA_PATH (s3://bucket/prefix/ or a directory)"
+        )
+    if "://" in data_path and not data_path.startswith("s3://"):
+        raise ConfigError(f"TRADE_DUCKLAKE_DATA_PATH={data_path!r}: use s3://bucket/prefix/ or a local directory")
+    password = env.get("PGPASSWORD") or None
+    if not data_path.startswith("s3://"):
+        return LakeSettings(catalog, str(Path(data_path).expanduser().resolve()) + "/", catalog_password=password)
+    if not urlsplit(data_path).netloc:
+        raise ConfigError(f"TRADE_DUCKLAKE_DATA_PATH={data_path!r} names no bucket; use s3://bucket/prefix/")
+    missing = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not env.get(name)]
+    if missing:
+        raise ConfigError(f"TRADE_DUCKLAKE_DATA_PATH is on S3 but {' and '.join(missing)} is not set")
+    endpoint, use_ssl = s3_endpoint(env.get("AWS_ENDPOINT_URL") or "")
+    return LakeSettings(
+        catalog,
+        data_path.rstrip("/") + "/",
+        s3_key_id=env["AWS_ACCESS_KEY_ID"],
+        s3_secret=env["AWS_SECRET_ACCESS_KEY"],
+        s3_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        s3_endpoint=endpoint,
+        s3_use_ssl=use_ssl,
+        catalog_password=password,
+    )
+
+
+def s3_endpoint(url: str) -> tuple[str | None, bool]:
+    """``AWS_ENDPOINT_URL`` as DuckDB's S3 secret wants it: (host[:port], use SSL); (None, True) for AWS."""
+    if not url:
+        return None, True
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"AWS_ENDPOINT_URL={url!r} must be an http(s) URL such as http://127.0.0.1:9000")
+    return parts.netloc, parts.scheme == "https"
 
 
 DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"

@@ -3,6 +3,8 @@
 This is the only module that opens the warehouse read-write. DuckDB allows one writer
 process per file, so every Airflow task that calls into it runs in the single-slot
 ``duckdb_writer`` pool. BI tools never open this file; they read the published snapshot.
+With ``TRADE_WAREHOUSE_BACKEND=ducklake`` the warehouse is a DuckLake instead (``lake``):
+:func:`open_writer` and :func:`exclusive` are the two calls that differ by backend.
 """
 
 from __future__ import annotations
@@ -12,98 +14,25 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 from filelock import FileLock, Timeout
 
-from trade_warehouse.core.config import duckdb_memory_limit
+from trade_warehouse.core.config import Settings, duckdb_memory_limit
 from trade_warehouse.core.months import add_months
+from trade_warehouse.load import lake
 from trade_warehouse.load.audit import CURRENT_LOADS
 from trade_warehouse.load.landing import LandedFile
+from trade_warehouse.load.schema import SCHEMA_SQL
 
 log = logging.getLogger(__name__)
-
-
-SCHEMA_SQL = """
-create schema if not exists raw;
-create schema if not exists audit;
-create table if not exists raw.census_exports_hs (
-    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
-    partner_code varchar not null, partner_name varchar, hs_code varchar not null, hs_description varchar,
-    all_value_usd bigint not null, landed_file varchar not null, loaded_at timestamp not null
-);
-create table if not exists raw.census_imports_hs (
-    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
-    partner_code varchar not null, partner_name varchar, hs_code varchar not null, hs_description varchar,
-    gen_value_usd bigint not null, con_value_usd bigint not null, landed_file varchar not null,
-    loaded_at timestamp not null
-);
-create table if not exists raw.census_exports_totals (
-    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
-    partner_code varchar not null, partner_name varchar, summary_level varchar,
-    all_value_usd bigint not null, landed_file varchar not null, loaded_at timestamp not null
-);
-create table if not exists raw.census_imports_totals (
-    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
-    partner_code varchar not null, partner_name varchar, summary_level varchar,
-    gen_value_usd bigint not null, con_value_usd bigint not null, landed_file varchar not null,
-    loaded_at timestamp not null
-);
-create table if not exists raw.census_exports_hs4_totals (
-    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
-    hs_code varchar not null, hs_description varchar, all_value_usd bigint not null,
-    landed_file varchar not null, loaded_at timestamp not null
-);
-create table if not exists raw.census_imports_hs4_totals (
-    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
-    hs_code varchar not null, hs_description varchar, gen_value_usd bigint not null, con_value_usd bigint not null,
-    landed_file varchar not null, loaded_at timestamp not null
-);
-create table if not exists audit.loads (
-    load_id varchar primary key, run_id varchar, flow varchar not null, hs_level varchar not null,
-    month date not null, source varchar, content_sha256 varchar, files varchar, detail_rows bigint,
-    totals_rows bigint, status varchar not null, error varchar, started_at timestamp, finished_at timestamp,
-    duration_s double
-);
-alter table audit.loads add column if not exists data_sha256 varchar;
-create table if not exists audit.validations (
-    validation_id varchar primary key, load_id varchar, run_id varchar, flow varchar, hs_level varchar,
-    month date, suite varchar, success boolean, evaluated bigint, failed bigint,
-    failed_expectations varchar, details varchar, validated_at timestamp
-);
-create table if not exists audit.publishes (
-    publish_id varchar primary key, run_id varchar, published_at timestamp, fingerprint varchar,
-    months bigint, first_month date, last_month date, row_counts varchar, checksum varchar,
-    serving_path varchar, status varchar
-);
--- what the published marts were built with (transform.scope_fingerprint): a build on top of
--- a publish with the same value rebuilds and re-publishes only the months loaded since
-alter table audit.publishes add column if not exists scope_fingerprint varchar;
-"""
-
-
-# UN Comtrade (mirror statistics, sources/comtrade): the partners' own monthly
-# reports of trade with the U.S., one load per landed year; validations go to audit.validations.
-SCHEMA_SQL += """
-create table if not exists raw.comtrade_monthly (
-    load_id varchar not null, source varchar not null, year integer not null, month date not null,
-    reporter_code varchar not null, reporter_iso varchar, reporter_name varchar, flow_code varchar not null,
-    partner_code varchar not null, partner2_code varchar not null, cmd_code varchar not null,
-    customs_code varchar not null, mot_code varchar not null, primary_value_usd double not null,
-    cif_value_usd double, fob_value_usd double, is_reported boolean, landed_file varchar not null,
-    loaded_at timestamp not null
-);
-create table if not exists audit.comtrade_loads (
-    load_id varchar primary key, run_id varchar, year integer not null, reporters varchar, source varchar,
-    content_sha256 varchar, data_sha256 varchar, files varchar, rows bigint, status varchar not null,
-    error varchar, started_at timestamp, finished_at timestamp, duration_s double
-);
-"""
+T = TypeVar("T")
 
 
 class LandingError(ValueError):
@@ -172,6 +101,47 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
             yield con
         finally:
             con.close()
+
+
+@contextmanager
+def open_writer(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, read-write, on the configured backend (the DuckDB file or the lake)."""
+    if settings.backend == "ducklake":
+        with lake.connect(settings) as con:
+            yield con
+        return
+    with connect(settings.warehouse_path) as con:
+        yield con
+
+
+@contextmanager
+def open_reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, read-only (``make status``): the file, or the lake attached read-only."""
+    if settings.backend == "ducklake":
+        with lake.connect(settings, read_only=True) as con:
+            yield con
+        return
+    with connect(settings.warehouse_path, read_only=True) as con:
+        yield con
+
+
+@contextmanager
+def exclusive(settings: Settings) -> Iterator[None]:
+    """Hold off every other writer of the dbt build and publish: the file's writer lock, or the lake's."""
+    if settings.backend == "ducklake":
+        with lake.exclusive(settings):
+            yield
+        return
+    with writer_lock(settings.warehouse_path):
+        yield
+
+
+def retry_on_conflict(action: Callable[[], T], what: str) -> T:
+    """Run one whole transaction again when a concurrent lake writer's commit conflicted with it.
+
+    A DuckDB file has one writer, so there it runs once; see ``lake.retry_on_conflict``.
+    """
+    return lake.retry_on_conflict(action, what)
 
 
 @contextmanager
@@ -252,7 +222,8 @@ def insert_row(con: duckdb.DuckDBPyConnection, table: str, row: dict) -> None:
     """Insert one dict as one row; the keys name the columns (shared by both sources' audit tables)."""
     columns = ", ".join(row)
     placeholders = ", ".join("?" for _ in row)
-    con.execute(f"insert into {table} ({columns}) values ({placeholders})", list(row.values()))
+    sql = f"insert into {table} ({columns}) values ({placeholders})"
+    retry_on_conflict(lambda: con.execute(sql, list(row.values())), f"a row of {table}")
 
 
 def insert_load_audit(con: duckdb.DuckDBPyConnection, row: dict) -> None:

@@ -21,6 +21,7 @@ from airflow.sdk import DAG, Param, task
 from trade_warehouse.core.config import WRITER_POOL, WRITER_QUEUE
 from trade_warehouse.orchestration.dag_factory import (
     DEFAULT_ARGS,
+    check_warehouse_backend,
     finish,
     record_failure,
     retry_delay,
@@ -61,6 +62,7 @@ def plan(**context) -> dict:
     from trade_warehouse.sources import comtrade
     from trade_warehouse.sources.census.release import landed_months
 
+    check_warehouse_backend()
     try:
         settings = load_settings()
         return comtrade.plan(

@@ -235,12 +235,28 @@ def census_plan(nightly: bool) -> Callable[..., Any]:
 
         from trade_warehouse.sources.census import plan_run
 
+        check_warehouse_backend()
         try:
             return plan_run(nightly, context["params"], context.get("logical_date"))
         except ValueError as error:
             raise AirflowFailException(str(error)) from None
 
     return plan
+
+
+def check_warehouse_backend() -> None:
+    """On the DuckLake backend, open the lake once: a bad setting fails the run's first task, by name.
+
+    The storage is probed before the catalog is attached, so nothing is written. The file
+    backend needs no check (its directory is created on first use).
+    """
+    from trade_warehouse.core.config import load_settings
+
+    settings = load_settings()
+    if settings.backend == "ducklake":
+        from trade_warehouse.load import lake
+
+        lake.check(settings)
 
 
 @task.short_circuit(doc_md="Stop here, green, when there is nothing to load.")

@@ -8,8 +8,9 @@ the file, then swaps it in with the Parquet set.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 import duckdb
 
@@ -30,29 +31,63 @@ class Candidate:
     renamed: dict[str, set[int]] = field(default_factory=dict)  # see ``copy_marts``
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a publish writes and reads: the served database and the schema dbt built the marts in.
+
+    The file backend fills an attached ``candidate`` file from the warehouse's ``marts``; the
+    lake backend fills the lake's own ``marts`` from ``marts_build`` in one transaction.
+    """
+
+    database: str = "candidate"
+    source: str = "marts"
+    previous_rows: int | None = None  # rows of trade_balance_monthly in service (None: read the file)
+
+
 def fill_candidate(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
     models: list[PublishedModel],
     months: list[str] | None,
     metadata: dict[str, str],
+    target: Target | None = None,
 ) -> Candidate:
-    """Copy (or patch, by ``months``) the marts into the attached ``candidate``, check it, write ``meta``.
+    """Copy (or patch, by ``months``) the marts into the target's ``marts``, check them, write ``meta``.
 
-    ``metadata``: publish_id, run_id and scope (the scope fingerprint) of this publish.
+    ``metadata``: publish_id, run_id and scope (the scope fingerprint) of this publish, and
+    on the lake the snapshot it replaces (``previous_snapshot``).
     Raises :class:`PublishError` when the candidate breaks the contract or the marts suite.
     """
-    con.execute("create schema if not exists candidate.marts")
-    renamed = copy_marts(con, models, months)
-    counts = check_contract(con, "candidate", models)
-    validate_candidate(con, settings)
-    write_metadata(con, settings, metadata["publish_id"], metadata["run_id"], metadata["scope"])
-    month_range = con.execute("select count(*), min(month), max(month) from candidate.marts.dim_month").fetchone()
+    target = target or Target()
+    db = target.database
+    con.execute(f"create schema if not exists {db}.marts")
+    renamed = copy_marts(con, models, months, target)
+    counts = check_contract(con, db, models)
+    validate_candidate(con, settings, target)
+    write_metadata(con, settings, metadata, db)
+    month_range = con.execute(f"select count(*), min(month), max(month) from {db}.marts.dim_month").fetchone()
     checksum = con.execute(
-        "select sum(exports_usd)::varchar || '/' || sum(imports_usd)::varchar "
-        "from candidate.marts.trade_balance_monthly"
+        f"select sum(exports_usd)::varchar || '/' || sum(imports_usd)::varchar from {db}.marts.trade_balance_monthly"
     ).fetchone()[0]
     return Candidate(counts, month_range[0], month_range[1], month_range[2], checksum, renamed)
+
+
+def audit_record(metadata: dict, fingerprint: str, built: Candidate, serving_path: str) -> dict:
+    """The ``audit.publishes`` row of a publish that went into service (either backend)."""
+    return {
+        "publish_id": metadata["publish_id"],
+        "run_id": metadata["run_id"],
+        "published_at": datetime.now(UTC).replace(tzinfo=None),
+        "fingerprint": fingerprint,
+        "months": built.months,
+        "first_month": built.first_month,
+        "last_month": built.last_month,
+        "row_counts": json.dumps(built.counts, sort_keys=True),
+        "checksum": built.checksum,
+        "serving_path": serving_path,
+        "status": "published",
+        "scope_fingerprint": metadata["scope"],
+    }
 
 
 def _previous_rows(settings: Settings, table: str) -> int:
@@ -67,15 +102,17 @@ def _previous_rows(settings: Settings, table: str) -> int:
         con.close()
 
 
-def validate_candidate(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+def validate_candidate(con: duckdb.DuckDBPyConnection, settings: Settings, target: Target) -> None:
     """The marts GX suite on the candidate, with a row floor from the published snapshot."""
     from trade_warehouse.load import gate  # great_expectations: imported only when a publish runs
 
     frame = con.execute(
         "select *, exports_usd - imports_usd - balance_usd as balance_check_usd "
-        "from candidate.marts.trade_balance_monthly"
+        f"from {target.database}.marts.trade_balance_monthly"
     ).df()
-    previous = _previous_rows(settings, "trade_balance_monthly")
+    previous = target.previous_rows
+    if previous is None:
+        previous = _previous_rows(settings, "trade_balance_monthly")
     result = gate.run_suite("marts_trade_balance", frame, {"min_rows": max(1, int(previous * 0.95))})
     if not result.success:
         raise PublishError(
@@ -83,35 +120,33 @@ def validate_candidate(con: duckdb.DuckDBPyConnection, settings: Settings) -> No
         )
 
 
-def write_metadata(
-    con: duckdb.DuckDBPyConnection, settings: Settings, publish_id: str, run_id: str, scope: str
-) -> None:
+def write_metadata(con: duckdb.DuckDBPyConnection, settings: Settings, metadata: dict, db: str) -> None:
     """What readers need to judge freshness: the publish and the last validation of each month.
 
     Also what the next publish compares against (``changed_months``): the scope fingerprint
     of this build and the load id of every flow-month it holds.
     """
-    con.execute("drop schema if exists candidate.meta cascade")
-    con.execute("create schema candidate.meta")
+    con.execute(f"create schema if not exists {db}.meta")
     con.execute(
-        """
-        create table candidate.meta.publish as
+        f"""
+        create or replace table {db}.meta.publish as
         select ?::varchar as publish_id, ?::varchar as run_id, now()::timestamp as published_at,
-               (select min(month) from candidate.marts.dim_month) as first_month,
-               (select max(month) from candidate.marts.dim_month) as last_month,
-               (select count(*) from candidate.marts.dim_month) as months,
-               (select bool_or(data_source = 'census-emulator') from candidate.marts.dim_month) as synthetic,
-               ?::varchar as scope_fingerprint
+               (select min(month) from {db}.marts.dim_month) as first_month,
+               (select max(month) from {db}.marts.dim_month) as last_month,
+               (select count(*) from {db}.marts.dim_month) as months,
+               (select bool_or(data_source = 'census-emulator') from {db}.marts.dim_month) as synthetic,
+               ?::varchar as scope_fingerprint,
+               ?::bigint as previous_snapshot
         """,
-        [publish_id, run_id, scope],
+        [metadata["publish_id"], metadata["run_id"], metadata["scope"], metadata.get("previous_snapshot")],
     )
     con.execute(
-        f"create table candidate.meta.month_versions as {CURRENT_VERSIONS_SQL}",
+        f"create or replace table {db}.meta.month_versions as {CURRENT_VERSIONS_SQL}",
         [settings.hs_level],
     )
     con.execute(
-        """
-        create table candidate.meta.validation_status as
+        f"""
+        create or replace table {db}.meta.validation_status as
         select flow, month, suite, success, failed_expectations, validated_at
         from (
             select *, row_number() over (partition by flow, month, suite order by validated_at desc) as rn
@@ -132,7 +167,7 @@ def _key_predicate(publish_by: str, months: list[str]) -> str:
 
 
 def copy_marts(
-    con: duckdb.DuckDBPyConnection, models: list[PublishedModel], months: list[str] | None
+    con: duckdb.DuckDBPyConnection, models: list[PublishedModel], months: list[str] | None, target: Target
 ) -> dict[str, set[int]]:
     """Fill ``candidate.marts`` from the writer's marts: whole, or patched by ``months``.
 
@@ -143,30 +178,32 @@ def copy_marts(
     mart, the years outside ``months`` whose rows got a new name (their Parquet files must
     be written again, not reused).
     """
+    served, built = f"{target.database}.marts", target.source
     existing = {
         name
         for (name,) in con.execute(
-            "select table_name from duckdb_tables() where database_name = 'candidate' and schema_name = 'marts'"
+            "select table_name from duckdb_tables() where database_name = ? and schema_name = 'marts'",
+            [target.database],
         ).fetchall()
     }
     patch = [m for m in models if months is not None and m.publish_by and m.name in existing]
-    renames = _changed_names(con, patch, existing)  # before the dimensions are replaced
+    renames = _changed_names(con, patch, existing, target)  # before the dimensions are replaced
     for model in models:
         if model in patch:
             predicate = _key_predicate(model.publish_by, months or [])
-            con.execute(f"delete from candidate.marts.{model.name} where {predicate}")
+            con.execute(f"delete from {served}.{model.name} where {predicate}")
             con.execute(
-                f"insert into candidate.marts.{model.name} by name select * from marts.{model.name} where {predicate}"
+                f"insert into {served}.{model.name} by name select * from {built}.{model.name} where {predicate}"
             )
         else:
-            con.execute(f"create or replace table candidate.marts.{model.name} as select * from marts.{model.name}")
+            con.execute(f"create or replace table {served}.{model.name} as select * from {built}.{model.name}")
     for stale in existing - {m.name for m in models}:  # a model no longer published
-        con.execute(f"drop table candidate.marts.{stale}")
-    return _refresh_names(con, renames)
+        con.execute(f"drop table {served}.{stale}")
+    return _refresh_names(con, renames, served)
 
 
 def _changed_names(
-    con: duckdb.DuckDBPyConnection, patch: list[PublishedModel], existing: set[str]
+    con: duckdb.DuckDBPyConnection, patch: list[PublishedModel], existing: set[str], target: Target
 ) -> list[tuple[PublishedModel, dict, str]]:
     """The dimension names that differ between the new marts and the candidate's, per patched mart.
 
@@ -181,8 +218,8 @@ def _changed_names(
             columns = ", ".join([*item["keys"], item["column"]])
             where = item.get("filter", "true")
             changed = (
-                f"select {columns} from marts.{item['dimension']} where {where} "
-                f"except select {columns} from candidate.marts.{item['dimension']} where {where}"
+                f"select {columns} from {target.source}.{item['dimension']} where {where} "
+                f"except select {columns} from {target.database}.marts.{item['dimension']} where {where}"
             )
             if con.execute(f"select count(*) from ({changed})").fetchone()[0]:
                 table = f"renamed_{len(renames)}"
@@ -192,7 +229,7 @@ def _changed_names(
 
 
 def _refresh_names(
-    con: duckdb.DuckDBPyConnection, renames: list[tuple[PublishedModel, dict, str]]
+    con: duckdb.DuckDBPyConnection, renames: list[tuple[PublishedModel, dict, str]], served: str
 ) -> dict[str, set[int]]:
     """Write the new names into every candidate row still carrying an old one; the years touched, per mart."""
     renamed: dict[str, set[int]] = {}
@@ -202,12 +239,12 @@ def _refresh_names(
         column = item["column"]
         stale_rows = f"{keys} and t.{column} is distinct from d.{column}"
         years = con.execute(
-            f"select distinct {year_of} from candidate.marts.{model.name} as t, {table} as d where {stale_rows}"
+            f"select distinct {year_of} from {served}.{model.name} as t, {table} as d where {stale_rows}"
         ).fetchall()
         if years:
             renamed.setdefault(model.name, set()).update(y for (y,) in years)
             con.execute(
-                f"update candidate.marts.{model.name} as t set {column} = d.{column} from {table} as d where {stale_rows}"
+                f"update {served}.{model.name} as t set {column} = d.{column} from {table} as d where {stale_rows}"
             )
         con.execute(f"drop table {table}")
     return renamed

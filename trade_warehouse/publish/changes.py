@@ -17,6 +17,7 @@ import duckdb
 from trade_warehouse.core.config import Settings
 from trade_warehouse.load import warehouse
 from trade_warehouse.load.audit import CURRENT_LOADS, comtrade_loaded_versions
+from trade_warehouse.publish import serving
 from trade_warehouse.transform import dbt_runner
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ CURRENT_VERSIONS_SQL = f"""
 
 def build_fingerprint(settings: Settings) -> str:
     """What a publish would contain: the loaded month versions and the dbt project."""
-    with warehouse.connect(settings.warehouse_path) as con:
+    with warehouse.open_writer(settings) as con:
         loads = con.execute(
             f"""
             select string_agg(flow || ':' || month || ':' || load_id, ',' order by flow, month)
@@ -58,36 +59,31 @@ def changed_months(settings: Settings) -> list[str] | None:
     dbt project, model settings or HS level. After a rollback the snapshot in service is
     the reference, so the months that differ from *it* are rebuilt: never too few.
     """
-    if not settings.serving_path.exists():
+    if not serving.is_published(settings):
         return None
     try:
-        served = duckdb.connect(str(settings.serving_path), read_only=True)
-    except duckdb.Error as error:
-        log.warning("cannot read the serving snapshot (%s): every month is rebuilt and republished", error)
+        with serving.open_served(settings) as served:
+            scope = served.execute("select scope_fingerprint from meta.publish").fetchone()[0]
+            served_versions = set(served.execute("select flow, month, load_id from meta.month_versions").fetchall())
+    except duckdb.Error as error:  # unreadable, or published before versions were recorded
+        log.warning("cannot read the versions in service (%s): every month is rebuilt and republished", error)
         return None
-    try:
-        scope = served.execute("select scope_fingerprint from meta.publish").fetchone()[0]
-        served_versions = set(served.execute("select flow, month, load_id from meta.month_versions").fetchall())
-    except duckdb.Error:  # a snapshot published before versions were recorded
-        return None
-    finally:
-        served.close()
     if scope != dbt_runner.scope_fingerprint(settings):
         return None
-    with warehouse.connect(settings.warehouse_path) as con:
+    with warehouse.open_writer(settings) as con:
         current = set(con.execute(CURRENT_VERSIONS_SQL, [settings.hs_level]).fetchall())
     return sorted({month for _, month, _ in current ^ served_versions})
 
 
 def has_loaded_months(settings: Settings) -> bool:
     """Whether any month was loaded at all (before that there is nothing to build)."""
-    with warehouse.connect(settings.warehouse_path) as con:
+    with warehouse.open_writer(settings) as con:
         return con.execute("select count(*) from audit.loads where status = 'loaded'").fetchone()[0] > 0
 
 
 def last_published_fingerprint(settings: Settings) -> str | None:
     """The ``build_fingerprint`` of the last successful publish; None before the first."""
-    with warehouse.connect(settings.warehouse_path) as con:
+    with warehouse.open_writer(settings) as con:
         row = con.execute(
             "select fingerprint from audit.publishes where status = 'published' order by published_at desc limit 1"
         ).fetchone()

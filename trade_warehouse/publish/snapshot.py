@@ -13,7 +13,6 @@ since the snapshot in service), ``candidate`` (filling and checking the new file
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
@@ -27,7 +26,7 @@ import duckdb
 from trade_warehouse.core.config import Settings
 from trade_warehouse.load import warehouse
 from trade_warehouse.publish import as_of, parquet
-from trade_warehouse.publish.candidate import Candidate, fill_candidate
+from trade_warehouse.publish.candidate import Candidate, audit_record, fill_candidate
 from trade_warehouse.publish.contract import PublishError, published_models
 from trade_warehouse.transform import dbt_runner
 
@@ -125,8 +124,8 @@ def publish(
         parquet.point_parquet_at(settings, parquet_version)
         switched = True
         parquet.prune_parquet(settings)
-        with warehouse.connect(settings.warehouse_path) as con:
-            warehouse.insert_publish_audit(con, _audit_record(settings, metadata, fingerprint, built))
+        with warehouse.open_writer(settings) as con:
+            warehouse.insert_publish_audit(con, audit_record(metadata, fingerprint, built, str(settings.serving_path)))
         return {
             "publish_id": publish_id,
             "row_counts": built.counts,
@@ -158,7 +157,7 @@ def _build(
     """Fill and check the candidate file, add the "as of" macro, export its Parquet set to staging."""
     models = published_models(settings)
     previous_parquet = parquet.current_parquet(settings) if months is not None else None
-    with warehouse.connect(settings.warehouse_path) as con:
+    with warehouse.open_writer(settings) as con:
         con.execute(f"attach '{candidate}' as candidate")
         built = fill_candidate(con, settings, models, months, metadata)
         con.execute("detach candidate")
@@ -168,24 +167,6 @@ def _build(
         con.execute("detach candidate")
     parquet.write_manifest(parquet_staging, metadata["publish_id"], metadata["run_id"], built.counts)
     return built
-
-
-def _audit_record(settings: Settings, metadata: dict[str, str], fingerprint: str, built: Candidate) -> dict:
-    """The ``audit.publishes`` row of a publish that went into service."""
-    return {
-        "publish_id": metadata["publish_id"],
-        "run_id": metadata["run_id"],
-        "published_at": datetime.now(UTC).replace(tzinfo=None),
-        "fingerprint": fingerprint,
-        "months": built.months,
-        "first_month": built.first_month,
-        "last_month": built.last_month,
-        "row_counts": json.dumps(built.counts, sort_keys=True),
-        "checksum": built.checksum,
-        "serving_path": str(settings.serving_path),
-        "status": "published",
-        "scope_fingerprint": metadata["scope"],
-    }
 
 
 def _keep_previous(settings: Settings) -> None:
@@ -204,8 +185,15 @@ def _keep_previous(settings: Settings) -> None:
         old.unlink(missing_ok=True)
 
 
-def rollback(settings: Settings) -> Path:
-    """Put the newest kept snapshot back in service (atomic rename of a copy), and its Parquet set."""
+def rollback(settings: Settings) -> Path | str:
+    """Put the newest kept snapshot back in service (atomic rename of a copy), and its Parquet set.
+
+    On the lake: the marts as of the snapshot before the current publish (``lake_publish``).
+    """
+    if settings.backend == "ducklake":
+        from trade_warehouse.publish import lake_publish
+
+        return f"lake snapshot {lake_publish.rollback(settings)}"
     snapshots = sorted(settings.snapshots_dir.glob("trade-*.duckdb"))
     if not snapshots:
         raise PublishError(f"no previous snapshot in {settings.snapshots_dir} to roll back to")

@@ -26,7 +26,7 @@ def transform_and_publish(settings: Settings, run_id: str, force: bool = False, 
     from trade_warehouse.load import warehouse
 
     # dbt (a child process) and the publish use the warehouse: hold the writer lock throughout
-    with warehouse.writer_lock(settings.warehouse_path):
+    with warehouse.exclusive(settings):
         return _transform_and_publish(settings, run_id, force, docs)
 
 
@@ -35,19 +35,19 @@ def build_dbt_docs(settings: Settings) -> bool:
     from trade_warehouse.load import warehouse
     from trade_warehouse.transform import dbt_runner
 
-    with warehouse.writer_lock(settings.warehouse_path):  # dbt reads the warehouse's catalog
+    with warehouse.exclusive(settings):  # dbt reads the warehouse's catalog
         return dbt_runner.generate_docs(settings)[1]
 
 
 def _transform_and_publish(settings: Settings, run_id: str, force: bool, docs: bool = True) -> PublishResult:
-    from trade_warehouse.publish import changes, snapshot
+    from trade_warehouse.publish import changes, lake_publish, serving, snapshot
     from trade_warehouse.transform import dbt_runner, snapshot_replay
 
     if not changes.has_loaded_months(settings):
         log.warning("no month has been loaded yet: nothing to build or publish")
         return PublishResult(published=False, reason="no loaded months")
     fingerprint = changes.build_fingerprint(settings)
-    if not force and settings.serving_path.exists() and changes.last_published_fingerprint(settings) == fingerprint:
+    if not force and serving.is_published(settings) and changes.last_published_fingerprint(settings) == fingerprint:
         log.info("nothing changed since the last publish: no dbt build, no publish")
         return PublishResult(published=False, reason="unchanged")
     started = time.monotonic()
@@ -60,12 +60,16 @@ def _transform_and_publish(settings: Settings, run_id: str, force: bool, docs: b
         "every month (no comparable snapshot in service)" if months is None else f"{len(months)} changed months",
     )
     # the publish patches a copy of the snapshot in service: copy it while dbt builds
-    base = snapshot.copy_serving_in_background(settings) if months is not None else None
+    on_file = settings.backend != "ducklake"  # the lake publishes in place: nothing to copy
+    base = snapshot.copy_serving_in_background(settings) if months is not None and on_file else None
     try:
         dbt_runner.build(settings, months)
         docs_rebuilt = dbt_runner.generate_docs(settings)[1] if docs else False
         built = time.monotonic()
-        published = snapshot.publish(settings, run_id, fingerprint, months, base)
+        if on_file:
+            published = snapshot.publish(settings, run_id, fingerprint, months, base)
+        else:
+            published = lake_publish.publish(settings, run_id, fingerprint, months)
     finally:
         if base is not None:
             base.discard()

@@ -20,6 +20,7 @@ import duckdb
 import jinja2
 
 from trade_warehouse.core.config import Settings
+from trade_warehouse.publish.serving import open_served
 
 DEFAULT_TREND_PARTNERS = ("5880", "5800", "5700", "2010", "4280")  # Japan, Korea, China, Mexico, Germany
 NAMED_EXPORTS = (("271111", 6, "LNG"), ("2701", 4, "Coal"), ("0701", 4, "Potatoes"))
@@ -367,11 +368,8 @@ def report_data(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...], focus
 def render(settings: Settings, partners: tuple[str, ...] | None = None, focus: str | None = None) -> Path:
     """Write ``serving/report/index.html`` from the serving snapshot; return its path."""
     default_partners, default_focus = report_partners()
-    con = duckdb.connect(str(settings.serving_path), read_only=True)
-    try:
+    with open_served(settings) as con:  # the serving file, or the lake's published marts
         data = report_data(con, partners or default_partners, focus or default_focus)
-    finally:
-        con.close()
     document = templates().get_template("report.html.j2").render(r=data)
     target = settings.report_path
     target.parent.mkdir(parents=True, exist_ok=True)

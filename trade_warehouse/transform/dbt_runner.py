@@ -49,9 +49,37 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         DBT_USE_COLORS="false",
     )
+    env.update(backend_env(settings))
     # dbt runs independent models and tests side by side: one thread per core (measured with
     # make bench); DuckDB parallelises each query on its own, dbt threads overlap the rest
     env.setdefault("TRADE_DBT_THREADS", str(os.cpu_count() or 1))
+    return env
+
+
+def backend_env(settings: Settings) -> dict[str, str]:
+    """The profile's target and its variables: the DuckDB file, or the lake (profiles.yml)."""
+    if settings.backend != "ducklake":
+        return {"TRADE_DBT_TARGET": "warehouse", "TRADE_DBT_MARTS_SCHEMA": "marts"}
+    from trade_warehouse.load import lake
+
+    config = lake.lake_settings(settings)
+    directory = lake.extension_directory(settings)
+    lake.install_extensions(directory)
+    env = {
+        "TRADE_DBT_TARGET": "lake",
+        "TRADE_DBT_MARTS_SCHEMA": lake.BUILD_MARTS_SCHEMA,
+        "TRADE_DUCKDB_EXTENSION_DIR": str(directory),
+        "TRADE_DUCKLAKE_CATALOG": config.catalog,
+        "TRADE_DUCKLAKE_DATA_PATH": config.data_path,
+        "AWS_REGION": config.s3_region,
+        "TRADE_S3_USE_SSL": str(config.s3_use_ssl).lower(),
+    }
+    if config.catalog_password:
+        env["PGPASSWORD"] = config.catalog_password  # libpq reads it in dbt's process; never on a command line
+    if config.s3_key_id and config.s3_secret:
+        env.update(AWS_ACCESS_KEY_ID=config.s3_key_id, AWS_SECRET_ACCESS_KEY=config.s3_secret)
+    if config.s3_endpoint:
+        env.update(TRADE_S3_ENDPOINT=config.s3_endpoint, TRADE_S3_URL_STYLE="path")
     return env
 
 

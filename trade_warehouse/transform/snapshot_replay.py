@@ -28,9 +28,10 @@ def replay_snapshot(settings: Settings) -> int:
     from trade_warehouse.transform import dbt_runner
 
     marker = replay_marker(settings)
-    with warehouse.connect(settings.warehouse_path) as con:
+    with warehouse.open_writer(settings) as con:
         steps = version_steps(con, settings.hs_level)
         # until the last step succeeds the snapshot is incomplete: the marker makes the next build replay it
+        marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(f"replay of {steps} step(s) started\n", encoding="utf-8")
         con.execute("create schema if not exists snapshots")
         con.execute(f"drop table if exists snapshots.{SNAPSHOT}")
@@ -63,7 +64,7 @@ def backfill_and_replay(settings: Settings) -> BackfillResult:
     """
     from trade_warehouse.load import warehouse
 
-    with warehouse.connect(settings.warehouse_path) as con:
+    with warehouse.open_writer(settings) as con:
         result = backfill(con, settings.landing_dir, settings.hs_level)
     if result.recorded or replay_marker(settings).exists():
         replay_snapshot(settings)

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from trade_warehouse.load.landing import LandedFile, month_dir, read_manifest
-from trade_warehouse.load.warehouse import transaction
+from trade_warehouse.load.warehouse import retry_on_conflict, transaction
 from trade_warehouse.sources.census.reader import select_landed
 
 log = logging.getLogger(__name__)
@@ -148,8 +148,12 @@ def _record_from_landing(
                 con.execute(f"create or replace temp table {tables[kind]} as {select}")
         if "totals" not in tables:
             return False
-        with transaction(con):  # a load's country and HS4 rows land together or not at all
-            record_version(con, load_id, flow, hs_level, tables)
+
+        def record() -> None:
+            with transaction(con):  # a load's country and HS4 rows land together or not at all
+                record_version(con, load_id, flow, hs_level, tables)
+
+        retry_on_conflict(record, f"the history of load {load_id}")
         return True
     finally:
         for table in tables.values():

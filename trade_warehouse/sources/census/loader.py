@@ -24,10 +24,10 @@ from trade_warehouse.load.landing import latest_landed
 from trade_warehouse.load.warehouse import (
     CurrentLoad,
     as_json,
-    connect,
     content_fingerprint,
     current_load,
     insert_load_audit,
+    open_writer,
     trailing_row_counts,
 )
 from trade_warehouse.sources.census.reader import drop_stage, stage_month
@@ -49,7 +49,7 @@ def load_and_validate(settings: Settings, targets: list[FlowMonth], run_id: str,
     if targets:
         gate.warm_up()  # GX's import overlaps the reading of the first months
     progress = _Progress(total=len(targets))
-    with connect(settings.warehouse_path) as con:
+    with open_writer(settings) as con:
         for batch in _batches(targets):
             _load_batch(con, settings, batch, run_id, force, progress)
     return progress.result

@@ -17,7 +17,13 @@ import duckdb
 from trade_warehouse.core.config import Settings
 from trade_warehouse.core.results import FailedExpectation, MonthFailure, MonthLoad
 from trade_warehouse.load import gate
-from trade_warehouse.load.warehouse import as_json, insert_load_audit, insert_validation_audit, transaction
+from trade_warehouse.load.warehouse import (
+    as_json,
+    insert_load_audit,
+    insert_validation_audit,
+    retry_on_conflict,
+    transaction,
+)
 from trade_warehouse.sources.census.api import VALUE_COLUMNS
 from trade_warehouse.sources.census.checks import MonthValidation, validate_months
 from trade_warehouse.sources.census.history import record_version
@@ -106,6 +112,11 @@ def replace_month(con: duckdb.DuckDBPyConnection, staged: StagedMonth, audit_row
     Delete + insert + audit commit together: readers of the warehouse see the old version
     or the new one, never both or neither, and a crash rolls back to the old version.
     """
+    retry_on_conflict(lambda: swap_once(con, staged, audit_row), f"the swap of {staged.flow} {staged.month}")
+
+
+def swap_once(con: duckdb.DuckDBPyConnection, staged: StagedMonth, audit_row: dict) -> None:
+    """One attempt of :func:`replace_month` (a lake writer's commit may conflict with another's)."""
     month_date = f"{staged.month}-01"
     tables = staged.tables()
     with transaction(con):

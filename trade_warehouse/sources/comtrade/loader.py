@@ -34,7 +34,7 @@ def load_and_validate(
 ) -> LoadResult:
     """Load each landed year; ``force`` replaces a year even if its data did not change."""
     result = LoadResult()
-    with warehouse.connect(settings.warehouse_path) as con:
+    with warehouse.open_writer(settings) as con:
         for year in years:
             try:
                 outcome = load_year(con, settings, comtrade, year, run_id, force)
@@ -128,10 +128,14 @@ def validate_and_swap(
             f"suite {result.suite}: {len(result.failed)} of {result.evaluated} expectations failed",
             expectations=[FailedExpectation.from_gx(result.suite, f) for f in result.failed],
         )
-    with warehouse.transaction(con):
-        con.execute("delete from raw.comtrade_monthly where year = ?", [year])
-        con.execute(f"insert into raw.comtrade_monthly by name select * from {table}")
-        warehouse.insert_row(con, AUDIT_TABLE, {**audit, "status": "loaded"})
+
+    def swap() -> None:
+        with warehouse.transaction(con):
+            con.execute("delete from raw.comtrade_monthly where year = ?", [year])
+            con.execute(f"insert into raw.comtrade_monthly by name select * from {table}")
+            warehouse.insert_row(con, AUDIT_TABLE, {**audit, "status": "loaded"})
+
+    warehouse.retry_on_conflict(swap, f"the swap of Comtrade {year}")
     mark_loaded(settings, year, audit["content_sha256"], audit["load_id"])
     return MonthLoad(FLOW, period(year), "loaded", load_id=audit["load_id"], rows=rows)
 
