@@ -39,4 +39,4 @@ def test_test_deps_names_the_command_in_one_line_when_it_cannot_install(tmp_path
     )
     assert done.returncode == 1 and done.stdout == ""
     (line,) = done.stderr.splitlines()
-    assert "apt-get install -y chromium" in line and "redis-server" in line
+    assert "apt-get install -y chromium" in line and "redis-server" in line and "npm install -g s3rver@" in line
