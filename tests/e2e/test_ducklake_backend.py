@@ -109,11 +109,13 @@ def test_dag_on_the_lake_publishes_the_file_backends_marts_and_rolls_back(
         assert con.execute("select count(*) from marts_build.dim_month").fetchone()[0] == 3  # dbt's build is untouched
 
     output = capfd.readouterr()
-    for secret in (env["PGPASSWORD"], DEMO_API_KEY):
+    secrets = (env["PGPASSWORD"], env["AWS_SECRET_ACCESS_KEY"], DEMO_API_KEY)
+    for secret in secrets:
         assert secret not in output.out + output.err
-    for log in (settings.data_dir / "dbt").rglob("*"):
-        if log.is_file() and log.suffix in (".log", ".json"):
-            assert env["PGPASSWORD"] not in log.read_text(errors="replace"), log
+    for log in settings.data_dir.rglob("*"):  # dbt's logs and target, GX results, docs, the report
+        if log.is_file() and log.suffix in (".log", ".json", ".html", ".yml"):
+            text = log.read_text(errors="replace")
+            assert not any(secret in text for secret in secrets[:2]), log
 
 
 @pytest.mark.parametrize(
@@ -150,6 +152,14 @@ def test_a_bad_setting_fails_by_name_and_leaves_the_lake_unchanged(lake_services
     assert (
         sorted(p.relative_to(lake_services.s3.root) for p in lake_services.s3.root.rglob("*") if p.is_file()) == objects
     )
+
+
+def test_a_reader_before_the_first_load_is_told_there_is_no_lake_yet(lake_services, tmp_path):
+    env = lake_services.env(lake_services.create_catalog("trade_empty"), "empty")
+    env["TRADE_DATA_DIR"] = str(tmp_path / "data")
+    with pytest.raises(lake.LakeError, match="no lake in this catalog yet: the first load creates it"):
+        with open_served(load_settings(env)):
+            pass
 
 
 def test_the_dag_fails_at_its_first_task_naming_a_missing_bucket(

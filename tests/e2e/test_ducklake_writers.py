@@ -44,16 +44,18 @@ READER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from trade_warehouse.core.config import load_settings
-    from trade_warehouse.publish.serving import open_served
+    from trade_warehouse.publish.serving import open_served, serves_a_publish
 
     stop, reads, mixes, seen = Path(sys.argv[1]), 0, 0, set()
     with open_served(load_settings()) as con:
         while not stop.exists():
             con.execute("begin transaction")  # one snapshot: the publish and the marts it describes
-            row = con.execute(
-                "select p.publish_id, p.months, a.checksum from meta.publish as p "
-                "join audit.publishes as a using (publish_id)"
-            ).fetchone()
+            row = None
+            if serves_a_publish(con):  # before the first publish there is nothing to read yet
+                row = con.execute(
+                    "select p.publish_id, p.months, a.checksum from meta.publish as p "
+                    "join audit.publishes as a using (publish_id)"
+                ).fetchone()
             if row is not None:
                 months = con.execute("select count(*) from marts.dim_month").fetchone()[0]
                 checksum = con.execute(
@@ -70,30 +72,46 @@ READER = textwrap.dedent(
 )
 
 
+def wait_for_the_lake(env: dict[str, str], writers: dict[str, subprocess.Popen], timeout_s: float = 300) -> None:
+    """Until a writer has created the lake (both race to: the first creates it, under a lock)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with lake.connect(load_settings(env), read_only=True):
+                return
+        except lake.LakeError as error:
+            assert "no lake in this catalog yet" in str(error), error
+            assert all(w.poll() is None for w in writers.values()), "a writer ended before the lake existed"
+            time.sleep(0.2)
+    raise AssertionError(f"no lake after {timeout_s}s")
+
+
 def test_two_writers_on_two_hosts_and_a_reader(emulator, lake_services, tmp_path):
     """Writers share only the catalog and the bucket (own data directory each); a reader polls `marts`."""
     shared = lake_services.env(lake_services.create_catalog("trade_two_writers"), "two-writers")
     base = {**os.environ, **shared, "CENSUS_API_BASE_URL": emulator.base_url, "CENSUS_API_KEY": DEMO_API_KEY}
     base.update(CENSUS_API_PACING_S="0", GX_ANALYTICS_ENABLED="False")
     stop = tmp_path / "stop"
+    writers = {  # their logs to files: a pipe nobody reads until the end could fill and stall them
+        host: subprocess.Popen(
+            [sys.executable, "-c", WRITER, months],
+            env={**base, "TRADE_DATA_DIR": str(tmp_path / host)},
+            stdout=(tmp_path / f"{host}.out").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for host, months in (("host-a", "2017-01,2017-02"), ("host-b", "2017-03,2017-04"))
+    }
+    reader_env = {**base, "TRADE_DATA_DIR": str(tmp_path / "host-r")}
+    wait_for_the_lake(reader_env, writers)
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(stop)],
-        env={**base, "TRADE_DATA_DIR": str(tmp_path / "host-r")},
+        env=reader_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    writers = {
-        host: subprocess.Popen(
-            [sys.executable, "-c", WRITER, months],
-            env={**base, "TRADE_DATA_DIR": str(tmp_path / host)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for host, months in (("host-a", "2017-01,2017-02"), ("host-b", "2017-03,2017-04"))
-    }
-    outcomes = {host: (w.wait(timeout=900), *w.communicate()) for host, w in writers.items()}
+    codes = {host: w.wait(timeout=900) for host, w in writers.items()}
+    outcomes = {host: (code, "", (tmp_path / f"{host}.out").read_text()) for host, code in codes.items()}
     time.sleep(1)
     stop.touch()
     reader_out, reader_err = reader.communicate(timeout=120)

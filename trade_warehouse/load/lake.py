@@ -44,6 +44,7 @@ EXTENSIONS = ("postgres_scanner", "httpfs", "ducklake")
 BUILD_MARTS_SCHEMA = "marts_build"
 CONFLICT_ATTEMPTS = 8
 PUBLISH_LOCK_KEY = 0x7472616465  # pg_advisory_lock key of the dbt build + publish ('trade')
+CREATE_LOCK_KEY = 0x74726164656C  # pg_advisory_lock key of creating the lake and its tables ('tradel')
 
 
 class LakeError(TerminalError):
@@ -108,9 +109,12 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
         probe_storage(con, lake)
         if lake.catalog_password:
             create_catalog_secret(con, lake)
-        attach(con, lake, read_only)
-        if not read_only:
-            retry_on_conflict(lambda: con.execute(lake_schema_sql()), "creating the warehouse tables")
+        if read_only:
+            attach(con, lake, read_only)
+        else:
+            with creation_lock(lake):  # two first writers would both create the lake's catalog tables
+                attach(con, lake, read_only)
+                retry_on_conflict(lambda: con.execute(lake_schema_sql()), "creating the warehouse tables")
         yield con
     finally:
         con.close()
@@ -197,9 +201,11 @@ def attach(con: duckdb.DuckDBPyConnection, lake: LakeSettings, read_only: bool) 
     try:
         con.execute(f"attach {quote('ducklake:' + lake.catalog)} as {ALIAS} ({options})")
     except duckdb.Error as error:
+        message = redact(first_line(error), lake)
+        if read_only and "does not exist" in message and "DuckLake" in message:
+            message = "no lake in this catalog yet: the first load creates it (make run, or the DAG)"
         raise LakeError(
-            f"TRADE_DUCKLAKE_CATALOG={lake.catalog!r}: cannot attach the DuckLake catalog: "
-            f"{redact(first_line(error), lake)}"
+            f"TRADE_DUCKLAKE_CATALOG={lake.catalog!r}: cannot attach the DuckLake catalog: {message}"
         ) from None
     con.execute(f"use {ALIAS}")
 
@@ -230,6 +236,39 @@ def retry_on_conflict(action: Callable[[], T], what: str, attempts: int = CONFLI
 
 
 @contextmanager
+def catalog_session(lake: LakeSettings) -> Iterator[object]:
+    """A psycopg2 session on the PostgreSQL catalog, for advisory locks; closing it releases them."""
+    import psycopg2
+
+    try:
+        pg = psycopg2.connect(lake.catalog.removeprefix("postgres:"), password=lake.catalog_password)
+    except psycopg2.Error as error:
+        raise LakeError(
+            f"TRADE_DUCKLAKE_CATALOG={lake.catalog!r}: cannot connect: {redact(first_line(error), lake)}"
+        ) from None
+    pg.autocommit = True
+    try:
+        yield pg
+    finally:
+        pg.close()
+
+
+@contextmanager
+def creation_lock(lake: LakeSettings) -> Iterator[None]:
+    """Writers attach one at a time on a PostgreSQL catalog: the first one creates the lake.
+
+    Without it, two hosts starting on an empty catalog both run DuckLake's catalog DDL and
+    one fails. Held for the attach only (milliseconds); other catalogs are on one host.
+    """
+    if not lake.catalog.startswith("postgres:"):
+        yield
+        return
+    with catalog_session(lake) as pg, pg.cursor() as cur:
+        cur.execute("select pg_advisory_lock(%s)", [CREATE_LOCK_KEY])
+        yield
+
+
+@contextmanager
 def exclusive(settings: Settings, timeout_s: float = 3600.0) -> Iterator[None]:
     """One dbt build + publish at a time, across hosts: a PostgreSQL advisory lock on the catalog.
 
@@ -248,18 +287,9 @@ def exclusive(settings: Settings, timeout_s: float = 3600.0) -> Iterator[None]:
                 f"another process has held the lake's publish lock {path} for over {timeout_s:.0f}s"
             ) from None
         return
-    import psycopg2
-
-    try:
-        pg = psycopg2.connect(lake.catalog.removeprefix("postgres:"), password=lake.catalog_password)
-    except psycopg2.Error as error:
-        raise LakeError(f"TRADE_DUCKLAKE_CATALOG={lake.catalog!r}: cannot connect: {first_line(error)}") from None
-    pg.autocommit = True
-    try:
+    with catalog_session(lake) as pg:
         wait_for_advisory_lock(pg, timeout_s)
         yield
-    finally:
-        pg.close()  # ends the session: PostgreSQL releases its advisory locks
 
 
 def wait_for_advisory_lock(pg: object, timeout_s: float) -> None:

@@ -73,6 +73,11 @@ def backend_env(settings: Settings) -> dict[str, str]:
         "TRADE_DUCKLAKE_DATA_PATH": config.data_path,
         "AWS_REGION": config.s3_region,
         "TRADE_S3_USE_SSL": str(config.s3_use_ssl).lower(),
+        # One dbt thread on the lake: with two, a table that one thread renamed into place
+        # (dbt's tmp -> target swap) while the other committed DDL in the same schema was
+        # gone from the catalog afterwards (seen in CI: dbt's tests failed with "table does
+        # not exist"; the published marts were untouched). Each query still uses every core.
+        "TRADE_DBT_THREADS": "1",
     }
     if config.catalog_password:
         env["PGPASSWORD"] = config.catalog_password  # libpq reads it in dbt's process; never on a command line
