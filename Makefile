@@ -123,4 +123,4 @@ BENCH_FROM ?= $(if $(FROM),$(FROM),2017-01)
 BENCH_TO ?= $(if $(TO),$(TO),2017-12)
 bench: setup
 	$(BIN)/python -m tools.bench --from $(BENCH_FROM) --to $(BENCH_TO) --scale $${SCALE:-full} \
-	  --history $${HISTORY:-12,84} --scenarios $${SCENARIOS:-backfill,nightly,noop} --label "$${LABEL:-}"
+	  --history $${HISTORY:-12,84} --scenarios $${SCENARIOS:-backfill,nightly,noop} --backend $${BACKEND:-duckdb} --label "$${LABEL:-}"

@@ -56,7 +56,7 @@ def print_record(record: dict) -> None:
         "noop": f"no-op night on {record.get('history_months')} months",
     }[record["scenario"]]
     print(
-        f"\n== {title}, scale {record['scale']}, {record['detail_rows']:,} detail rows; "
+        f"\n== {title}, backend {record.get('backend', 'duckdb')}, scale {record['scale']}, {record['detail_rows']:,} detail rows; "
         f"load average {record['load_avg_before']} -> {record['load_avg_after']} =="
     )
     floor = record.get("floor")
@@ -125,6 +125,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="append",
         default=[],
         help="a data dir (e.g. another bench dir's history) whose landed files histories may hard-link",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("duckdb", "ducklake"),
+        default="duckdb",
+        help="warehouse backend measured; ducklake: a fresh lake per run on the TRADE_DUCKLAKE_* server",
     )
     parser.add_argument(
         "--cache-history",

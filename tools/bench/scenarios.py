@@ -51,7 +51,8 @@ def scenario_backfill(args: argparse.Namespace) -> dict:
     conf = prepare_backfill_dir(args, months, data_dir)
     load_before = load_average()
     with emulator(args.scale) as base_url:
-        run = run_dag(bench_env(data_dir, base_url), MONTHLY_DAG, conf, "backfill")
+        env = {**bench_env(data_dir, base_url), **backend_env(args, "backfill")}
+        run = run_dag(env, MONTHLY_DAG, conf, "backfill")
     load_after = load_average()
     rows = landed_detail_rows(data_dir, months)
     floor = run_floor(data_dir, months, data_dir / "floor")
@@ -71,7 +72,7 @@ def scenario_backfill(args: argparse.Namespace) -> dict:
         target_after_extract_s=round(3 * floor["wall_s"] + 30, 1),
     )
     cache = history_dir(args.bench_dir, args.scale, months)
-    if args.cache_history and not (cache / "build.done").exists():
+    if args.cache_history and args.backend == "duckdb" and not (cache / "build.done").exists():
         keep_as_history(data_dir, cache, run, [load_before, load_after])
         print(
             f"kept as the cached history {cache.name} (a nightly with --new-month {add_months(months[-1], 1)} "
@@ -132,7 +133,9 @@ def scenario_nightly(args: argparse.Namespace, history: int, with_noop: bool) ->
     copy_data_dir(history_dir(args.bench_dir, args.scale, months), data_dir)
     records = []
     with emulator(args.scale, "--latest-month", new) as base_url:
-        env = bench_env(data_dir, base_url)
+        env = {**bench_env(data_dir, base_url), **backend_env(args, f"nightly-{history}")}
+        if args.backend == "ducklake":  # the cached history is a DuckDB file: load its landed months into the lake
+            build = lake_history(env, months, history)
         load_before = load_average()
         run = run_dag(env, NIGHTLY_DAG, {}, f"nightly-{history}")
         rows = landed_detail_rows(data_dir, [new])
@@ -165,6 +168,24 @@ def scenario_nightly(args: argparse.Namespace, history: int, with_noop: bool) ->
     return records
 
 
+def backend_env(args: argparse.Namespace, name: str) -> dict[str, str]:
+    """The backend's settings of a measured run: nothing for the file, a fresh lake for ``ducklake``."""
+    if args.backend != "ducklake":
+        return {"TRADE_WAREHOUSE_BACKEND": "duckdb"}
+    from tools.bench.lake import fresh_lake
+
+    return fresh_lake(name)
+
+
+def lake_history(env: dict[str, str], months: list[str], history: int) -> dict:
+    """Load the cached history's landed months into the run's fresh lake (timed, as the history build)."""
+    conf = {"start_month": months[0], "end_month": months[-1], "from_landing": True}
+    run = run_dag(env, MONTHLY_DAG, conf, f"lake-history-{history}")
+    if "success" not in run.state:
+        raise BenchError(f"loading the {history}-month history into the lake failed; see {run.log_path}")
+    return {"seconds": run.wall_s, "stages": {s.task_id: s.wall_s for s in run.stages}, "backend": "ducklake"}
+
+
 def record(
     args: argparse.Namespace,
     scenario: str,
@@ -180,6 +201,7 @@ def record(
         "recorded_at": now(),
         "label": args.label,
         "scenario": scenario,
+        "backend": args.backend,
         "scale": args.scale,
         "git": git_state(),
         "cpus": os.cpu_count(),
