@@ -42,9 +42,9 @@ run: setup
 mirror: setup
 	$(BIN)/python -m trade_warehouse.cli.mirror_demo
 
-## test: the whole test suite (unit, integration, DAG, end-to-end); runs test-deps first
+## test: the whole test suite (unit, integration, DAG, end-to-end; prints the 15 slowest); runs test-deps first
 test: setup test-deps
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 ## test-deps: the Debian packages the tests need (Chromium, PostgreSQL, Redis): installs them as root, else names the command
 test-deps:
