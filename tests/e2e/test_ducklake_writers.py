@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -46,9 +47,10 @@ READER = textwrap.dedent(
     from trade_warehouse.core.config import load_settings
     from trade_warehouse.publish.serving import open_served, serves_a_publish
 
-    stop, reads, mixes, seen = Path(sys.argv[1]), 0, 0, set()
+    stop, ready, reads, mixes, seen = Path(sys.argv[1]), Path(sys.argv[2]), 0, 0, set()
     with open_served(load_settings()) as con:
         while not stop.exists():
+            ready.touch()  # reading: the test starts the writers now
             con.execute("begin transaction")  # one snapshot: the publish and the marts it describes
             row = None
             if serves_a_publish(con):  # before the first publish there is nothing to read yet
@@ -72,18 +74,12 @@ READER = textwrap.dedent(
 )
 
 
-def wait_for_the_lake(env: dict[str, str], writers: dict[str, subprocess.Popen], timeout_s: float = 300) -> None:
-    """Until a writer has created the lake (both race to: the first creates it, under a lock)."""
+def wait_for(path: Path, process: subprocess.Popen, timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with lake.connect(load_settings(env), read_only=True):
-                return
-        except lake.LakeError as error:
-            assert "no lake in this catalog yet" in str(error), error
-            assert all(w.poll() is None for w in writers.values()), "a writer ended before the lake existed"
-            time.sleep(0.2)
-    raise AssertionError(f"no lake after {timeout_s}s")
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"no {path.name} after {timeout_s}s"
+        time.sleep(0.2)
 
 
 def test_two_writers_on_two_hosts_and_a_reader(emulator, lake_services, tmp_path):
@@ -91,7 +87,17 @@ def test_two_writers_on_two_hosts_and_a_reader(emulator, lake_services, tmp_path
     shared = lake_services.env(lake_services.create_catalog("trade_two_writers"), "two-writers")
     base = {**os.environ, **shared, "CENSUS_API_BASE_URL": emulator.base_url, "CENSUS_API_KEY": DEMO_API_KEY}
     base.update(CENSUS_API_PACING_S="0", GX_ANALYTICS_ENABLED="False")
-    stop = tmp_path / "stop"
+    stop, ready = tmp_path / "stop", tmp_path / "reading"
+    reader_env = {**base, "TRADE_DATA_DIR": str(tmp_path / "host-r")}
+    lake.check(load_settings(reader_env))  # the deployment's first check creates the lake (the DAG's plan task)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(stop), str(ready)],
+        env=reader_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(ready, reader)  # reading before any publish: it must see the writers' publishes go by
     writers = {  # their logs to files: a pipe nobody reads until the end could fill and stall them
         host: subprocess.Popen(
             [sys.executable, "-c", WRITER, months],
@@ -101,15 +107,6 @@ def test_two_writers_on_two_hosts_and_a_reader(emulator, lake_services, tmp_path
         )
         for host, months in (("host-a", "2017-01,2017-02"), ("host-b", "2017-03,2017-04"))
     }
-    reader_env = {**base, "TRADE_DATA_DIR": str(tmp_path / "host-r")}
-    wait_for_the_lake(reader_env, writers)
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(stop)],
-        env=reader_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     codes = {host: w.wait(timeout=900) for host, w in writers.items()}
     outcomes = {host: (code, "", (tmp_path / f"{host}.out").read_text()) for host, code in codes.items()}
     time.sleep(1)
