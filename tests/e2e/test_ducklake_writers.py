@@ -117,7 +117,9 @@ def test_two_writers_on_two_hosts_and_a_reader(emulator, lake_services, tmp_path
     assert reader.returncode == 0, reader_err[-3000:]
     reads, mixes, publishes_seen = (int(v) for v in reader_out.split())
     assert reads > 0 and mixes == 0
-    assert publishes_seen >= 2  # it read across publishes
+    # one publish or two: when both loads are in before the first build, it publishes all four
+    # months and the second writer's build finds nothing changed (publishes nothing)
+    assert publishes_seen >= 1
 
     with lake.connect(load_settings(shared | {"TRADE_DATA_DIR": str(tmp_path / "host-r")}), read_only=True) as con:
         loads = con.execute(
