@@ -15,6 +15,7 @@ import time
 
 from tools.bench.measure import BenchError
 from trade_warehouse.core.config import ConfigError, load_lake_settings
+from trade_warehouse.load.lake import catalog_session
 
 
 def fresh_lake(name: str) -> dict[str, str]:
@@ -25,17 +26,9 @@ def fresh_lake(name: str) -> dict[str, str]:
         raise BenchError(f"--backend ducklake needs the lake's settings in the environment: {error}") from None
     if not lake.catalog.startswith("postgres:"):
         raise BenchError("--backend ducklake measures a PostgreSQL catalog: TRADE_DUCKLAKE_CATALOG=postgres:…")
-    import psycopg2
-
     database = f"bench_{re.sub(r'[^a-z0-9]+', '_', name.lower())}_{time.strftime('%Y%m%d%H%M%S')}"
-    conninfo = lake.catalog.removeprefix("postgres:")
-    con = psycopg2.connect(conninfo, password=lake.catalog_password)
-    con.autocommit = True
-    try:
-        with con.cursor() as cur:
-            cur.execute(f"create database {database}")
-    finally:
-        con.close()
+    with catalog_session(lake) as pg, pg.cursor() as cur:
+        cur.execute(f"create database {database}")
     catalog = re.sub(r"dbname=\S+", f"dbname={database}", lake.catalog)
     return {
         "TRADE_WAREHOUSE_BACKEND": "ducklake",
