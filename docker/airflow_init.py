@@ -3,7 +3,9 @@
 Idempotent, so it runs on every `docker compose up` and after every upgrade:
 
 1. `airflow db migrate` (creates or upgrades the Postgres metadata database);
-2. the single-slot `duckdb_writer` pool: DuckDB allows one writer process per file;
+2. the `duckdb_writer` pool: one slot on the file backend (DuckDB allows one writer process
+   per file); TRADE_LAKE_WRITER_SLOTS (default 4) on the DuckLake backend, where writers on
+   any worker commit concurrently and retry conflicts;
 3. the `census_api` connection from CENSUS_API_BASE_URL and CENSUS_API_KEY, replaced on
    every run so that the environment stays the one source of truth (the key goes through
    a private temporary file, never on a command line, and is never printed);
@@ -25,6 +27,19 @@ from pathlib import Path
 
 WRITER_POOL = "duckdb_writer"  # trade_warehouse.config.WRITER_POOL (kept import-free on purpose)
 CONNECTION_ID = "census_api"
+
+
+def writer_pool_slots() -> tuple[int, str]:
+    """The writer pool's size and description for the backend in TRADE_WAREHOUSE_BACKEND."""
+    backend = os.environ.get("TRADE_WAREHOUSE_BACKEND", "").strip().lower() or "duckdb"
+    if backend == "duckdb":
+        return 1, "DuckDB warehouse writer: one process at a time"
+    if backend != "ducklake":
+        sys.exit(f"airflow-init: TRADE_WAREHOUSE_BACKEND={backend!r} is not a backend; use duckdb or ducklake")
+    raw = os.environ.get("TRADE_LAKE_WRITER_SLOTS", "").strip() or "4"
+    if not raw.isdigit() or int(raw) < 1:
+        sys.exit(f"airflow-init: TRADE_LAKE_WRITER_SLOTS={raw!r} must be a whole number of at least 1")
+    return int(raw), "DuckLake writers: concurrent loads, conflicts retried, one publish at a time"
 
 
 def required(name: str) -> str:
@@ -93,6 +108,7 @@ def hand_over(uid: int, *directories: str) -> None:
 
 
 def main() -> int:
+    slots, description = writer_pool_slots()  # a bad backend setting fails before anything is done
     base_url = required("CENSUS_API_BASE_URL")
     api_key = required("CENSUS_API_KEY")
     username = os.environ.get("AIRFLOW_ADMIN_USERNAME", "").strip() or "admin"
@@ -102,8 +118,8 @@ def main() -> int:
 
     airflow("db", "migrate")
     print("airflow-init: metadata database migrated", flush=True)
-    airflow("pools", "set", WRITER_POOL, "1", "DuckDB warehouse writer: one process at a time")
-    print(f"airflow-init: pool {WRITER_POOL} (1 slot)", flush=True)
+    airflow("pools", "set", WRITER_POOL, str(slots), description)
+    print(f"airflow-init: pool {WRITER_POOL} ({slots} slot{'s' if slots > 1 else ''})", flush=True)
     set_census_connection(base_url, api_key)
     print(f"airflow-init: connection {CONNECTION_ID} -> {base_url}", flush=True)
     path = write_admin_password(username, password, uid)

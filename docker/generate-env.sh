@@ -17,6 +17,9 @@ sed -e "s/^POSTGRES_PASSWORD=$/POSTGRES_PASSWORD=$(hex 24)/" \
     -e "s/^AIRFLOW_API_SECRET_KEY=$/AIRFLOW_API_SECRET_KEY=$(hex 32)/" \
     -e "s/^REDIS_PASSWORD=$/REDIS_PASSWORD=$(hex 24)/" \
     -e "s/^AIRFLOW_ADMIN_PASSWORD=$/AIRFLOW_ADMIN_PASSWORD=${admin_password}/" \
+    -e "s/^MINIO_ROOT_PASSWORD=$/MINIO_ROOT_PASSWORD=$(hex 24)/" \
+    -e "s/^TRADE_LAKE_S3_SECRET_KEY=$/TRADE_LAKE_S3_SECRET_KEY=$(hex 24)/" \
+    -e "s/^TRADE_LAKE_DB_PASSWORD=$/TRADE_LAKE_DB_PASSWORD=$(hex 24)/" \
     .env.example > .env
 if [ "$(uname -s)" = Linux ]; then echo "AIRFLOW_UID=$(id -u)" >> .env; fi
 echo "wrote docker/.env (mode 600)."

@@ -43,6 +43,9 @@ DEPLOYMENT_SECRETS = (
     "AIRFLOW_API_SECRET_KEY",
     "REDIS_PASSWORD",
     "AIRFLOW_ADMIN_PASSWORD",
+    "MINIO_ROOT_PASSWORD",
+    "TRADE_LAKE_S3_SECRET_KEY",
+    "TRADE_LAKE_DB_PASSWORD",
 )
 
 # Settings whose compose value names a container, a volume path or a port: the keys must
@@ -117,6 +120,11 @@ def fresh_secrets() -> dict[str, str]:
         "AIRFLOW_ADMIN_USERNAME": "admin",
         "AIRFLOW_ADMIN_PASSWORD": secrets.token_hex(16),
         "COMTRADE_API_KEY": secrets.token_hex(16),
+        "MINIO_ROOT_USER": f"minio-admin-{secrets.token_hex(4)}",
+        "MINIO_ROOT_PASSWORD": secrets.token_hex(24),
+        "TRADE_LAKE_S3_ACCESS_KEY": f"trade-lake-{secrets.token_hex(4)}",
+        "TRADE_LAKE_S3_SECRET_KEY": secrets.token_hex(24),
+        "TRADE_LAKE_DB_PASSWORD": secrets.token_hex(24),
         "CENSUS_API_BASE_URL": "http://census-emulator:8089/data/timeseries/intltrade",
         "CENSUS_API_KEY": "census-emulator-demo-key",
     }

@@ -32,7 +32,9 @@ BIN = Path(sys.executable).parent
 DOCKERFILE = DOCKER_DIR / "Dockerfile"
 SECRETS = (*DEPLOYMENT_SECRETS, "CENSUS_API_KEY")
 OPTIONAL_SECRETS = ("COMTRADE_API_KEY",)  # mirror statistics: off without it, so never required
-REQUIRED = (*SECRETS, "CENSUS_API_BASE_URL")
+# required names that are not secret (the example file gives them a value)
+NAMES = ("MINIO_ROOT_USER", "TRADE_LAKE_S3_ACCESS_KEY")
+REQUIRED = (*SECRETS, *NAMES, "CENSUS_API_BASE_URL")
 AIRFLOW_SERVICES = {"airflow-init", "api-server", "scheduler", "dag-processor", "triggerer"}
 CELERY_WORKERS = {"worker", "worker-duckdb"}
 
@@ -45,7 +47,7 @@ def variables() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def full(variables) -> dict:
     """Every profile on, Celery executor: the largest form of the file."""
-    return compose_config({**variables, "AIRFLOW_EXECUTOR": "CeleryExecutor"}, "demo", "celery", "debug")
+    return compose_config({**variables, "AIRFLOW_EXECUTOR": "CeleryExecutor"}, "demo", "celery", "debug", "lake")
 
 
 def environment(service: dict) -> dict[str, str]:
@@ -81,7 +83,7 @@ def test_every_secret_is_required_and_never_defaulted(variables, name):
 def test_no_constant_secrets_and_one_jwt_secret_and_fernet_key(full, variables):
     """Every secret-looking setting of every service comes from the environment we gave."""
     secretish = re.compile(r"(PASSWORD$|SECRET|FERNET|_KEY$|SQL_ALCHEMY_CONN|BROKER_URL|RESULT_BACKEND|REDISCLI_AUTH)")
-    ours = [variables[s] for s in (*SECRETS, *OPTIONAL_SECRETS)]
+    ours = [variables[s] for s in (*SECRETS, *OPTIONAL_SECRETS, *NAMES)]
     checked = 0
     for name, service in full["services"].items():
         for key, value in environment(service).items():
@@ -245,4 +247,22 @@ def test_retry_delay_comes_from_the_environment(monkeypatch):
     assert {t.retry_delay for t in build_dag("census_trade_monthly", nightly=False).tasks} == {timedelta(minutes=2)}
     monkeypatch.setenv(RETRY_DELAY_ENV, "soon")
     with pytest.raises(ValueError, match=RETRY_DELAY_ENV):
+        build_dag("census_trade_monthly", nightly=False)
+
+
+@pytest.mark.parametrize(("backend", "queue"), [("duckdb", "duckdb"), ("ducklake", "default")])
+def test_the_writers_queue_follows_the_backend(monkeypatch, backend, queue):
+    """The file's writers wait for the one `duckdb` worker; the lake's run on any worker."""
+    from trade_warehouse.orchestration.comtrade_dag import build_comtrade_dag
+    from trade_warehouse.orchestration.dag_factory import build_dag
+
+    monkeypatch.setenv("TRADE_WAREHOUSE_BACKEND", backend)
+    for dag in (build_dag("census_trade_monthly", nightly=False), build_comtrade_dag()):
+        writers = {t.task_id: t.queue for t in dag.tasks if t.pool == "duckdb_writer"}
+        assert {"load", "transform_and_publish"} <= set(writers), dag.dag_id
+        assert set(writers.values()) == {queue}, dag.dag_id
+        others = {t.queue for t in dag.tasks if t.pool != "duckdb_writer"}
+        assert others == {"default"}, dag.dag_id
+    monkeypatch.setenv("TRADE_WAREHOUSE_BACKEND", "sqlite")
+    with pytest.raises(ValueError, match="TRADE_WAREHOUSE_BACKEND='sqlite'"):
         build_dag("census_trade_monthly", nightly=False)

@@ -22,8 +22,9 @@ DEFAULT_BASE_URL = "https://api.census.gov/data/timeseries/intltrade"
 HS_LEVELS = ("HS2", "HS4", "HS6", "HS10")
 FLOWS = ("exports", "imports")
 WRITER_POOL = "duckdb_writer"
-# Celery queue of the tasks that write the warehouse: served by exactly one worker with
+# Celery queue of the tasks that write the warehouse file: served by exactly one worker with
 # concurrency 1 on the host that owns the data volume (LocalExecutor ignores queues).
+# On the DuckLake backend the writers use the default queue instead (``writer_queue``).
 WRITER_QUEUE = "duckdb"
 # Seconds between a failed task try and its retry; unset = the DAG's default (2 minutes).
 RETRY_DELAY_ENV = "TRADE_TASK_RETRY_DELAY_S"
@@ -161,6 +162,20 @@ def warehouse_backend(env: Mapping[str, str] | None = None) -> str:
     if backend not in BACKENDS:
         raise ConfigError(f"TRADE_WAREHOUSE_BACKEND={backend!r} is not a backend; use one of {', '.join(BACKENDS)}")
     return backend
+
+
+def writer_queue(env: Mapping[str, str] | None = None) -> str:
+    """The Celery queue of the warehouse-writing tasks (``load``, ``transform_and_publish``).
+
+    The file backend needs them all on ``duckdb``, the one worker on the host that owns the
+    file. The lake needs no such host: snapshot isolation, retried commit conflicts and the
+    publish lock in PostgreSQL make any worker a safe writer, so they go to the default queue
+    (``AIRFLOW__OPERATORS__DEFAULT_QUEUE``) that every worker serves.
+    """
+    env = os.environ if env is None else env
+    if warehouse_backend(env) == "duckdb":
+        return WRITER_QUEUE
+    return (env.get("AIRFLOW__OPERATORS__DEFAULT_QUEUE") or "default").strip()
 
 
 def load_lake_settings(env: Mapping[str, str] | None = None) -> LakeSettings:

@@ -25,7 +25,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, Param, task
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException, TaskDeferred
 
-from trade_warehouse.core.config import RETRY_DELAY_ENV, WRITER_POOL, WRITER_QUEUE, number_setting
+from trade_warehouse.core.config import RETRY_DELAY_ENV, WRITER_POOL, WRITER_QUEUE, number_setting, writer_queue
 from trade_warehouse.orchestration.alerts import TradeAlertNotifier, task_failure
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,8 @@ def wire_pipeline(plan, has_work, extract, load, finish) -> None:
     plan -> has_work -> extract -> load -> gx_docs; load -> transform_and_publish ->
     report and dbt_docs; finish (fails the run on any failed month) after the publish.
     The source-specific tasks are passed in; the tasks after the load are the shared ones.
+    The writers' Celery queue is fixed here, when the DAG is parsed, from the backend
+    (``writer_queue``): ``duckdb`` for the file, the default queue for the lake.
     """
     planned = plan()
     extracted = extract(planned)
@@ -198,6 +200,10 @@ def wire_pipeline(plan, has_work, extract, load, finish) -> None:
     published = transform_and_publish()
     loaded >> published >> [report(), dbt_docs()]
     published >> finish(extracted, loaded)
+    queue = writer_queue()
+    for operator in loaded.operator.dag.tasks:
+        if operator.pool == WRITER_POOL:
+            operator.queue = queue
 
 
 def fail_run(error: Exception) -> None:
