@@ -7,7 +7,7 @@ imported, so the repo stays the source of truth), refresh dataset columns from t
 serving snapshot, and mark the KORUS date on the balance chart. Prints one JSON line with
 the ids the caller needs.
 
-Usage: python bootstrap.py <dashboard dir> <serving duckdb path>   (admin password in
+Usage: python bootstrap.py <dashboard dir> <serving duckdb path | ducklake>   (admin password in
 TRADE_BI_ADMIN_PASSWORD; SUPERSET_CONFIG_PATH points at bi/superset_config.py).
 """
 
@@ -28,12 +28,17 @@ BALANCE_CHART_UUID = "21572132-d04b-43b1-8b4d-5452e51b7e42"
 DASHBOARD_UUID = "b823a804-d9b7-4b1a-8173-e9bf05589b6a"
 
 
-def bundle(dashboard_dir: Path, serving_path: Path) -> dict[str, str]:
+LAKE = "ducklake"  # in place of a serving path: the warehouse is a DuckLake (bi/lake_attach.py)
+
+
+def bundle(dashboard_dir: Path, serving_path: Path | str) -> dict[str, str]:
     """The export as Superset reads it: relative path -> YAML text.
 
     Two things are filled in here rather than kept in the files: the serving file's
     absolute path (it depends on TRADE_DATA_DIR) and each chart's ``query_context``,
-    which the files keep as a readable mapping and Superset wants as a JSON string.
+    which the files keep as a readable mapping and Superset wants as a JSON string. On the
+    lake the database is an in-memory DuckDB that attaches the lake read-only on connect
+    (a read-only in-memory database cannot be opened, so the flag goes), under its own name.
     """
     contents: dict[str, str] = {}
     for path in sorted(dashboard_dir.rglob("*.yaml")):
@@ -43,11 +48,17 @@ def bundle(dashboard_dir: Path, serving_path: Path) -> dict[str, str]:
             doc = yaml.safe_load(text)
             doc["query_context"] = json.dumps(doc["query_context"])
             text = yaml.safe_dump(doc, sort_keys=False)
+        elif rel.startswith("databases/") and str(serving_path) == LAKE:
+            doc = yaml.safe_load(text)
+            doc["database_name"] = "Trade Warehouse (DuckLake, read-only)"
+            doc["sqlalchemy_uri"] = "duckdb:///:memory:"
+            doc["extra"]["engine_params"]["connect_args"].pop("read_only")
+            text = yaml.safe_dump(doc, sort_keys=False)
         contents[rel] = text
     return contents
 
 
-def main(dashboard_dir: Path, serving_path: Path) -> dict:
+def main(dashboard_dir: Path, serving_path: Path | str) -> dict:
     from superset.app import create_app
 
     app = create_app()
@@ -148,5 +159,5 @@ def main(dashboard_dir: Path, serving_path: Path) -> dict:
 
 
 if __name__ == "__main__":
-    result = main(Path(sys.argv[1]), Path(sys.argv[2]))
+    result = main(Path(sys.argv[1]), sys.argv[2] if sys.argv[2] == LAKE else Path(sys.argv[2]))
     print("TRADE_BI_BOOTSTRAP " + json.dumps(result))

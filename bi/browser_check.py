@@ -24,6 +24,8 @@ from playwright.sync_api import sync_playwright
 
 CHROMIUM = os.environ.get("TRADE_BI_CHROMIUM", "/usr/bin/chromium")
 DASHBOARD_ATTEMPTS = 2
+SCREENSHOT_ATTEMPTS = 4
+DRAWN_FRACTION = 0.05  # the share of non-background pixels the tests expect of a drawn dashboard
 LOGIN_ATTEMPTS = 3
 FLAGS = [
     "--no-sandbox",
@@ -108,15 +110,22 @@ def main(url: str, dashboard_path: str, screenshot: str, profile: str, timeout_s
                 if tiles and all(t["error"] or (not t["loading"] and (t["canvas"] or t["rows"])) for t in tiles):
                     break
                 time.sleep(1)
-            time.sleep(2)  # let ECharts finish its entry animation before the screenshot
-            tiles = page.evaluate(TILES_JS)
-            page.screenshot(path=screenshot, full_page=True)
+            for _ in range(SCREENSHOT_ATTEMPTS):
+                time.sleep(2)  # let ECharts finish its entry animation before the screenshot
+                tiles = page.evaluate(TILES_JS)
+                # A full-page screenshot resizes the page, and the grid redraws its tiles; on a
+                # loaded machine the capture can catch them blank. Take it again (bounded): a
+                # dashboard that really is blank stays blank and fails the caller's check.
+                page.screenshot(path=screenshot, full_page=True)
+                stats = screenshot_stats(screenshot)
+                if stats["non_background_fraction"] > DRAWN_FRACTION:
+                    break
             return {
                 "url": page.url,
                 "tiles": tiles,
                 "page_text": page.inner_text("body"),
                 "screenshot": screenshot,
-                **screenshot_stats(screenshot),
+                **stats,
             }
         finally:
             browser.close()

@@ -36,3 +36,14 @@ SUPERSET_WEBSERVER_PORT = int(os.environ.get("TRADE_BI_PORT", "8088"))
 PREVENT_UNSAFE_DB_CONNECTIONS = True
 SQLLAB_TIMEOUT = 60
 SUPERSET_WEBSERVER_TIMEOUT = 120
+
+# The DuckLake backend: the database's connections are in-memory DuckDBs that attach the lake
+# read-only on connect (bi/lake_attach.py), with the credentials from this process's
+# environment only. The file backend needs nothing here.
+if os.environ.get("TRADE_WAREHOUSE_BACKEND", "").strip().lower() == "ducklake":
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import lake_attach
+
+    lake_attach.register()

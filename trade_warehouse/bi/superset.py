@@ -31,6 +31,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from trade_warehouse.core.config import Settings, load_settings
+from trade_warehouse.core.errors import TerminalError
+from trade_warehouse.publish.serving import is_published
 
 REPO = Path(__file__).resolve().parents[2]
 BI_DIR = REPO / "bi"
@@ -38,6 +40,9 @@ LOCK_FILE = BI_DIR / "requirements.lock"
 DASHBOARD_DIR = BI_DIR / "dashboard"
 DEFAULT_PORT = 8088
 DASHBOARD_SLUG = "trade-overview"
+# In place of the serving file's path: the DuckLake backend, attached on every connection by
+# bi/lake_attach.py from the settings in Superset's environment (never in its metadata).
+LAKE_TARGET = "ducklake"
 
 
 class BIError(RuntimeError):
@@ -159,15 +164,26 @@ GUNICORN_ARGS = (
 )
 
 
+def serving_target(settings: Settings) -> Path | str:
+    """What Superset reads: the serving file, or on the DuckLake backend the lake itself."""
+    return LAKE_TARGET if settings.backend == "ducklake" else settings.serving_path
+
+
 def start(
-    serving_path: Path, home: Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1", timeout_s: float = 240.0
+    serving_path: Path | str,
+    home: Path,
+    port: int = DEFAULT_PORT,
+    host: str = "127.0.0.1",
+    timeout_s: float = 240.0,
 ) -> Superset:
     """Bootstrap the home and start gunicorn in its own process group; wait (bounded) for /health.
 
-    The process group lets ``stop`` end gunicorn and its worker together, even after a crash.
+    ``serving_path`` is the serving file, or ``LAKE_TARGET`` for the DuckLake backend (its
+    settings must then be in this process's environment: Superset inherits them). The
+    process group lets ``stop`` end gunicorn and its worker together, even after a crash.
     """
     started = time.monotonic()
-    if not serving_path.exists():
+    if serving_path != LAKE_TARGET and not Path(serving_path).exists():
         raise BIError(f"{serving_path} does not exist: publish the warehouse first (make run or make backfill)")
     if not _port_free(host, port):
         raise BIError(f"{host}:{port} is already in use (make bi-down, or set BI_PORT)")
@@ -194,10 +210,11 @@ def start(
     raise BIError(f"Superset did not become healthy within {timeout_s:.0f}s (see {home / 'superset.log'}):\n{tail}")
 
 
-def _bootstrap(venv: Path, env: dict[str, str], home: Path, serving_path: Path) -> dict:
+def _bootstrap(venv: Path, env: dict[str, str], home: Path, serving_path: Path | str) -> dict:
     """Run bi/bootstrap.py in Superset's venv (admin user, dashboard import); return what it created."""
+    target = LAKE_TARGET if serving_path == LAKE_TARGET else str(Path(serving_path).resolve())
     boot = subprocess.run(
-        [str(venv / "bin" / "python"), str(BI_DIR / "bootstrap.py"), str(DASHBOARD_DIR), str(serving_path.resolve())],
+        [str(venv / "bin" / "python"), str(BI_DIR / "bootstrap.py"), str(DASHBOARD_DIR), target],
         env=env,
         capture_output=True,
         text=True,
@@ -295,8 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         except ProcessLookupError:
             pid_file.unlink()
     try:
-        server = start(settings.serving_path, home, port=args.port)
-    except BIError as exc:
+        if settings.backend == "ducklake" and not is_published(settings):
+            raise BIError("the lake serves no publish yet: publish the warehouse first (make run or make backfill)")
+        server = start(serving_target(settings), home, port=args.port)
+    except (BIError, TerminalError) as exc:
         print(exc, file=sys.stderr)
         return 1
     print(f"Superset: {server.url}  (started in {server.startup_s:.0f}s; logs in {home})")

@@ -1,0 +1,285 @@
+"""Superset checks shared by the dashboard tests on both backends (tests/bi/test_superset*.py).
+
+What a chart must show is computed from the published marts read directly (the serving file,
+or the lake attached read-only), never through Superset's datasets; Superset is reached
+over its REST API as the admin, and the dashboard opened in Debian's Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from trade_warehouse.bi import superset as bi
+from trade_warehouse.core.config import Settings
+from trade_warehouse.publish.serving import open_served
+from trade_warehouse.publish.stage import transform_and_publish
+from trade_warehouse.sources.census import extract, load_and_validate
+
+FIRST_MONTHS = [f"2016-{m:02d}" for m in range(1, 13)] + ["2017-01"]  # one full year, then January
+NEW_MONTH = "2017-02"
+FOCUS_PARTNERS = ("5880", "5800", "5700", "2010", "4280")  # Japan, Korea, China, Mexico, Germany
+SCREENSHOT_DIR = Path(os.environ.get("TRADE_BI_SCREENSHOT_DIR", "/tmp"))
+
+
+def query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of the published state read directly, as a user would (the file, or the lake), not through Superset."""
+    with open_served(settings) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def epoch_ms(day: date) -> float:
+    """Superset's JSON gives temporal columns as epoch milliseconds (UTC)."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Api:
+    """Superset's REST API as the admin: JWT login, plus the CSRF token its POST/PUT endpoints want."""
+
+    def __init__(self, server: bi.Superset) -> None:
+        self.client = httpx.Client(base_url=server.url, timeout=120)
+        login = self.client.post(
+            "/api/v1/security/login",
+            json={"username": "admin", "password": server.admin_password, "provider": "db", "refresh": True},
+        )
+        assert login.status_code == 200, login.text
+        self.client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        csrf = self.client.get("/api/v1/security/csrf_token/")
+        assert csrf.status_code == 200, csrf.text
+        self.client.headers.update({"X-CSRFToken": csrf.json()["result"], "Referer": server.url})
+
+    def chart_data(self, chart_id: int) -> dict:
+        response = self.client.get(f"/api/v1/chart/{chart_id}/data/")
+        assert response.status_code == 200, response.text[:2000]
+        return response.json()["result"][0]
+
+    def sql(self, database_id: int, sql: str) -> httpx.Response:
+        return self.client.post(
+            "/api/v1/sqllab/execute/",
+            json={
+                "database_id": database_id,
+                "sql": sql,
+                "runAsync": False,
+                "schema": "marts",
+                "client_id": os.urandom(5).hex(),
+            },
+        )
+
+
+def expected_charts(published: Settings, latest: str) -> dict[str, list[dict]]:
+    """What each chart must show, computed straight from the marts (not through the datasets' SQL)."""
+    latest_day = date.fromisoformat(f"{latest}-01")
+    year_before = latest_day.replace(year=latest_day.year - 1)
+
+    def rows(sql: str, columns: list[str], params: list | None = None) -> list[dict]:
+        return [dict(zip(columns, r, strict=True)) for r in query(published, sql, params)]
+
+    ytd = rows(
+        """
+        select rank() over (order by c.balance_ytd_usd), c.partner_name, c.balance_ytd_usd, p.balance_ytd_usd, c.month
+        from marts.trade_balance_monthly c
+        left join marts.trade_balance_monthly p on p.partner_code = c.partner_code and p.month = ?
+        where c.month = ? and c.balance_ytd_usd < 0 order by c.balance_ytd_usd limit 10
+        """,
+        ["ytd_deficit_rank", "partner_name", "balance_ytd_usd", "balance_ytd_prior_year_usd", "ytd_through"],
+        [year_before, latest_day],
+    )
+    for row in ytd:
+        row["ytd_through"] = epoch_ms(row["ytd_through"])
+    balance = rows(
+        "select month, partner_name, sum(balance_usd) from marts.trade_balance_monthly "
+        f"where partner_code in {FOCUS_PARTNERS} group by all order by month, partner_name",
+        ["month", "partner_name", "balance_usd"],
+    )
+    exports = rows(
+        """
+        select month, case hs_code when '271111' then 'LNG (HS 271111)' when '2701' then 'Coal (HS 2701)'
+                      else 'Potatoes (HS 0701)' end as product, sum(exports_usd)
+        from marts.commodity_trade_monthly
+        where partner_code = '5880' and ((hs_level = 6 and hs_code = '271111') or (hs_level = 4 and hs_code in ('2701', '0701')))
+        group by all order by month, product
+        """,
+        ["month", "product", "exports_usd"],
+    )
+    for row in balance + exports:
+        row["month"] = epoch_ms(row["month"])
+    return {
+        "Top-10 deficit partners, latest full year": rows(
+            "select deficit_rank, partner_name, balance_usd, exports_usd, imports_usd, year "
+            "from marts.trade_balance_annual where year = 2016 and deficit_rank <= 10 order by deficit_rank",
+            ["deficit_rank", "partner_name", "balance_usd", "exports_usd", "imports_usd", "year"],
+        ),
+        "Top-10 deficit partners, year to date": ytd,
+        "Monthly balance: Japan, Korea, China, Mexico, Germany": balance,
+        "HS4 products driving the deficit with Japan": rows(
+            "select rank_in_partner, hs_code, hs_description, balance_usd, share_of_partner_balance, exports_usd, "
+            "imports_usd, year from marts.commodity_balance_annual "
+            "where partner_code = '5880' and year = 2016 and rank_in_partner <= 10 order by rank_in_partner",
+            [
+                "rank_in_partner",
+                "hs_code",
+                "hs_description",
+                "balance_usd",
+                "share_of_partner_balance",
+                "exports_usd",
+                "imports_usd",
+                "year",
+            ],
+        ),
+        "Exports to Japan: LNG, coal, potatoes": exports,
+        "Two sides of the balance: U.S.-reported vs partner-reported": rows(
+            "select year, partner_name, us_reported_balance_usd, partner_reported_balance_usd, export_asymmetry_pct, "
+            "import_asymmetry_pct, us_months_covered, partner_months_covered from marts.mirror_trade_annual "
+            "where year = coalesce((select max(year) from marts.mirror_trade_annual where partner_months_covered > 0), "
+            "(select max(year) from marts.mirror_trade_annual)) order by us_reported_balance_usd",
+            [
+                "year",
+                "partner_name",
+                "us_reported_balance_usd",
+                "partner_reported_balance_usd",
+                "export_asymmetry_pct",
+                "import_asymmetry_pct",
+                "us_months_covered",
+                "partner_months_covered",
+            ],
+        ),
+    }
+
+
+def check_charts_match_marts(api: Api, server: bi.Superset, published: Settings, latest: str) -> dict[str, dict]:
+    """Every chart's data through Superset's API equals the marts; returns the API results by chart."""
+    assert len(server.charts) == 7, server.charts
+    results = {name: api.chart_data(chart_id) for name, chart_id in server.charts.items()}
+    for name, expected in expected_charts(published, latest).items():
+        assert expected, f"{name}: the marts have no rows to compare with"
+        assert results[name]["data"] == expected, name
+
+    published_at, last_month, synthetic = query(
+        published, "select published_at, last_month, synthetic from meta.publish"
+    )[0]
+    checks, failed = query(
+        published, "select count(*), count(*) filter (where not success) from meta.validation_status"
+    )[0]
+    assert synthetic and failed == 0 and checks > 0
+    (fresh,) = results["Data freshness"]["data"]
+    assert fresh["latest_month"] == epoch_ms(last_month) == epoch_ms(date.fromisoformat(f"{latest}-01"))
+    assert fresh["published_at"] == pytest.approx(published_at.replace(tzinfo=UTC).timestamp() * 1000, abs=1)
+    assert fresh["validation_status"] == f"all {checks} checks passed"
+    assert fresh["data_notice"].startswith("SYNTHETIC DATA from the Census API emulator")
+
+    korus = results["Monthly balance: Japan, Korea, China, Mexico, Germany"]["annotation_data"]
+    (layer,) = korus.values()
+    assert [(r["short_descr"], r["start_dttm"]) for r in layer["records"]] == [
+        ("KORUS in force", epoch_ms(date(2012, 3, 15)))
+    ]
+    return results
+
+
+def open_dashboard(server: bi.Superset, tmp_path: Path, screenshot: Path) -> dict:
+    """Log in and open the dashboard in headless Chromium (bi/browser_check.py in the BI venv)."""
+    if not Path(os.environ.get("TRADE_BI_CHROMIUM", "/usr/bin/chromium")).exists():
+        pytest.fail(
+            "the Superset test needs Debian's chromium: apt-get install -y chromium (make test-deps installs it)"
+        )
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    env = {**os.environ, "TRADE_BI_ADMIN_PASSWORD": server.admin_password}
+    env.pop("VIRTUAL_ENV", None)
+    proc = subprocess.Popen(
+        [
+            str(bi.venv_path() / "bin" / "python"),
+            str(bi.BI_DIR / "browser_check.py"),
+            server.url,
+            f"/superset/dashboard/{bi.DASHBOARD_SLUG}/",
+            str(screenshot),
+            str(profile),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:  # Playwright and every Chromium process it started share this group: none outlives the test
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    lines = [line for line in stdout.splitlines() if line.startswith("TRADE_BI_BROWSER ")]
+    assert proc.returncode == 0 and lines, stdout[-2000:] + stderr[-4000:]
+    return json.loads(lines[-1].split(" ", 1)[1])
+
+
+def check_sql_lab_cannot_write(api: Api, published: Settings, read_only_error: str) -> dict:
+    """SQL Lab refuses a write twice over: Superset (no DML), and DuckDB were DML allowed; reads work."""
+    (database,) = api.client.get("/api/v1/database/").json()["result"]
+    assert database["allow_dml"] is False
+    refused = api.sql(database["id"], "create table marts.written_by_bi as select 1 as a")
+    assert refused.status_code >= 400 and "DML_NOT_ALLOWED_ERROR" in refused.text, refused.text
+    assert api.client.put(f"/api/v1/database/{database['id']}", json={"allow_dml": True}).status_code == 200
+    try:
+        refused = api.sql(database["id"], "create table marts.written_by_bi as select 1 as a")
+        assert refused.status_code >= 400 and read_only_error in refused.text, refused.text
+    finally:
+        assert api.client.put(f"/api/v1/database/{database['id']}", json={"allow_dml": False}).status_code == 200
+    allowed = api.sql(database["id"], "select count(*) as n from marts.trade_balance_monthly")
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["data"] == [{"n": query(published, "select count(*) from marts.trade_balance_monthly")[0][0]}]
+    assert query(published, "select count(*) from duckdb_tables() where table_name = 'written_by_bi'") == [(0,)]
+    return database
+
+
+def publish_while_running(
+    settings: Settings, server: bi.Superset, api: Api, first: dict[str, dict], run_id: str
+) -> None:
+    """A new month is published while Superset keeps running: same process, new numbers on the
+    next request, since nothing pools connections or caches results."""
+    started = time.monotonic()
+    load_and_validate(settings, extract(settings, [NEW_MONTH]).landed, run_id)
+    assert transform_and_publish(settings, run_id).published
+    print(f"{NEW_MONTH} published in {time.monotonic() - started:.0f}s")
+    os.killpg(server.pid, 0)  # still the same Superset process group
+    second = check_charts_match_marts(api, server, settings, NEW_MONTH)
+    balance = "Monthly balance: Japan, Korea, China, Mexico, Germany"
+    assert second[balance]["rowcount"] == first[balance]["rowcount"] + len(FOCUS_PARTNERS)
+    ytd = "Top-10 deficit partners, year to date"
+    assert second[ytd]["data"] != first[ytd]["data"]
+
+
+def check_dashboard_renders(server: bi.Superset, tmp_path: Path, screenshot: Path) -> None:
+    """The dashboard in a browser: logged in, every tile drawn, no error tile, the new month shown."""
+    started = time.monotonic()
+    page = open_dashboard(server, tmp_path, screenshot)
+    print(f"browser check in {time.monotonic() - started:.0f}s")
+    assert "/login" not in page["url"] and f"/dashboard/{bi.DASHBOARD_SLUG}/" in page["url"], page["url"]
+    tiles = {t["title"]: t for t in page["tiles"]}
+    assert set(tiles) == set(server.charts), tiles.keys()
+    for title, tile in tiles.items():
+        assert not tile["error"], f"{title}: {tile['error']}"
+        assert tile["canvas"] or tile["rows"], f"{title} did not render: {tile['text'][:300]}"
+    balance = "Monthly balance: Japan, Korea, China, Mexico, Germany"
+    assert tiles[balance]["canvas"] and tiles["Exports to Japan: LNG, coal, potatoes"]["canvas"]
+    assert tiles["Top-10 deficit partners, latest full year"]["rows"] == 10
+    assert f"{NEW_MONTH}-01" in tiles["Data freshness"]["text"]
+    assert "SYNTHETIC DATA from the Census API emulator" in tiles["Data freshness"]["text"]
+    assert page["width"] == 1400 and page["height"] >= 1500
+    assert page["colours"] > 200 and page["non_background_fraction"] > 0.05, page  # not a blank page
+    print(f"\nscreenshot: {screenshot}  Superset start-up: {server.startup_s:.0f}s")
