@@ -1,5 +1,7 @@
 """Landed months become raw tables through the GX gate; re-loads are idempotent."""
 
+import re
+
 import duckdb
 import pytest
 
@@ -35,11 +37,18 @@ def audit(settings, sql: str) -> list[tuple]:
         con.close()
 
 
-def test_load_is_typed_gated_and_idempotent(emulator, settings):
+def test_load_is_typed_gated_and_idempotent(emulator, settings, capfd):
     months = ["2017-01", "2017-02"]
     landed = extract(settings, months).landed
     first = load_and_validate(settings, landed, "run-1")
     assert len(first.loaded) == 4 and not first.failures
+    # an operator watching the log (Airflow's, or the CLI's) sees each stage's count and the time it still needs
+    log = "\n".join(capfd.readouterr())
+    assert re.search(r"extract exports: 1/2 months; about \d+ (s|min) left", log), log[-3000:]
+    assert re.search(r"extract imports: 2/2 months +\[", log), log[-3000:]
+    loads = re.findall(r"\] (load \d/4 [^\n]*?failed[^\n)]*\))", log)
+    assert len(loads) == 4 and re.search(r"^load 1/4 .*; about \d+ (s|min) left\)$", loads[0]), loads
+    assert loads[-1].startswith("load 4/4 ") and "left" not in loads[-1], loads
     counts = raw_counts(settings)
     assert all(n > 0 for n, _ in counts.values())
 

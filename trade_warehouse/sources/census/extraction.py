@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from trade_warehouse.core.config import FLOWS, Settings, hs_level_digits
+from trade_warehouse.core.progress import time_left
 from trade_warehouse.core.results import ExtractResult, FlowMonth, MonthFailure
 from trade_warehouse.load.landing import (
     LandedFile,
@@ -93,9 +94,13 @@ def _extract_flow(run: _Run, flow: str) -> list[_MonthOutcome]:
     """One flow's stream: its months in order, each starting from what the last one taught."""
     memory = _starting_memory(run, flow)
     outcomes = []
-    for month in run.months:
+    began, total = time.monotonic(), len(run.months)
+    for done, month in enumerate(run.months, start=1):
         outcome, memory = _extract_month(run, flow, month, memory)
         outcomes.append(outcome)
+        if total > 1:  # a long backfill shows how far each stream is, and about how long it needs
+            left = time_left(done, total, time.monotonic() - began)
+            log.info("extract %s: %d/%d months%s", flow, done, total, f"; {left}" if left else "")
     return outcomes
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from trade_warehouse.core.config import Settings
+from trade_warehouse.core.progress import time_left
 from trade_warehouse.core.results import FlowMonth, LoadResult, MonthFailure, MonthLoad
 from trade_warehouse.load import gate
 from trade_warehouse.load.landing import latest_landed
@@ -62,6 +63,7 @@ class _Progress:
     total: int
     result: LoadResult = field(default_factory=LoadResult)
     done: int = 0
+    began: float = field(default_factory=time.monotonic)
 
     def record(self, target: FlowMonth, outcome: Outcome, started: float) -> None:
         self.done += 1
@@ -74,7 +76,7 @@ class _Progress:
         status = outcome.stage + " failed" if isinstance(outcome, MonthFailure) else outcome.status
         rows = getattr(outcome, "rows", None)
         log.info(
-            "load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed)",
+            "load %d/%d %s %s: %s, %s rows, %.1fs (so far: %d loaded, %d unchanged, %d failed%s)",
             self.done,
             self.total,
             target.flow,
@@ -85,6 +87,7 @@ class _Progress:
             len(result.loaded),
             len(result.unchanged),
             len(result.failures),
+            "; " + left if (left := time_left(self.done, self.total, time.monotonic() - self.began)) else "",
         )
 
 
