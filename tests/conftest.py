@@ -8,6 +8,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,15 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME /
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags")
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
-for name in ("CENSUS_API_BASE_URL", "CENSUS_API_KEY", "TRADE_DATA_DIR", "TRADE_HS_LEVEL", "CENSUS_API_PACING_S"):
+for name in (
+    "CENSUS_API_BASE_URL",
+    "CENSUS_API_KEY",
+    "TRADE_DATA_DIR",
+    "TRADE_HS_LEVEL",
+    "TRADE_STATE_HS_LEVEL",
+    "TRADE_STATE_TRADE",
+    "CENSUS_API_PACING_S",
+):
     os.environ.pop(name, None)
 
 from trade_warehouse.core.config import Settings  # noqa: E402
@@ -69,9 +78,24 @@ def settings(tmp_path: Path, emulator: RunningEmulator, monkeypatch: pytest.Monk
     monkeypatch.setenv("CENSUS_API_BASE_URL", emulator.base_url)
     monkeypatch.setenv("CENSUS_API_KEY", DEMO_API_KEY)
     monkeypatch.setenv("CENSUS_API_PACING_S", "0")
+    # the national flows only: the stage tests written for them count flow-months; the state
+    # flows have their own tests (``state_settings``), and every DAG run loads them too
+    monkeypatch.setenv("TRADE_STATE_TRADE", "off")
     return Settings(
-        base_url=emulator.base_url, api_key=DEMO_API_KEY, data_dir=tmp_path / "data", hs_level="HS6", pacing_s=0.0
+        base_url=emulator.base_url,
+        api_key=DEMO_API_KEY,
+        data_dir=tmp_path / "data",
+        hs_level="HS6",
+        pacing_s=0.0,
+        state_trade=False,
     )
+
+
+@pytest.fixture
+def state_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """``settings`` with the state-level flows on (as a deployment has them by default)."""
+    monkeypatch.delenv("TRADE_STATE_TRADE")
+    return replace(settings, state_trade=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from trade_warehouse.core.config import FLOWS, Settings, load_settings
+from trade_warehouse.core.config import Settings, load_settings
 from trade_warehouse.core.months import month_range
 from trade_warehouse.emulator import DEMO_API_KEY
 from trade_warehouse.emulator.launcher import emulator
@@ -29,7 +29,7 @@ def split_label(record: dict) -> str:
 def cost_line(record: dict) -> str:
     """One row of the cost table: a flow-month's requests, failed attempts, rows, megabytes, seconds."""
     return (
-        f"{record['month']:<8} {record['flow']:<8} {split_label(record):<16} {record.get('requests', 0):>8} "
+        f"{record['month']:<8} {record['flow']:<13} {split_label(record):<16} {record.get('requests', 0):>8} "
         f"{record.get('failed', 0):>6} {record.get('rows', 0):>9} {record.get('bytes', 0) / 1e6:>7.1f} "
         f"{record.get('seconds', 0):>6.1f}"
     )
@@ -41,8 +41,8 @@ def extraction_costs(settings: Settings, months: list[str], since: str | None = 
 
     records = []
     for month in months:
-        for flow in FLOWS:
-            record = latest_extraction(settings.landing_dir, flow, settings.hs_level, month)
+        for flow in settings.flows:
+            record = latest_extraction(settings.landing_dir, flow, settings.level_for(flow), month)
             if record and (since is None or record.get("extracted_at", "") >= since):
                 records.append(record)
     return records
@@ -60,7 +60,7 @@ def print_extraction_costs(records: list[dict], detail_limit: int = 24) -> None:
         print(COST_HEADER)
         for record in records:
             print(cost_line(record))
-    for flow in FLOWS:
+    for flow in dict.fromkeys(r["flow"] for r in records):
         mine = [r for r in records if r["flow"] == flow]
         if mine:
             split = sum(r.get("mode") == "split" for r in mine)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 
 from trade_warehouse.cli.costs import split_label
-from trade_warehouse.core.config import FLOWS, Settings, load_settings
+from trade_warehouse.core.config import Settings, load_settings
 from trade_warehouse.load.audit import LATEST_ATTEMPTS
+from trade_warehouse.publish.changes import AT_SETTINGS_LEVELS, level_parameters
 
 LAST_ATTEMPTS = f"""
     select strftime(month, '%Y-%m'), flow, status, source, finished_at, detail_rows, load_id
     from ({LATEST_ATTEMPTS}) as latest
-    where hs_level = ? order by month, flow
+    where {AT_SETTINGS_LEVELS} order by month, flow
 """
 
 
@@ -33,22 +34,22 @@ def command_status(args: argparse.Namespace) -> int:
         return 1
     try:
         with warehouse.open_reader(settings) as con:
-            rows = con.execute(LAST_ATTEMPTS, [settings.hs_level]).fetchall()
+            rows = con.execute(LAST_ATTEMPTS, level_parameters(settings)).fetchall()
     except duckdb.IOException:
         return status_while_busy(settings)
     print(
-        f"{'month':<8} {'flow':<8} {'last attempt':<18} {'source':<16} {'finished':<20} {'rows':>8}  "
+        f"{'month':<8} {'flow':<13} {'last attempt':<18} {'source':<16} {'finished':<20} {'rows':>8}  "
         f"{'requests':>8} {'failed':>6}  {'split':<16} load_id"
     )
     for month, flow, status, source, finished, rows_, load_id in rows:
-        record = latest_extraction(settings.landing_dir, flow, settings.hs_level, month) or {}
+        record = latest_extraction(settings.landing_dir, flow, settings.level_for(flow), month) or {}
         cost = (
             f"{record.get('requests', '?'):>8} {record.get('failed', '?'):>6}  {split_label(record):<16}"
             if record
             else f"{'-':>8} {'-':>6}  {'(no record)':<16}"
         )
         print(
-            f"{month:<8} {flow:<8} {status:<18} {source or '':<16} {finished:%Y-%m-%d %H:%M:%S}  {rows_ or 0:>8}  "
+            f"{month:<8} {flow:<13} {status:<18} {source or '':<16} {finished:%Y-%m-%d %H:%M:%S}  {rows_ or 0:>8}  "
             f"{cost} {load_id}"
         )
     return 0
@@ -81,17 +82,20 @@ def status_while_busy(settings: Settings) -> int:
         f"the warehouse is busy: a run holds the writer ({settings.warehouse_path}).\n"
         f"From the landing zone and the published snapshot (published {published}):"
     )
-    print(f"{'month':<8} {'flow':<8} {'extracted':<26} {'validation':<12} {'requests':>8} {'failed':>6}  split")
+    print(f"{'month':<8} {'flow':<13} {'extracted':<26} {'validation':<12} {'requests':>8} {'failed':>6}  split")
     base = settings.landing_dir
-    months = sorted({d.name for flow in FLOWS for d in (base / flow / settings.hs_level).glob("*-*") if d.is_dir()})
+    flows = settings.flows
+    months = sorted(
+        {d.name for flow in flows for d in (base / flow / settings.level_for(flow)).glob("*-*") if d.is_dir()}
+    )
     for month in months:
-        for flow in FLOWS:
-            record = latest_extraction(base, flow, settings.hs_level, month)
+        for flow in flows:
+            record = latest_extraction(base, flow, settings.level_for(flow), month)
             if not record:
                 continue
             check = {True: "passed", False: "FAILED"}.get(validated.get((flow, month)), "not published")
             print(
-                f"{month:<8} {flow:<8} {record.get('extracted_at', '?'):<26} {check:<12} "
+                f"{month:<8} {flow:<13} {record.get('extracted_at', '?'):<26} {check:<12} "
                 f"{record.get('requests', '?'):>8} {record.get('failed', '?'):>6}  {split_label(record)}"
             )
     return 0

@@ -21,6 +21,10 @@ SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 DEFAULT_BASE_URL = "https://api.census.gov/data/timeseries/intltrade"
 HS_LEVELS = ("HS2", "HS4", "HS6", "HS10")
 FLOWS = ("exports", "imports")
+# State-level trade (Census exports/statehs, imports/statehs): exports by state of origin and
+# imports by state of destination, loaded as flows of their own beside the national ones.
+STATE_FLOWS = ("state_exports", "state_imports")
+STATE_HS_LEVELS = ("HS2", "HS4", "HS6")  # the statehs datasets serve no HS10
 WRITER_POOL = "duckdb_writer"
 # Celery queue of the tasks that write the warehouse file: served by exactly one worker with
 # concurrency 1 on the host that owns the data volume (LocalExecutor ignores queues).
@@ -47,6 +51,17 @@ class Settings:
     timeout_s: float = 180.0  # heavy real queries answer after minutes
     backend: str = "duckdb"  # TRADE_WAREHOUSE_BACKEND: duckdb (one file) or ducklake
     lake: LakeSettings | None = None  # the DuckLake catalog and data path (backend ducklake)
+    state_hs_level: str = "HS4"  # TRADE_STATE_HS_LEVEL: commodity level of the state endpoints
+    state_trade: bool = True  # TRADE_STATE_TRADE: extract and load the state-level endpoints
+
+    @property
+    def flows(self) -> tuple[str, ...]:
+        """Every Census flow a run extracts and loads: national first, then (if on) the states'."""
+        return FLOWS + (STATE_FLOWS if self.state_trade else ())
+
+    def level_for(self, flow: str) -> str:
+        """The commodity level a flow is extracted at: ``state_hs_level`` for the state flows."""
+        return self.state_hs_level if flow in STATE_FLOWS else self.hs_level
 
     @property
     def landing_dir(self) -> Path:
@@ -122,7 +137,32 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         timeout_s=number_setting(env, "CENSUS_API_TIMEOUT_S", 180, minimum=1),
         backend=warehouse_backend(env),
         lake=load_lake_settings(env) if warehouse_backend(env) == "ducklake" else None,
+        state_hs_level=state_hs_level(env),
+        state_trade=switch_setting(env, "TRADE_STATE_TRADE", True),
     )
+
+
+def state_hs_level(env: Mapping[str, str]) -> str:
+    """``TRADE_STATE_HS_LEVEL``: HS2, HS4 (default) or HS6, the levels ``statehs`` serves."""
+    level = (env.get("TRADE_STATE_HS_LEVEL") or "HS4").strip().upper()
+    if level not in STATE_HS_LEVELS:
+        raise ConfigError(
+            f"TRADE_STATE_HS_LEVEL={level!r} is not a level the state endpoints serve; "
+            f"use one of {', '.join(STATE_HS_LEVELS)}"
+        )
+    return level
+
+
+def switch_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """An on/off setting: on, true, yes, 1 or off, false, no, 0 (any case); unset = ``default``."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "true", "yes", "1"):
+        return True
+    if raw in ("off", "false", "no", "0"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not on or off")
 
 
 # ---- storage backend (README "The DuckLake backend") --------------------------------------

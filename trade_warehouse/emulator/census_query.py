@@ -67,6 +67,14 @@ NOT_MODELLED = {
         "CC_YR",
     ),
 }
+# The state datasets (statehs): STATE, and value and shipping weight by method of transport.
+STATE_VARS = ("STATE",)
+TRANSPORT_VARS = tuple(
+    f"{mode}_{measure}_{period}"
+    for mode in ("AIR", "VES", "CNT")
+    for measure in ("VAL", "SWT")
+    for period in ("MO", "YR")
+)
 LEVEL_DIGITS = {"HS2": 2, "HS4": 4, "HS6": 6, "HS10": 10}
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _RANGE = re.compile(r"^from\s+(\d{4}-\d{2})\s+to\s+(\d{4}-\d{2})$")
@@ -86,6 +94,7 @@ class Query:
     flow: str
     get: list[str]
     predicates: list[tuple[str, str]]  # in URL order, repeats kept
+    dataset: str = "hs"  # or "statehs": by U.S. state of origin (exports) or destination (imports)
 
     def values(self, name: str) -> list[str]:
         return [v for k, v in self.predicates if k == name]
@@ -94,15 +103,19 @@ class Query:
         return name in self.get or any(k == name for k, _ in self.predicates)
 
 
-def parse_query(flow: str, pairs: list[tuple[str, str]]) -> Query:
+def parse_query(flow: str, pairs: list[tuple[str, str]], dataset: str = "hs") -> Query:
     """Validate variable names the way the API does and split ``get`` from predicates."""
     known = set(COMMON_DIMENSIONS) | set(VALUE_VARS[flow]) | set(COMMODITY_VARS[flow])
+    not_modelled = set(NOT_MODELLED[flow])
+    if dataset == "statehs":
+        known |= set(STATE_VARS) | set(TRANSPORT_VARS)
+        not_modelled -= set(TRANSPORT_VARS)
     gets = [v for k, v in pairs if k == "get"]
     if not gets or not gets[0]:
         raise QueryError(400, "error: missing 'get' parameter")
     variables = [v.strip() for v in gets[0].split(",") if v.strip()]
     for variable in variables:
-        if variable in NOT_MODELLED[flow]:
+        if variable in not_modelled:
             raise QueryError(400, f"error: the Census emulator does not model variable '{variable}'")
         if variable not in known:
             raise QueryError(400, f"error: unknown variable '{variable}'")
@@ -116,12 +129,16 @@ def parse_query(flow: str, pairs: list[tuple[str, str]]) -> Query:
                 "There was an error while running your query.  We've logged the error and we'll correct it "
                 "ASAP.  Sorry for the inconvenience.",
             )
-        if key not in known and key not in NOT_MODELLED[flow]:
+        if key not in known and key not in not_modelled:
             raise QueryError(400, f"error: unknown predicate variable: '{key}'")
-        if key in NOT_MODELLED[flow]:
+        if key in not_modelled:
             raise QueryError(400, f"error: the Census emulator does not model predicate '{key}'")
         predicates.append((key, value))
-    return Query(flow=flow, get=variables, predicates=predicates)
+    if dataset == "statehs":
+        levels = [v for k, v in predicates if k == "COMM_LVL"]
+        if any(level not in ("HS2", "HS4", "HS6") for level in levels):
+            raise QueryError(400, "error: the statehs datasets serve COMM_LVL HS2, HS4 and HS6 only")
+    return Query(flow=flow, get=variables, predicates=predicates, dataset=dataset)
 
 
 def requested_months(query: Query) -> list[str]:

@@ -22,6 +22,25 @@ from trade_warehouse.emulator.census_query import (
 )
 from trade_warehouse.emulator.state import EmulatorState
 from trade_warehouse.emulator.synthetic import WORLD_TOTAL_CODE, stable_seed
+from trade_warehouse.emulator.us_states import TOTAL as ALL_STATES
+from trade_warehouse.emulator.us_states import state_leaves
+
+# Leaf value columns, monthly: dollars (val: exports ALL_VAL / imports GEN_VAL; con: imports for
+# consumption) and, in the state datasets, value and shipping weight by method of transport.
+NATIONAL_VALUES = ("val", "con")
+STATE_VALUES = ("val", "con", "air_val", "air_swt", "ves_val", "ves_swt", "cnt_val", "cnt_swt")
+# served variable -> leaf column (without the _MO / _YR period)
+VALUE_SOURCES = {
+    "ALL_VAL": "val",
+    "GEN_VAL": "val",
+    "CON_VAL": "con",
+    "AIR_VAL": "air_val",
+    "AIR_SWT": "air_swt",
+    "VES_VAL": "ves_val",
+    "VES_SWT": "ves_swt",
+    "CNT_VAL": "cnt_val",
+    "CNT_SWT": "cnt_swt",
+}
 
 
 class QueryEngine:
@@ -51,36 +70,52 @@ class QueryEngine:
             if level not in LEVEL_DIGITS and level != "-":
                 return header, []
         wants_ytd = any(v.endswith("_YR") for v in query.get)
+        by_state = query.dataset == "statehs" and query.mentions("STATE")
 
         frames = []
         for month in months:
-            leaves = self._month_leaves(flow, month, wants_ytd)
+            leaves = self._month_leaves(query, month, wants_ytd)
             for level in levels:
-                frames.append(self._aggregate(query, leaves, month, level, country_active))
+                frames.append(self._aggregate(query, leaves, month, level, country_active, by_state))
         if not frames:
             return header, []
         data = pd.concat(frames, ignore_index=True)
-        # the real API's limit is server time, spent on partner x commodity breakouts; totals
-        # over all partners or all commodities are light whatever their row count
-        if country_active and commodity_active and len(data) > self.state.row_budget:
+        # the real API's limit is server time, spent on partner x commodity breakouts (by state:
+        # on any breakout of the states); totals over all partners or all commodities are light
+        breakouts = int(country_active) + int(commodity_active) + int(by_state)
+        if breakouts >= 2 and (country_active or commodity_active) and len(data) > self.state.row_budget:
             raise QueryError(
                 500,
                 "There was an error while running your query.  We've logged the error and we'll correct it ASAP.  Sorry for the inconvenience.",
             )
         return header, self._render(query, header, data)
 
-    def _month_leaves(self, flow: str, month: str, wants_ytd: bool) -> pd.DataFrame:
+    def _month_leaves(self, query: Query, month: str, wants_ytd: bool) -> pd.DataFrame:
+        """The month's finest rows with ``<value>_mo`` columns (and ``<value>_yr``, year to date)."""
         year, mon = int(month[:4]), int(month[5:])
-        current = self.universe.leaves(flow, year, mon, self._vintage(month))
-        frame = current.rename(columns={"val": "val_mo", "con": "con_mo"})
+        values, keys = self._layout(query)
+
+        def rows(m: int) -> pd.DataFrame:
+            vintage = self._vintage(f"{year}-{m:02d}")
+            if query.dataset == "statehs":
+                return state_leaves(self.universe, query.flow, year, m, vintage)
+            return self.universe.leaves(query.flow, year, m, vintage)
+
+        frame = rows(mon).rename(columns={v: f"{v}_mo" for v in values})
         if wants_ytd:
-            parts = [self.universe.leaves(flow, year, m, self._vintage(f"{year}-{m:02d}")) for m in range(1, mon + 1)]
-            ytd = pd.concat(parts).groupby(["cty", "hs6"], as_index=False)[["val", "con"]].sum()
-            ytd = ytd.rename(columns={"val": "val_yr", "con": "con_yr"})
-            frame = ytd.merge(frame, on=["cty", "hs6"], how="left").fillna({"val_mo": 0, "con_mo": 0})
+            ytd = pd.concat([rows(m) for m in range(1, mon + 1)]).groupby(keys, as_index=False)[list(values)].sum()
+            ytd = ytd.rename(columns={v: f"{v}_yr" for v in values})
+            frame = ytd.merge(frame, on=keys, how="left").fillna({f"{v}_mo": 0 for v in values})
         else:
-            frame = frame.assign(val_yr=0, con_yr=0)
+            frame = frame.assign(**{f"{v}_yr": 0 for v in values})
         return frame
+
+    @staticmethod
+    def _layout(query: Query) -> tuple[tuple[str, ...], list[str]]:
+        """The leaf value columns and the leaf key of the query's dataset."""
+        if query.dataset == "statehs":
+            return STATE_VALUES, ["state", "cty", "hs6"]
+        return NATIONAL_VALUES, ["cty", "hs6"]
 
     def _vintage(self, month: str) -> int:
         """Revised values: most months of the last three years (and the current one) change.
@@ -96,10 +131,12 @@ class QueryEngine:
         return self.state.vintage if stable_seed("revise", month, self.state.vintage) % 4 else 0
 
     def _aggregate(
-        self, query: Query, leaves: pd.DataFrame, month: str, level: str, country_active: bool
+        self, query: Query, leaves: pd.DataFrame, month: str, level: str, country_active: bool, by_state: bool
     ) -> pd.DataFrame:
         flow = query.flow
         commodity_var = COMMODITY_VARS[flow][0]
+        values, _ = self._layout(query)
+        sums = [f"{v}_{period}" for v in values for period in ("mo", "yr")]
         frame = leaves
         if level == "-":
             frame = frame.assign(k="-")
@@ -110,7 +147,17 @@ class QueryEngine:
         commodity_patterns = query.values(commodity_var)
         if commodity_patterns:
             frame = frame[match_series(frame["k"], commodity_patterns)]
-        grouped = frame.groupby(["cty", "k"], as_index=False)[["val_mo", "con_mo", "val_yr", "con_yr"]].sum()
+        if query.dataset == "statehs":
+            if by_state:  # every state, and '-' (all states) as the API serves it
+                frame = pd.concat([frame, frame.assign(state=ALL_STATES)], ignore_index=True)
+                patterns = query.values("STATE")
+                if patterns:
+                    frame = frame[match_series(frame["state"], patterns)]
+            else:
+                frame = frame.assign(state=ALL_STATES)
+        else:
+            frame = frame.assign(state=ALL_STATES)
+        grouped = frame.groupby(["state", "cty", "k"], as_index=False)[sums].sum()
         membership = self.universe.membership
         if not country_active:
             membership = membership[membership["country"] == WORLD_TOTAL_CODE]
@@ -127,7 +174,7 @@ class QueryEngine:
                     membership["country"].map(lambda c: self.universe.country_summary_level(c) in levels)
                 ]
         merged = grouped.merge(membership, left_on="cty", right_on="member")
-        out = merged.groupby(["country", "k"], as_index=False)[["val_mo", "con_mo", "val_yr", "con_yr"]].sum()
+        out = merged.groupby(["state", "country", "k"], as_index=False)[sums].sum()
         out["month"] = month
         out["level"] = level if level != "-" else "HS2"  # the total row is published with a level
         return out
@@ -136,7 +183,7 @@ class QueryEngine:
         flow = query.flow
         commodity_var, ldesc_var, sdesc_var = COMMODITY_VARS[flow]
         universe = self.universe
-        data = data.sort_values(["month", "country", "k"], kind="stable")
+        data = data.sort_values(["month", "state", "country", "k"], kind="stable")
         countries = data["country"].tolist()
         commodities = data["k"].tolist()
         columns: dict[str, list[str]] = {}
@@ -162,12 +209,9 @@ class QueryEngine:
                 columns[name] = [m[:4] for m in data["month"]]
             elif name == "MONTH":
                 columns[name] = [m[5:] for m in data["month"]]
-            elif name in ("ALL_VAL_MO", "GEN_VAL_MO"):
-                columns[name] = data["val_mo"].astype("int64").astype(str).tolist()
-            elif name in ("ALL_VAL_YR", "GEN_VAL_YR"):
-                columns[name] = data["val_yr"].astype("int64").astype(str).tolist()
-            elif name == "CON_VAL_MO":
-                columns[name] = data["con_mo"].astype("int64").astype(str).tolist()
-            elif name == "CON_VAL_YR":
-                columns[name] = data["con_yr"].astype("int64").astype(str).tolist()
+            elif name == "STATE":
+                columns[name] = data["state"].tolist()
+            elif name[:-3] in VALUE_SOURCES and name[-3:] in ("_MO", "_YR"):
+                column = f"{VALUE_SOURCES[name[:-3]]}_{name[-2:].lower()}"
+                columns[name] = data[column].astype("int64").astype(str).tolist()
         return [list(row) for row in zip(*(columns[name] for name in header), strict=False)]

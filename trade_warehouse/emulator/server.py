@@ -22,6 +22,7 @@ from trade_warehouse.emulator.state import (
     EmulatorState,
     Faults,
     apply_data_faults,
+    apply_state_fault,
     take_request_faults,
     take_whole_month_fault,
 )
@@ -29,8 +30,8 @@ from trade_warehouse.emulator.state import (
 __all__ = ["EmulatorState", "Faults", "Handler", "make_server", "render_json"]  # the first two: state.py
 
 API_PREFIX = "/data/timeseries/intltrade/"
-DATASETS = ("hs",)
-OTHER_DATASETS = ("naics", "enduse", "sitc", "usda", "hitech", "porths", "statehs", "statenaics")
+DATASETS = ("hs", "statehs")
+OTHER_DATASETS = ("naics", "enduse", "sitc", "usda", "hitech", "porths", "statenaics")
 MISSING_KEY_URL = "https://api.census.gov/data/missing_key.html"
 INVALID_KEY_URL = "https://api.census.gov/data/invalid_key.html"
 KEY_PAGES = ("/data/missing_key.html", "/data/invalid_key.html")
@@ -76,13 +77,13 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == comtrade.API_PATH:  # UN Comtrade's partner-side data (mirror statistics)
             comtrade.handle(self, comtrade.state_for(self.state), self.state.universe, url.query)
         else:
-            flow = self._census_flow(url.path)
+            route = self._census_route(url.path)
             pairs = parse_qsl(url.query, keep_blank_values=True)
-            if flow is not None and self._key_accepted(pairs) and not self._request_fault_sent():
-                self._answer(flow, pairs)
+            if route is not None and self._key_accepted(pairs) and not self._request_fault_sent():
+                self._answer(*route, pairs)
 
-    def _census_flow(self, path: str) -> str | None:
-        """The flow of a Census ``hs`` data path; None once another path is answered (404, 400, metadata)."""
+    def _census_route(self, path: str) -> tuple[str, str] | None:
+        """The flow and dataset of a Census data path; None once another path is answered (404, 400, metadata)."""
         parts = path[len(API_PREFIX) :].strip("/").split("/") if path.startswith(API_PREFIX) else []
         if len(parts) != 2 or parts[0] not in FLOWS:
             self._send(404, b"error: unknown dataset")
@@ -93,9 +94,10 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if dataset not in DATASETS:
             status = 400 if dataset in OTHER_DATASETS else 404
-            self._send(status, f"error: the Census emulator serves only the hs dataset, not '{dataset}'".encode())
+            message = f"error: the Census emulator serves only the hs and statehs datasets, not '{dataset}'"
+            self._send(status, message.encode())
             return None
-        return flow
+        return flow, dataset
 
     def _key_accepted(self, pairs: list[tuple[str, str]]) -> bool:
         """The real API checks the key before anything else: 302 to its key page when missing or wrong."""
@@ -122,10 +124,10 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _answer(self, flow: str, pairs: list[tuple[str, str]]) -> None:
+    def _answer(self, flow: str, dataset: str, pairs: list[tuple[str, str]]) -> None:
         faults = self.state.faults
         try:
-            query = parse_query(flow, pairs)
+            query = parse_query(flow, pairs, dataset)
             if is_whole_month_detail(query) and take_whole_month_fault(self.state):
                 raise QueryError(500, QUERY_FAILED.decode())
             header, rows = QueryEngine(self.state).run(query)
@@ -136,6 +138,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(204)
             return
         header, rows = apply_data_faults(faults, header, rows)
+        if dataset == "statehs":
+            rows = apply_state_fault(faults, header, rows)
         body = render_json(header, rows)
         if faults.truncate_json:
             body = body[: len(body) // 2]

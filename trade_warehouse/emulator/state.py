@@ -28,6 +28,9 @@ class Faults:
     status_429: int = 0  # answer the next N data requests with 429 + Retry-After: 1
     corrupt_month: str | None = None  # repeat the first data row, only in responses for this month
     fail_whole_month: int = 0  # answer the next N whole-month detail requests (no commodity predicate) with 500
+    # a bad state-level detail row (statehs, by state x partner x commodity): "unknown_state" (code ZZ),
+    # "off_national" (one state's value $1,000 higher, so the states miss the national value), "negative"
+    state_fault: str | None = None
 
 
 @dataclass
@@ -78,3 +81,28 @@ def apply_data_faults(faults: Faults, header: list[str], rows: list[list[str]]) 
         index = header.index("time")
         rows = [row[:index] + [faults.wrong_month] + row[index + 1 :] for row in rows]
     return header, rows
+
+
+STATE_FAULTS = ("unknown_state", "off_national", "negative")
+
+
+def apply_state_fault(faults: Faults, header: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """A statehs detail response with one bad row, as ``faults.state_fault`` says (see :class:`Faults`)."""
+    fault = faults.state_fault
+    if fault is None or "STATE" not in header or "CTY_CODE" not in header:
+        return rows
+    if fault not in STATE_FAULTS:
+        raise ValueError(f"unknown state fault {fault!r}; use one of {', '.join(STATE_FAULTS)}")
+    state, country = header.index("STATE"), header.index("CTY_CODE")
+    value = header.index("ALL_VAL_MO" if "ALL_VAL_MO" in header else "GEN_VAL_MO")
+    target = next((i for i, row in enumerate(rows) if row[state] not in ("-", "XX") and row[country] != "-"), None)
+    if target is None:
+        return rows
+    row = list(rows[target])
+    if fault == "unknown_state":
+        row[state] = "ZZ"
+    elif fault == "off_national":
+        row[value] = str(int(row[value]) + 1000)
+    else:
+        row[value] = str(-int(row[value]) or -1)
+    return rows[:target] + [row] + rows[target + 1 :]

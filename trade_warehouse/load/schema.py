@@ -41,6 +41,39 @@ create table if not exists raw.census_imports_hs4_totals (
     hs_code varchar not null, hs_description varchar, gen_value_usd bigint not null, con_value_usd bigint not null,
     landed_file varchar not null, loaded_at timestamp not null
 );
+-- state-level trade (exports/statehs by state of origin, imports/statehs by state of destination):
+-- rows by state (and '-', all states) x individual partner (and '-', all countries) x commodity,
+-- value and shipping weight (kg) by method of transport; vessel includes containerized vessel
+create table if not exists raw.census_state_exports_hs (
+    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
+    state_code varchar not null, partner_code varchar not null, partner_name varchar, hs_code varchar not null,
+    hs_description varchar, all_value_usd bigint not null, air_value_usd bigint not null,
+    air_weight_kg bigint not null, vessel_value_usd bigint not null, vessel_weight_kg bigint not null,
+    container_value_usd bigint not null, container_weight_kg bigint not null, landed_file varchar not null,
+    loaded_at timestamp not null
+);
+create table if not exists raw.census_state_imports_hs (
+    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
+    state_code varchar not null, partner_code varchar not null, partner_name varchar, hs_code varchar not null,
+    hs_description varchar, gen_value_usd bigint not null, con_value_usd bigint not null,
+    air_value_usd bigint not null, air_weight_kg bigint not null, vessel_value_usd bigint not null,
+    vessel_weight_kg bigint not null, container_value_usd bigint not null, container_weight_kg bigint not null,
+    landed_file varchar not null, loaded_at timestamp not null
+);
+create table if not exists raw.census_state_exports_totals (
+    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
+    state_code varchar not null, all_value_usd bigint not null, air_value_usd bigint not null,
+    air_weight_kg bigint not null, vessel_value_usd bigint not null, vessel_weight_kg bigint not null,
+    container_value_usd bigint not null, container_weight_kg bigint not null, landed_file varchar not null,
+    loaded_at timestamp not null
+);
+create table if not exists raw.census_state_imports_totals (
+    load_id varchar not null, source varchar not null, month date not null, hs_level varchar not null,
+    state_code varchar not null, gen_value_usd bigint not null, con_value_usd bigint not null,
+    air_value_usd bigint not null, air_weight_kg bigint not null, vessel_value_usd bigint not null,
+    vessel_weight_kg bigint not null, container_value_usd bigint not null, container_weight_kg bigint not null,
+    landed_file varchar not null, loaded_at timestamp not null
+);
 create table if not exists audit.loads (
     load_id varchar primary key, run_id varchar, flow varchar not null, hs_level varchar not null,
     month date not null, source varchar, content_sha256 varchar, files varchar, detail_rows bigint,

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from trade_warehouse.core.config import Settings
-from trade_warehouse.publish.changes import CURRENT_VERSIONS_SQL
+from trade_warehouse.publish.changes import CURRENT_VERSIONS_SQL, level_parameters
 from trade_warehouse.publish.contract import PublishedModel, PublishError, check_contract
 
 
@@ -142,7 +142,7 @@ def write_metadata(con: duckdb.DuckDBPyConnection, settings: Settings, metadata:
     )
     con.execute(
         f"create or replace table {db}.meta.month_versions as {CURRENT_VERSIONS_SQL}",
-        [settings.hs_level],
+        level_parameters(settings),
     )
     con.execute(
         f"""

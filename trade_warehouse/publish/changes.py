@@ -14,7 +14,7 @@ import logging
 
 import duckdb
 
-from trade_warehouse.core.config import Settings
+from trade_warehouse.core.config import FLOWS, STATE_FLOWS, Settings
 from trade_warehouse.load import warehouse
 from trade_warehouse.load.audit import CURRENT_LOADS, comtrade_loaded_versions
 from trade_warehouse.publish import serving
@@ -22,13 +22,24 @@ from trade_warehouse.transform import dbt_runner
 
 log = logging.getLogger(__name__)
 
-# The version (load id) of every flow-month at the settings' HS level (one parameter: the
-# HS level): what a snapshot is built from, recorded in it as ``meta.month_versions``.
+# The loads a build reads: the national flows at the settings' HS level, the state flows at
+# the state level (two parameters: ``level_parameters``).
+AT_SETTINGS_LEVELS = f"""
+    (flow in ({", ".join(f"'{f}'" for f in FLOWS)}) and hs_level = ?)
+    or (flow in ({", ".join(f"'{f}'" for f in STATE_FLOWS)}) and hs_level = ?)
+"""
+# The version (load id) of every flow-month at the settings' levels: what a snapshot is
+# built from, recorded in it as ``meta.month_versions``.
 CURRENT_VERSIONS_SQL = f"""
     select flow, strftime(month, '%Y-%m-%d') as month, load_id
     from ({CURRENT_LOADS})
-    where hs_level = ?
+    where {AT_SETTINGS_LEVELS}
 """
+
+
+def level_parameters(settings: Settings) -> list[str]:
+    """The parameters of ``AT_SETTINGS_LEVELS`` (and so of ``CURRENT_VERSIONS_SQL``)."""
+    return [settings.hs_level, settings.state_hs_level]
 
 
 def build_fingerprint(settings: Settings) -> str:
@@ -38,9 +49,9 @@ def build_fingerprint(settings: Settings) -> str:
             f"""
             select string_agg(flow || ':' || month || ':' || load_id, ',' order by flow, month)
             from ({CURRENT_LOADS})
-            where hs_level = ?
+            where {AT_SETTINGS_LEVELS}
             """,
-            [settings.hs_level],
+            level_parameters(settings),
         ).fetchone()[0]
         mirror = comtrade_loaded_versions(con)  # the partners' reports (mirror marts); unchanged fingerprint without
         if mirror:
@@ -71,7 +82,7 @@ def changed_months(settings: Settings) -> list[str] | None:
     if scope != dbt_runner.scope_fingerprint(settings):
         return None
     with warehouse.open_writer(settings) as con:
-        current = set(con.execute(CURRENT_VERSIONS_SQL, [settings.hs_level]).fetchall())
+        current = set(con.execute(CURRENT_VERSIONS_SQL, level_parameters(settings)).fetchall())
     return sorted({month for _, month, _ in current ^ served_versions})
 
 

@@ -44,6 +44,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         model_settings(),
         TRADE_WAREHOUSE_PATH=str(settings.warehouse_path),
         TRADE_HS_LEVEL=settings.hs_level,
+        TRADE_STATE_HS_LEVEL=settings.state_hs_level,
         TRADE_DUCKDB_MEMORY_LIMIT=duckdb_memory_limit(),
         DBT_PROFILES_DIR=str(DBT_PROJECT_DIR),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
@@ -191,7 +192,12 @@ def scope_fingerprint(settings: Settings) -> str:
     The dbt project, the model settings and the HS level: when any differs from those of
     the published state, every month is rebuilt, re-tested and re-published.
     """
-    parts = [project_fingerprint(), json.dumps(model_settings(), sort_keys=True), settings.hs_level]
+    parts = [
+        project_fingerprint(),
+        json.dumps(model_settings(), sort_keys=True),
+        settings.hs_level,
+        settings.state_hs_level,
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 

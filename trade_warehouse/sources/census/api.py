@@ -18,17 +18,36 @@ from trade_warehouse.core.errors import TerminalError, TradeError, TransientErro
 
 # The one statement of which Census variables the pipeline asks for, and (for the values)
 # the raw-table column each one lands in: the client, the loader and the gate read it here.
-COMMODITY_VAR = {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}
+# Keys are the pipeline's flows: the national ones (dataset ``hs``) and the states' (``statehs``).
+API_FLOW = {"exports": "exports", "imports": "imports", "state_exports": "exports", "state_imports": "imports"}
+DATASET = {"exports": "hs", "imports": "hs", "state_exports": "statehs", "state_imports": "statehs"}
+COMMODITY_VAR = {flow: {"exports": "E_COMMODITY", "imports": "I_COMMODITY"}[api] for flow, api in API_FLOW.items()}
+# value and shipping weight (kg) by method of transport; vessel includes containerized vessel
+TRANSPORT_COLUMNS = {
+    "AIR_VAL_MO": "air_value_usd",
+    "AIR_SWT_MO": "air_weight_kg",
+    "VES_VAL_MO": "vessel_value_usd",
+    "VES_SWT_MO": "vessel_weight_kg",
+    "CNT_VAL_MO": "container_value_usd",
+    "CNT_SWT_MO": "container_weight_kg",
+}
 VALUE_COLUMNS = {
     "exports": {"ALL_VAL_MO": "all_value_usd"},
     "imports": {"GEN_VAL_MO": "gen_value_usd", "CON_VAL_MO": "con_value_usd"},
+    "state_exports": {"ALL_VAL_MO": "all_value_usd", **TRANSPORT_COLUMNS},
+    "state_imports": {"GEN_VAL_MO": "gen_value_usd", "CON_VAL_MO": "con_value_usd", **TRANSPORT_COLUMNS},
 }
 VALUE_VARS = {flow: tuple(columns) for flow, columns in VALUE_COLUMNS.items()}
 # HS chapters the API serves: exports 01-98, imports 01-99; 77 is reserved and never used.
 CHAPTERS = {
-    "exports": tuple(f"{c:02d}" for c in range(1, 99) if c != 77),
-    "imports": tuple(f"{c:02d}" for c in range(1, 100) if c != 77),
+    flow: tuple(f"{c:02d}" for c in range(1, 99 if api == "exports" else 100) if c != 77)
+    for flow, api in API_FLOW.items()
 }
+
+
+def is_state_flow(flow: str) -> bool:
+    """Whether a pipeline flow is one of the state-level endpoints (``statehs``)."""
+    return DATASET[flow] == "statehs"
 
 
 class CensusError(TradeError):
@@ -88,9 +107,14 @@ class Request:
             pairs.append(("key", api_key))
         return urlencode(pairs)
 
+    @property
+    def path(self) -> str:
+        """The dataset's path under the API's base URL: ``exports/hs``, ``imports/statehs`` ..."""
+        return f"{API_FLOW[self.flow]}/{DATASET[self.flow]}"
+
     def describe(self) -> str:
         """The request as written to manifests and logs: never with the key."""
-        return f"{self.flow}/hs?{self.query_string(None)}"
+        return f"{self.path}?{self.query_string(None)}"
 
 
 @dataclass
@@ -116,7 +140,8 @@ def detail_request(flow: str, month: str, hs_level: str, prefixes: tuple[str, ..
     commodity predicate is repeated once per prefix, which the API reads as OR.
     """
     commodity = COMMODITY_VAR[flow]
-    get = ("CTY_CODE", "CTY_NAME", commodity, f"{commodity}_LDESC", *VALUE_VARS[flow])
+    state = ("STATE",) if is_state_flow(flow) else ()  # state flows: every state (and '-', their total)
+    get = (*state, "CTY_CODE", "CTY_NAME", commodity, f"{commodity}_LDESC", *VALUE_VARS[flow])
     predicates: list[tuple[str, str]] = [("COMM_LVL", hs_level), ("SUMMARY_LVL", "DET")]
     predicates += [(commodity, f"{prefix}*") for prefix in prefixes]
     predicates.append(("time", month))
@@ -124,7 +149,13 @@ def detail_request(flow: str, month: str, hs_level: str, prefixes: tuple[str, ..
 
 
 def totals_request(flow: str, month: str) -> Request:
-    """Every partner's, grouping's and the world's total over all commodities for one month."""
+    """Every partner's, grouping's and the world's total over all commodities for one month.
+
+    For a state flow: every state's total (and '-', all states) over all partners and
+    commodities: the month's release check, and a second sum its detail must reconcile with.
+    """
+    if is_state_flow(flow):
+        return Request(flow, ("STATE", *VALUE_VARS[flow]), (("time", month),), "totals")
     get = ("CTY_CODE", "CTY_NAME", "SUMMARY_LVL", *VALUE_VARS[flow])
     return Request(flow, get, (("time", month),), "totals")
 

@@ -39,13 +39,28 @@ class MonthValidation:
         return "\n".join(r.summary() for r in self.results if not r.success) or "all expectations passed"
 
 
-def _seed_values(name: str, column: str) -> list[str]:
+def seed_values(name: str, column: str) -> list[str]:
     """One column of a dbt seed: the gate and the marts know the same partner codes and chapters."""
     with open(Path(SEEDS_DIR) / name, newline="", encoding="utf-8") as handle:
         return [row[column] for row in csv.DictReader(handle)]
 
 
 MAX_EXAMPLES = 3
+
+
+def rule_aggregates(rules: dict[str, tuple[str, str]]) -> list[str]:
+    """SQL aggregates for set-based rules: per rule, how many rows break it and up to three examples.
+
+    ``rules``: column name -> (SQL true for a row that breaks the rule, SQL of what to show).
+    """
+    aggregates = []
+    for column, (broken, shown) in rules.items():
+        aggregates.append(f"count(*) filter (where coalesce({broken}, false)) as {column}")
+        aggregates.append(
+            f"list_sort(list(distinct coalesce({shown}, 'NULL')) filter (where coalesce({broken}, false)))"
+            f"[1:{MAX_EXAMPLES}] as {column}_examples"
+        )
+    return aggregates
 
 
 def detail_checks(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing: list[int]) -> pd.DataFrame:
@@ -69,13 +84,7 @@ def detail_checks(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing:
         "other_month_rows": ("strftime(month, '%Y-%m') <> $month", "strftime(month, '%Y-%m')"),
         **{f"malformed_{v}": (f"not regexp_full_match({v}, '\\d{{1,18}}')", v) for v in values},
     }
-    aggregates = []
-    for column, (broken, shown) in counted.items():
-        aggregates.append(f"count(*) filter (where coalesce({broken}, false)) as {column}")
-        aggregates.append(
-            f"list_sort(list(distinct coalesce({shown}, 'NULL')) filter (where coalesce({broken}, false)))"
-            f"[1:{MAX_EXAMPLES}] as {column}_examples"
-        )
+    aggregates = rule_aggregates(counted)
     frame = con.execute(
         f"""
         with partners as (select unnest($partners::varchar[]) as code),
@@ -96,8 +105,8 @@ def detail_checks(con: duckdb.DuckDBPyConnection, staged: StagedMonth, trailing:
         from checks, duplicates
         """,
         {
-            "partners": _seed_values("census_partners.csv", "partner_code") + ["-"],
-            "chapters": _seed_values("hs_chapters.csv", "hs_chapter"),
+            "partners": seed_values("census_partners.csv", "partner_code") + ["-"],
+            "chapters": seed_values("hs_chapters.csv", "hs_chapter"),
             "month": staged.month,
             "min_rows": min_rows,
             "max_rows": max_rows if max_rows is not None else 2**62,  # no band without trailing months
@@ -226,10 +235,10 @@ def validate_months(
         for suite, frame in _frames(con, staged, trailing).items():
             frames.setdefault(suite, []).append(frame)
     labels = [staged.month for staged, _ in months]
-    grouping_codes = _seed_values("census_groupings.csv", "group_code")
+    grouping_codes = seed_values("census_groupings.csv", "group_code")
     parameters = {
         "census_month_totals": {
-            "country_codes": _seed_values("census_partners.csv", "partner_code") + ["-"] + grouping_codes
+            "country_codes": seed_values("census_partners.csv", "partner_code") + ["-"] + grouping_codes
         }
     }
     per_month: dict[str, list[SuiteResult]] = {label: [] for label in labels}

@@ -67,7 +67,7 @@ class CensusClient(ApiClient):
         carries ``attempts``, the requests sent.
         """
         attempts_allowed = max_attempts or self.max_attempts
-        url = f"{self.base_url}/{request.flow}/hs?{request.query_string(self._api_key)}"
+        url = f"{self.base_url}/{request.path}?{request.query_string(self._api_key)}"
         started = time.monotonic()
         attempt = 0
         for attempt_state in self._retrying(attempts_allowed, heavy_attempts or attempts_allowed):

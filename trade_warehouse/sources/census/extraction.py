@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from trade_warehouse.core.config import FLOWS, Settings, hs_level_digits
+from trade_warehouse.core.config import STATE_FLOWS, Settings, hs_level_digits
 from trade_warehouse.core.progress import time_left
 from trade_warehouse.core.results import ExtractResult, FlowMonth, MonthFailure
 from trade_warehouse.load.landing import (
@@ -37,18 +37,19 @@ COST_FIELDS = ("mode", "parts", "detail_requests", "failed", "rows", "bytes", "s
 
 
 def extract(
-    settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS, run_id: str | None = None
+    settings: Settings, months: list[str], flows: tuple[str, ...] | None = None, run_id: str | None = None
 ) -> ExtractResult:
     """Fetch and land every flow x month; failures are collected per month, not raised.
 
     Each flow is one stream that takes its months in order, so a month starts from what
     the previous month of the same flow taught about request sizes (see
-    ``split_extraction``); the two flows run side by side (``settings.concurrency``
-    streams at most), each request after ``settings.pacing_s``.
+    ``split_extraction``); ``settings.concurrency`` streams run side by side (the national
+    flows first, then the states'), each request after ``settings.pacing_s``. ``flows``
+    defaults to ``settings.flows``.
     """
     base_url, api_key = census_credentials(settings)
     started = time.monotonic()
-    streams = [flow for flow in FLOWS if flow in flows]
+    streams = [flow for flow in settings.flows if flows is None or flow in flows]
     with CensusClient(base_url, api_key, pacing_s=settings.pacing_s, timeout_s=settings.timeout_s) as client:
         run = _Run(settings, months, run_id, client, HeavyBudget(), threading.Event())
         with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(streams)))) as pool:
@@ -108,7 +109,7 @@ def _starting_memory(run: _Run, flow: str) -> SizeMemory | None:
     """The size memory of the landing zone's extraction nearest to the run's first month."""
     if not run.months:
         return None
-    remembered = nearest_extraction(run.settings.landing_dir, flow, run.settings.hs_level, run.months[0])
+    remembered = nearest_extraction(run.settings.landing_dir, flow, run.settings.level_for(flow), run.months[0])
     memory = SizeMemory.from_record(remembered) if remembered else None
     if remembered and memory is None:
         log.warning(
@@ -126,7 +127,8 @@ def _extract_month(
         reason = "not requested: the API rejected the key (see the first failure)"
         failure = MonthFailure(flow, month, "extract", transient=False, consequence=True, reason=reason)
         return _MonthOutcome(flow, month, failure=failure), memory
-    earlier = latest_extraction(run.settings.landing_dir, flow, run.settings.hs_level, month) if run.run_id else None
+    level = run.settings.level_for(flow)
+    earlier = latest_extraction(run.settings.landing_dir, flow, level, month) if run.run_id else None
     if earlier and earlier.get("run_id") == run.run_id:
         # landed by an earlier try of this run (the task was retried): not fetched again
         log.info("%s %s already landed by this run (an earlier try): not fetched again", flow, month)
@@ -153,13 +155,17 @@ def _extract_month(
 
 
 def _fetch_and_land(run: _Run, flow: str, month: str, memory: SizeMemory | None) -> _Fetched | None:
-    """The totals first (a 204 means not released, and no split is spent on it), the detail, the HS4 totals."""
-    client, level = run.client, run.settings.hs_level
+    """The totals first (a 204 means not released, and no split is spent on it), the detail, the HS4 totals.
+
+    A state flow's totals are per state; it has no HS4 world totals (the national flow has them).
+    """
+    client, level = run.client, run.settings.level_for(flow)
     totals = client.fetch_totals(flow, month)
     if totals.status == 204:
         return None
     detail = extract_detail(client, flow, month, level, memory, run.budget)
-    hs4 = client.fetch_hs4_totals(flow, month) if hs_level_digits(level) >= 4 else None
+    with_hs4 = hs_level_digits(level) >= 4 and flow not in STATE_FLOWS
+    hs4 = client.fetch_hs4_totals(flow, month) if with_hs4 else None
     extraction_id = str(uuid.uuid4())
     others = [r for r in (totals, hs4) if r is not None]
     files = [
@@ -183,7 +189,7 @@ def _record(run: _Run, flow: str, month: str, fetched: _Fetched, memory: SizeMem
         "bytes": sum(f.bytes for f in fetched.files),
         "seconds": round(time.monotonic() - started, 2),
     }
-    level = run.settings.hs_level
+    level = run.settings.level_for(flow)
     record = {
         "extraction_id": fetched.extraction_id,
         "run_id": run.run_id,
@@ -235,14 +241,20 @@ def _summarize(outcomes: list[_MonthOutcome], started: float) -> ExtractResult:
     return summary
 
 
-def landed_targets(settings: Settings, months: list[str], flows: tuple[str, ...] = FLOWS) -> ExtractResult:
-    """What a reload from the landing zone loads (no API calls): the months with landed files."""
+def landed_targets(settings: Settings, months: list[str], flows: tuple[str, ...] | None = None) -> ExtractResult:
+    """What a reload from the landing zone loads (no API calls): the months with landed files.
+
+    A national month with nothing landed is a failure; a state month with nothing landed is
+    left out (logged): landing zones from before the state endpoints were extracted have none.
+    """
     result = ExtractResult(from_landing=True)
     reason = "nothing landed for this month; run without from_landing first"
     for month in months:
-        for flow in flows:
-            if latest_landed(settings.landing_dir, flow, settings.hs_level, month):
+        for flow in settings.flows if flows is None else flows:
+            if latest_landed(settings.landing_dir, flow, settings.level_for(flow), month):
                 result.landed.append(FlowMonth(flow, month))
+            elif flow in STATE_FLOWS:
+                log.info("%s %s: nothing landed at %s; not reloaded", flow, month, settings.level_for(flow))
             else:
                 result.failures.append(MonthFailure(flow, month, "extract", transient=False, reason=reason))
     return result

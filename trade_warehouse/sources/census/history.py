@@ -96,7 +96,7 @@ def backfill(con: duckdb.DuckDBPyConnection, landing_dir: Path, hs_level: str) -
     pending = con.execute(
         """
         select load_id, flow, strftime(month, '%Y-%m'), files from audit.loads
-        where status = 'loaded' and hs_level = ?
+        where status = 'loaded' and hs_level = ? and flow in ('exports', 'imports')
           and load_id not in (select distinct load_id from raw.census_values_history)
         order by finished_at, load_id
         """,

@@ -143,12 +143,13 @@ def _prepare(
 ) -> PendingMonth | Outcome:
     """Stage one landed flow-month, unless its files, or its rows, equal the loaded version."""
     flow, month = target.flow, target.month
-    files = latest_landed(settings.landing_dir, flow, settings.hs_level, month)
+    level = settings.level_for(flow)
+    files = latest_landed(settings.landing_dir, flow, level, month)
     if not files or not any(f.kind == "detail" for f in files) or not any(f.kind == "totals" for f in files):
         reason = "no complete landed extraction (detail and totals) for this month"
         return MonthFailure(flow, month, "load", transient=False, reason=reason)
     fingerprint = content_fingerprint(files)
-    current = None if force else current_load(con, flow, settings.hs_level, month)
+    current = None if force else current_load(con, flow, level, month)
     if current and current.content_sha256 == fingerprint:
         why = "landed files identical to those of load"
         return _record_unchanged(con, settings, run_id, target, fingerprint, current, why)
@@ -198,7 +199,7 @@ def _record_unchanged(
             "load_id": str(uuid.uuid4()),
             "run_id": run_id,
             "flow": target.flow,
-            "hs_level": settings.hs_level,
+            "hs_level": settings.level_for(target.flow),
             "month": f"{target.month}-01",
             "content_sha256": fingerprint,
             "data_sha256": data_sha256 or current.data_sha256,

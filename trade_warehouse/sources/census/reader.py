@@ -18,9 +18,14 @@ import duckdb
 
 from trade_warehouse.load.landing import LandedFile
 from trade_warehouse.load.warehouse import LandingError, content_fingerprint, data_fingerprint
-from trade_warehouse.sources.census.api import COMMODITY_VAR, VALUE_COLUMNS, collapse_repeats
+from trade_warehouse.sources.census.api import COMMODITY_VAR, VALUE_COLUMNS, collapse_repeats, is_state_flow
 
 RAW_SUFFIX = {"detail": "hs", "totals": "totals", "hs4": "hs4_totals"}
+
+
+def raw_kinds(flow: str) -> tuple[str, ...]:
+    """The landed kinds a flow has raw tables for: the state flows have no HS4 world totals."""
+    return ("detail", "totals") if is_state_flow(flow) else tuple(RAW_SUFFIX)
 
 
 def raw_table(flow: str, kind: str) -> str:
@@ -55,9 +60,22 @@ def served_header(path: str | Path) -> list[str]:
     return header
 
 
+def _state(flow: str) -> list[str]:
+    return ["STATE"] if is_state_flow(flow) else []
+
+
 REQUIRED_COLUMNS = {
-    "detail": lambda flow: ["CTY_CODE", "CTY_NAME", "time", COMMODITY_VAR[flow], COMMODITY_VAR[flow] + "_LDESC"],
-    "totals": lambda flow: ["CTY_CODE", "CTY_NAME", "time", "SUMMARY_LVL"],
+    "detail": lambda flow: [
+        *_state(flow),
+        "CTY_CODE",
+        "CTY_NAME",
+        "time",
+        COMMODITY_VAR[flow],
+        COMMODITY_VAR[flow] + "_LDESC",
+    ],
+    "totals": lambda flow: (
+        ["STATE", "time"] if is_state_flow(flow) else ["CTY_CODE", "CTY_NAME", "time", "SUMMARY_LVL"]
+    ),
     "hs4": lambda flow: ["time", COMMODITY_VAR[flow], COMMODITY_VAR[flow] + "_LDESC"],
 }
 
@@ -110,8 +128,12 @@ def _select_layout(
     # values stay strings here: the GX gate reports a bad value by its text, the swap casts
     values = ",\n        ".join(f"json[{position[api]}] as {column}" for api, column in VALUE_COLUMNS[flow].items())
     commodity = COMMODITY_VAR[flow]
-    if kind == "detail":
-        dims = f"""json[{position["CTY_CODE"]}] as partner_code,
+    state = f"""json[{position["STATE"]}] as state_code,""" if is_state_flow(flow) else ""
+    if kind == "totals" and is_state_flow(flow):
+        dims = state
+    elif kind == "detail":
+        dims = f"""{state}
+        json[{position["CTY_CODE"]}] as partner_code,
         json[{position["CTY_NAME"]}] as partner_name,
         json[{position[commodity]}] as hs_code,
         json[{position[commodity + "_LDESC"]}] as hs_description,"""

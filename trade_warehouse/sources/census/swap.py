@@ -24,10 +24,11 @@ from trade_warehouse.load.warehouse import (
     retry_on_conflict,
     transaction,
 )
-from trade_warehouse.sources.census.api import VALUE_COLUMNS
+from trade_warehouse.sources.census.api import VALUE_COLUMNS, is_state_flow
 from trade_warehouse.sources.census.checks import MonthValidation, validate_months
 from trade_warehouse.sources.census.history import record_version
-from trade_warehouse.sources.census.reader import RAW_SUFFIX, StagedMonth, raw_table
+from trade_warehouse.sources.census.reader import StagedMonth, raw_kinds, raw_table
+from trade_warehouse.sources.census.state_checks import validate_state_months
 
 
 @dataclass
@@ -47,8 +48,13 @@ def validate_and_swap(
     con: duckdb.DuckDBPyConnection, settings: Settings, pending: list[PendingMonth], run_id: str
 ) -> list[tuple[PendingMonth, Outcome]]:
     """Validate a batch of staged months of one flow; swap in each month that passed."""
+    # a state month is checked on its own and against the national month loaded before it
+    staged_months = [(p.staged, p.trailing) for p in pending]
     try:
-        outcomes, batch = validate_months(con, [(p.staged, p.trailing) for p in pending])
+        if is_state_flow(pending[0].staged.flow):
+            outcomes, batch = validate_state_months(con, staged_months, settings.hs_level)
+        else:
+            outcomes, batch = validate_months(con, staged_months)
     except Exception as error:  # the gate itself broke: no month of the batch is loaded
         return [(p, failed_load(con, p.audit, error)) for p in pending]
     first, last = pending[0].staged, pending[-1].staged
@@ -120,13 +126,14 @@ def swap_once(con: duckdb.DuckDBPyConnection, staged: StagedMonth, audit_row: di
     month_date = f"{staged.month}-01"
     tables = staged.tables()
     with transaction(con):
-        for kind in RAW_SUFFIX:  # a month without HS4 totals (landed before they existed) loses stale ones
+        for kind in raw_kinds(staged.flow):  # a month without HS4 totals (landed before they existed) loses stale ones
             target = raw_table(staged.flow, kind)
             con.execute(f"delete from {target} where month = ?::date and hs_level = ?", [month_date, staged.hs_level])
             if kind in tables:
                 casts = ", ".join(f"cast({c} as bigint) as {c}" for c in VALUE_COLUMNS[staged.flow].values())
                 con.execute(f"insert into {target} by name select * replace ({casts}) from {tables[kind]}")
-        record_version(con, staged.load_id, staged.flow, staged.hs_level, tables)  # the vintage history
+        if not is_state_flow(staged.flow):  # the vintage history of the national totals
+            record_version(con, staged.load_id, staged.flow, staged.hs_level, tables)
         insert_load_audit(con, audit_row)
 
 
