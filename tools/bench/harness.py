@@ -74,6 +74,13 @@ def print_record(record: dict) -> None:
     )
     if record.get("transform"):
         print(f"transform_and_publish detail: {record['transform']}")
+    state = record.get("state") or {}
+    if state.get("enabled"):
+        print(
+            f"state-level data ({state['hs_level']}): {state['detail_rows']:,} detail rows landed, "
+            f"{state['months_loaded']} state flow-months loaded in {state['load_s']:.1f}s, "
+            f"dbt {state['dbt_nodes']} state models and tests: {state['dbt_node_s']:.1f} node-seconds"
+        )
     if floor:
         print(
             f"{'DuckDB floor':<22} {'':<9} {floor['wall_s']:>8.1f} "

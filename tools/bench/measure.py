@@ -246,3 +246,45 @@ def landed_detail_rows(data_dir: Path, months: list[str]) -> int:
         for f in latest_landed(landing, flow, "HS6", month)
         if f.kind == "detail"
     )
+
+
+def state_figures(env: dict[str, str], run_id: str, months: list[str]) -> dict:
+    """What the state-level data (``statehs``) cost in a run: rows landed, load and dbt seconds.
+
+    Rows from the landing zone's manifests; load seconds from the run's ``audit.loads`` rows
+    of the state flows (validation and swap included); build seconds are dbt's own timings of
+    the state models and their tests (``run_results.json``: node seconds, which dbt threads
+    overlap, so they may exceed the build's wall time share).
+    """
+    from trade_warehouse.core.config import STATE_FLOWS, load_settings
+    from trade_warehouse.load.landing import latest_landed
+    from trade_warehouse.load.warehouse import open_reader
+
+    settings = load_settings(env)
+    if not settings.state_trade:
+        return {"enabled": False}
+    rows = sum(
+        f.row_count
+        for month in months
+        for flow in STATE_FLOWS
+        for f in latest_landed(settings.landing_dir, flow, settings.state_hs_level, month)
+        if f.kind == "detail"
+    )
+    with open_reader(settings) as con:
+        loaded = con.execute(
+            "select count(*) filter (where status = 'loaded'), coalesce(sum(duration_s), 0) from audit.loads "
+            "where run_id = ? and flow in ('state_exports', 'state_imports')",
+            [run_id],
+        ).fetchone()
+    results_path = settings.data_dir / "dbt" / "target" / "run_results.json"
+    nodes = json.loads(results_path.read_text(encoding="utf-8")).get("results", []) if results_path.exists() else []
+    state_nodes = [n for n in nodes if "state" in n.get("unique_id", "").split(".")[-1].split("__")[-1]]
+    return {
+        "enabled": True,
+        "hs_level": settings.state_hs_level,
+        "detail_rows": rows,
+        "months_loaded": loaded[0],
+        "load_s": round(loaded[1], 2),
+        "dbt_nodes": len(state_nodes),
+        "dbt_node_s": round(sum(n.get("execution_time", 0) for n in state_nodes), 2),
+    }

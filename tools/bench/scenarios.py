@@ -21,6 +21,7 @@ from tools.bench.measure import (
     load_average,
     now,
     run_dag,
+    state_figures,
 )
 from trade_warehouse.core.months import add_months, month_range
 from trade_warehouse.emulator.launcher import emulator
@@ -55,6 +56,7 @@ def scenario_backfill(args: argparse.Namespace) -> dict:
         run = run_dag(env, MONTHLY_DAG, conf, "backfill")
     load_after = load_average()
     rows = landed_detail_rows(data_dir, months)
+    state = state_figures(env, run.run_id, months)
     floor = run_floor(data_dir, months, data_dir / "floor")
     after_extract = run.span("load", "transform_and_publish")
     result = record(
@@ -70,6 +72,7 @@ def scenario_backfill(args: argparse.Namespace) -> dict:
         after_extract_s=after_extract,
         after_extract_ratio=round(after_extract / floor["wall_s"], 2) if floor["wall_s"] else None,
         target_after_extract_s=round(3 * floor["wall_s"] + 30, 1),
+        state=state,
     )
     cache = history_dir(args.bench_dir, args.scale, months)
     if args.cache_history and args.backend == "duckdb" and not (cache / "build.done").exists():
@@ -154,6 +157,7 @@ def scenario_nightly(args: argparse.Namespace, history: int, with_noop: bool) ->
                 new_month=new,
                 history_build=build,
                 excl_extract_s=round(run.wall_s - run.seconds("extract"), 2),
+                state=state_figures(env, run.run_id, [new]),
             )
         )
         if with_noop:

@@ -1,0 +1,52 @@
+-- HS levels nest in state_trade_monthly: every row of a coarser level (HS2, and HS4 below
+-- HS6) is the sum of the finest level's rows of its code, for every value and weight, and
+-- no coarser row is missing or extra. Checks the months a build changed (macros/test_scope.sql).
+{%- set levels = hs_levels('state_hs_level') %}
+{%- set finest = levels | max %}
+{%- set measures = [
+    'exports_usd', 'imports_usd',
+    'export_air_usd', 'export_air_kg', 'export_vessel_usd', 'export_vessel_kg',
+    'export_container_usd', 'export_container_kg',
+    'import_air_usd', 'import_air_kg', 'import_vessel_usd', 'import_vessel_kg',
+    'import_container_usd', 'import_container_kg',
+] %}
+with mart as (
+    select * from {{ ref('state_trade_monthly') }}
+    where {{ changed_months_predicate('month') }}
+),
+
+summed as (
+    {%- for level in levels %}
+        select
+            month,
+            state_code,
+            partner_code,
+            {{ level }} as hs_level,
+            {%- for measure in measures %}
+                sum({{ measure }}) as {{ measure }},
+            {%- endfor %}
+            left(hs_code, {{ level }}) as hs_code
+        from mart
+        where hs_level = {{ finest }}
+        group by all
+        {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+)
+
+select
+    month,
+    state_code,
+    partner_code,
+    hs_level,
+    hs_code,
+    mart.exports_usd,
+    summed.exports_usd as summed_exports_usd,
+    mart.imports_usd,
+    summed.imports_usd as summed_imports_usd
+from mart
+full outer join summed using (month, state_code, partner_code, hs_level, hs_code)
+where
+    {%- for measure in measures %}
+        mart.{{ measure }} is distinct from summed.{{ measure }}
+        {%- if not loop.last %} or{% endif %}
+    {%- endfor %}
