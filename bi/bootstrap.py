@@ -18,6 +18,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -58,6 +59,28 @@ def bundle(dashboard_dir: Path, serving_path: Path | str) -> dict[str, str]:
     return contents
 
 
+def refresh_datasets(dashboard_dir: Path, db: Any, table_model: Any) -> tuple[list[str], dict[str, str]]:
+    """Refresh every dataset's columns from the snapshot; return the names and those it cannot read.
+
+    A snapshot published before a mart existed (the state marts of issue 23, say) cannot
+    answer that mart's datasets. Their YAML columns are kept and the name reported, so
+    Superset still starts and every other tile works; the next publish brings the mart.
+    """
+    names: list[str] = []
+    unreadable: dict[str, str] = {}
+    for dataset_yaml in sorted((dashboard_dir / "datasets").rglob("*.yaml")):
+        uuid = yaml.safe_load(dataset_yaml.read_text())["uuid"]
+        dataset = db.session.query(table_model).filter_by(uuid=uuid).one()
+        names.append(dataset.table_name)
+        try:
+            dataset.fetch_metadata()  # columns and types as the snapshot has them now
+            db.session.commit()  # each on its own: a later failure rolls back only its own changes
+        except Exception as error:  # noqa: BLE001 - any failure to read it: the dataset keeps its YAML columns
+            db.session.rollback()
+            unreadable[dataset.table_name] = (str(error).splitlines() or [type(error).__name__])[0][:300]
+    return names, unreadable
+
+
 def main(dashboard_dir: Path, serving_path: Path | str) -> dict:
     from superset.app import create_app
 
@@ -93,13 +116,7 @@ def main(dashboard_dir: Path, serving_path: Path | str) -> dict:
         ImportAssetsCommand(bundle(dashboard_dir, serving_path)).run()
         db.session.commit()
 
-        dataset_names = []
-        for dataset_yaml in sorted((dashboard_dir / "datasets").rglob("*.yaml")):
-            uuid = yaml.safe_load(dataset_yaml.read_text())["uuid"]
-            dataset = db.session.query(SqlaTable).filter_by(uuid=uuid).one()
-            dataset.fetch_metadata()  # columns and types as the snapshot has them now
-            dataset_names.append(dataset.table_name)
-        db.session.commit()
+        dataset_names, unreadable = refresh_datasets(dashboard_dir, db, SqlaTable)
 
         layer = db.session.query(AnnotationLayer).filter_by(name=KORUS_LAYER).one_or_none()
         if layer is None:
@@ -154,6 +171,7 @@ def main(dashboard_dir: Path, serving_path: Path | str) -> dict:
             "dashboard_slug": dashboard.slug,
             "charts": {s.slice_name: s.id for s in dashboard.slices},
             "datasets": dataset_names,
+            "unreadable_datasets": unreadable,
             "annotation_layer_id": layer.id,
         }
 

@@ -8,6 +8,7 @@ Korea's deficit more than doubling from 2011 to 2016.
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import report_states
 
 from trade_warehouse.core.config import Settings
 from trade_warehouse.core.months import month_range
@@ -185,3 +187,40 @@ def test_report_renders_in_a_browser_with_the_marts_numbers(settings, tmp_path):
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", header[16:24]) == (1280, 2000)
     assert screenshot.stat().st_size > 50_000  # a blank page compresses to a few kB
+
+
+def test_report_state_section_on_the_pipelines_marts(settings, tmp_path):
+    """Which states ship the watchlist goods to Japan and where its cars land (2016), as the report
+    shows it, equal to the state marts the pipeline built; the emulator's planted states lead.
+    A snapshot without the state marts (published before them) renders without the section."""
+    from trade_warehouse.report.html import DEFAULT_TREND_PARTNERS, render, report_data, templates
+
+    page = render(settings).read_text(encoding="utf-8")
+    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    try:
+        expected = report_states.expected_states(con, "5880", 2016)
+    finally:
+        con.close()
+    shown = report_states.shown_states(page)
+    assert shown == expected
+    assert "Which states ship the watchlist goods to JAPAN, and where its cars land, 2016" in page
+    potatoes, lng, coal, cars = ({name for name, _, _ in good["states"]} for good in shown)
+    assert {"Idaho", "Washington"} <= potatoes and {"Louisiana", "Texas"} <= lng
+    assert {"Virginia", "West Virginia"} <= coal and {"California", "New Jersey", "Maryland"} <= cars
+
+    old = tmp_path / "before-state-marts.duckdb"
+    shutil.copy(settings.serving_path, old)
+    con = duckdb.connect(str(old))
+    try:
+        for name, kind in con.execute(
+            "select table_name, 'table' from duckdb_tables() where schema_name = 'marts' "
+            "union all select view_name, 'view' from duckdb_views() where schema_name = 'marts'"
+        ).fetchall():
+            if name in ("state_trade_monthly", "state_trade_annual", "dim_state"):
+                con.execute(f"drop {kind} marts.{name}")
+        data = report_data(con, DEFAULT_TREND_PARTNERS, "5880")
+    finally:
+        con.close()
+    old_page = templates().get_template("report.html.j2").render(r=data)
+    assert data["states"] is None and 'id="states"' not in old_page
+    assert '<table id="top-deficits-table">' in old_page and '<svg id="trend-chart"' in old_page

@@ -81,7 +81,10 @@ def revised(tmp_path_factory: pytest.TempPathFactory) -> Revised:
     monkeypatch.setenv("CENSUS_API_BASE_URL", base_url)
     monkeypatch.setenv("CENSUS_API_KEY", DEMO_API_KEY)
     monkeypatch.setenv("CENSUS_API_PACING_S", "0")
-    settings = Settings(base_url=base_url, api_key=DEMO_API_KEY, data_dir=data_dir, hs_level="HS6", pacing_s=0.0)
+    monkeypatch.setenv("TRADE_STATE_TRADE", "off")  # the national revisions: the state months have their own tests
+    settings = Settings(
+        base_url=base_url, api_key=DEMO_API_KEY, data_dir=data_dir, hs_level="HS6", pacing_s=0.0, state_trade=False
+    )
     try:
         load_and_validate(settings, extract(settings, MONTHS).landed, "run-1")
         assert transform_and_publish(settings, "run-1").published

@@ -28,6 +28,18 @@ from trade_warehouse.sources.census import extract, load_and_validate
 FIRST_MONTHS = [f"2016-{m:02d}" for m in range(1, 13)] + ["2017-01"]  # one full year, then January
 NEW_MONTH = "2017-02"
 FOCUS_PARTNERS = ("5880", "5800", "5700", "2010", "4280")  # Japan, Korea, China, Mexico, Germany
+CHART_COUNT = 9
+STATE_MAP = "Exports by state to the chosen partner (latest full year)"
+WATCHLIST = "Watchlist goods by state: Japan"
+STATE_YEAR = 2016  # the latest full year of FIRST_MONTHS (and still after NEW_MONTH)
+# the watchlist chart's goods: HS4 code, label, which flow with Japan
+WATCHLIST_GOODS = (
+    ("0701", "Potatoes (0701)", "exports to Japan"),
+    ("2711", "LNG and other petroleum gases (2711)", "exports to Japan"),
+    ("2701", "Coal (2701)", "exports to Japan"),
+    ("8703", "Cars (8703)", "imports from Japan"),
+)
+USA_MAP_REGIONS = 51  # Superset's usa geojson: the 50 states and DC
 SCREENSHOT_DIR = Path(os.environ.get("TRADE_BI_SCREENSHOT_DIR", "/tmp"))
 
 
@@ -79,6 +91,60 @@ class Api:
                 "client_id": os.urandom(5).hex(),
             },
         )
+
+
+def state_exports(published: Settings, partner_code: str | None = None, hs4: str | None = None) -> list[dict]:
+    """Exports by state (ISO 3166-2) in STATE_YEAR, to one partner or all, of one HS4 heading or all goods.
+
+    All goods are read at HS2, one heading at HS4: every level of state_trade_monthly holds the
+    same totals, so this also holds the map (which reads HS4) to the marts' contract.
+    """
+    sql = (
+        "select d.iso_3166_2, sum(s.exports_usd) from marts.state_trade_monthly s "
+        "join marts.dim_state d using (state_code) where d.is_state and year(s.month) = ? "
+    )
+    params: list = [STATE_YEAR]
+    if partner_code:
+        sql += "and s.partner_code = ? "
+        params.append(partner_code)
+    if hs4:
+        sql += "and s.hs_level = 4 and s.hs_code = ? "
+        params.append(hs4)
+    else:
+        sql += "and s.hs_level = 2 "
+    return [{"iso_3166_2": iso, "exports_usd": v} for iso, v in query(published, sql + "group by 1 order by 1", params)]
+
+
+def expected_watchlist(published: Settings) -> list[dict]:
+    """The watchlist table: per good, the five states trading most of it with Japan in STATE_YEAR."""
+    rows = []
+    for code, good, flow in WATCHLIST_GOODS:
+        value = "imports_usd" if flow.startswith("imports") else "exports_usd"
+        states = query(
+            published,
+            f"""
+            select d.state_name, sum(s.{value}), sum(s.{value}) / sum(sum(s.{value})) over ()
+            from marts.state_trade_monthly s join marts.dim_state d using (state_code)
+            where s.partner_code = '5880' and s.hs_level = 4 and s.hs_code = ? and year(s.month) = ?
+            group by d.state_name, s.state_code having sum(s.{value}) > 0
+            order by 2 desc, s.state_code limit 5
+            """,
+            [code, STATE_YEAR],
+        )
+        assert states, f"no state trades {good} with Japan in {STATE_YEAR}"
+        rows += [
+            {
+                "good": good,
+                "flow": flow,
+                "rank_in_good": rank,
+                "state_name": name,
+                "value_usd": v,
+                "share_of_good": share,
+                "year": STATE_YEAR,
+            }
+            for rank, (name, v, share) in enumerate(states, start=1)
+        ]
+    return sorted(rows, key=lambda r: (r["flow"], r["good"], r["rank_in_good"]))  # the chart's order
 
 
 def expected_charts(published: Settings, latest: str) -> dict[str, list[dict]]:
@@ -142,6 +208,8 @@ def expected_charts(published: Settings, latest: str) -> dict[str, list[dict]]:
             ],
         ),
         "Exports to Japan: LNG, coal, potatoes": exports,
+        STATE_MAP: state_exports(published),  # the chart's own query: every partner and good
+        WATCHLIST: expected_watchlist(published),
         "Two sides of the balance: U.S.-reported vs partner-reported": rows(
             "select year, partner_name, us_reported_balance_usd, partner_reported_balance_usd, export_asymmetry_pct, "
             "import_asymmetry_pct, us_months_covered, partner_months_covered from marts.mirror_trade_annual "
@@ -163,7 +231,8 @@ def expected_charts(published: Settings, latest: str) -> dict[str, list[dict]]:
 
 def check_charts_match_marts(api: Api, server: bi.Superset, published: Settings, latest: str) -> dict[str, dict]:
     """Every chart's data through Superset's API equals the marts; returns the API results by chart."""
-    assert len(server.charts) == 7, server.charts
+    assert len(server.charts) == CHART_COUNT, server.charts
+    assert server.unreadable_datasets == {}, server.unreadable_datasets
     results = {name: api.chart_data(chart_id) for name, chart_id in server.charts.items()}
     for name, expected in expected_charts(published, latest).items():
         assert expected, f"{name}: the marts have no rows to compare with"
@@ -188,6 +257,58 @@ def check_charts_match_marts(api: Api, server: bi.Superset, published: Settings,
         ("KORUS in force", epoch_ms(date(2012, 3, 15)))
     ]
     return results
+
+
+def native_filters(api: Api, server: bi.Superset) -> dict[str, dict]:
+    """The dashboard's native filters as Superset holds them after the import, by name."""
+    response = api.client.get(f"/api/v1/dashboard/{server.dashboard_id}")
+    assert response.status_code == 200, response.text[:2000]
+    metadata = json.loads(response.json()["result"]["json_metadata"])
+    return {f["name"]: f for f in metadata["native_filter_configuration"]}
+
+
+def check_state_map_filters(api: Api, server: bi.Superset, published: Settings) -> None:
+    """The state map's native filters as imported, and the map's query under them, equal to the marts.
+
+    Partner (required, JAPAN by default), HS chapter and HS code target the map's dataset and
+    reach only the map (its row, less the watchlist table). The map's saved query with the
+    partner filter's default is what the dashboard opens with: Japan's exports by state; with
+    the HS code filter on potatoes' heading (a value of the filter's own column), potatoes'.
+    """
+    filters = native_filters(api, server)
+    assert set(filters) == {"Partner", "HS chapter", "HS code"}, filters.keys()
+    chart = api.client.get(f"/api/v1/chart/{server.charts[STATE_MAP]}").json()["result"]
+    dataset_id = json.loads(chart["query_context"])["datasource"]["id"]
+    for name, native in filters.items():
+        assert [t["datasetId"] for t in native["targets"]] == [dataset_id], name
+        assert native["scope"] == {"rootPath": ["ROW-states"], "excluded": [server.charts[WATCHLIST]]}, name
+    partner = filters["Partner"]
+    assert partner["controlValues"]["enableEmptyFilter"] and not partner["controlValues"]["multiSelect"]
+    default = partner["defaultDataMask"]["extraFormData"]["filters"]
+    assert default == [{"col": "partner_name", "op": "IN", "val": ["JAPAN"]}], default
+    assert partner["defaultDataMask"]["filterState"]["value"] == ["JAPAN"]
+    assert filters["HS code"]["cascadeParentIds"] == [filters["HS chapter"]["id"]]
+
+    def data(columns: list[str], metrics: list[str], where: list[dict]) -> list[dict]:
+        """The map's saved query (its dataset, limit, order) with other columns and filters."""
+        body = json.loads(chart["query_context"])
+        body["queries"][0].update(columns=columns, metrics=metrics, filters=where)
+        if not metrics:
+            body["queries"][0]["orderby"] = []
+        response = api.client.post("/api/v1/chart/data", json=body)
+        assert response.status_code == 200, response.text[:2000]
+        return response.json()["result"][0]["data"]
+
+    japan = data(["iso_3166_2"], ["exports_usd"], default)
+    assert japan and japan == state_exports(published, "5880")
+    hs_column = filters["HS code"]["targets"][0]["column"]["name"]
+    labels = {r[hs_column] for r in data([hs_column], [], [{"col": "hs_code", "op": "IN", "val": ["0701"]}])}
+    (potatoes,) = labels
+    assert potatoes.startswith("0701 "), potatoes
+    chapters = {r["hs_chapter"] for r in data(["hs_chapter"], [], [{"col": "hs_code", "op": "IN", "val": ["0701"]}])}
+    assert len(chapters) == 1 and chapters.pop().startswith("07 "), chapters
+    by_potatoes = data(["iso_3166_2"], ["exports_usd"], [*default, {"col": hs_column, "op": "IN", "val": [potatoes]}])
+    assert by_potatoes and by_potatoes == state_exports(published, "5880", "0701")
 
 
 def open_dashboard(server: bi.Superset, tmp_path: Path, screenshot: Path) -> dict:
@@ -264,8 +385,9 @@ def publish_while_running(
     assert second[ytd]["data"] != first[ytd]["data"]
 
 
-def check_dashboard_renders(server: bi.Superset, tmp_path: Path, screenshot: Path) -> None:
-    """The dashboard in a browser: logged in, every tile drawn, no error tile, the new month shown."""
+def check_dashboard_renders(server: bi.Superset, tmp_path: Path, screenshot: Path, published: Settings) -> None:
+    """The dashboard in a browser: logged in, every tile drawn, no error tile, the new month shown,
+    and the U.S. map drawn from Japan's exports by state (the partner filter's default)."""
     started = time.monotonic()
     page = open_dashboard(server, tmp_path, screenshot)
     print(f"browser check in {time.monotonic() - started:.0f}s")
@@ -274,12 +396,32 @@ def check_dashboard_renders(server: bi.Superset, tmp_path: Path, screenshot: Pat
     assert set(tiles) == set(server.charts), tiles.keys()
     for title, tile in tiles.items():
         assert not tile["error"], f"{title}: {tile['error']}"
-        assert tile["canvas"] or tile["rows"], f"{title} did not render: {tile['text'][:300]}"
+        assert tile["canvas"] or tile["rows"] or tile["paths"], f"{title} did not render: {tile['text'][:300]}"
     balance = "Monthly balance: Japan, Korea, China, Mexico, Germany"
     assert tiles[balance]["canvas"] and tiles["Exports to Japan: LNG, coal, potatoes"]["canvas"]
     assert tiles["Top-10 deficit partners, latest full year"]["rows"] == 10
+    assert tiles[WATCHLIST]["rows"] == len(expected_watchlist(published))
+    check_map_drawn(server, page, published)
     assert f"{NEW_MONTH}-01" in tiles["Data freshness"]["text"]
     assert "SYNTHETIC DATA from the Census API emulator" in tiles["Data freshness"]["text"]
     assert page["width"] == 1400 and page["height"] >= 1500
     assert page["colours"] > 200 and page["non_background_fraction"] > 0.05, page  # not a blank page
     print(f"\nscreenshot: {screenshot}  Superset start-up: {server.startup_s:.0f}s")
+
+
+def check_map_drawn(server: bi.Superset, page: dict, published: Settings) -> None:
+    """The country map as the browser drew it: one path per state, those with data filled, and
+    the rows it was drawn from (its last /superset/explore_json/ answer, with the dashboard's
+    default partner filter applied) equal to Japan's exports by state in the marts."""
+    tile = next(t for t in page["tiles"] if t["title"] == STATE_MAP)
+    japan = state_exports(published, "5880")
+    assert tile["paths"] == USA_MAP_REGIONS, tile
+    # a region with data gets a colour from the linear scale; one without keeps fill 'none'
+    assert len(tile["fills"]) == len(japan), (len(tile["fills"]), len(japan))
+    assert len(set(tile["fills"])) > 1, tile["fills"]  # coloured by value, not one flat colour
+    drawn = [p for p in page["legacy_data"] if p["slice_id"] == server.charts[STATE_MAP] and p["data"] is not None]
+    assert drawn, page["legacy_data"]
+    last = drawn[-1]
+    assert last["status"] == 200 and not last["error"] and "partner_name" in last["applied_filters"], last
+    rows = sorted((r["country_id"], r["metric"]) for r in last["data"])
+    assert rows == [(r["iso_3166_2"], r["exports_usd"]) for r in japan]

@@ -74,7 +74,7 @@ def print_record(record: dict) -> None:
     )
     if record.get("transform"):
         print(f"transform_and_publish detail: {record['transform']}")
-    state = record.get("state") or {}
+    state = record.get("state_level") or {}
     if state.get("enabled"):
         print(
             f"state-level data ({state['hs_level']}): {state['detail_rows']:,} detail rows landed, "

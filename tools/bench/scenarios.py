@@ -72,7 +72,7 @@ def scenario_backfill(args: argparse.Namespace) -> dict:
         after_extract_s=after_extract,
         after_extract_ratio=round(after_extract / floor["wall_s"], 2) if floor["wall_s"] else None,
         target_after_extract_s=round(3 * floor["wall_s"] + 30, 1),
-        state=state,
+        state_level=state,
     )
     cache = history_dir(args.bench_dir, args.scale, months)
     if args.cache_history and args.backend == "duckdb" and not (cache / "build.done").exists():
@@ -157,7 +157,7 @@ def scenario_nightly(args: argparse.Namespace, history: int, with_noop: bool) ->
                 new_month=new,
                 history_build=build,
                 excl_extract_s=round(run.wall_s - run.seconds("extract"), 2),
-                state=state_figures(env, run.run_id, [new]),
+                state_level=state_figures(env, run.run_id, [new]),
             )
         )
         if with_noop:

@@ -142,6 +142,8 @@ class Superset:
     dashboard_id: int
     charts: dict[str, int] = field(default_factory=dict)
     startup_s: float = 0.0
+    # datasets the snapshot cannot answer (published before their mart existed): name -> error
+    unreadable_datasets: dict[str, str] = field(default_factory=dict)
 
     @property
     def dashboard_url(self) -> str:
@@ -204,6 +206,7 @@ def start(
             dashboard_id=info["dashboard_id"],
             charts=info["charts"],
             startup_s=time.monotonic() - started,
+            unreadable_datasets=info.get("unreadable_datasets", {}),
         )
     stop(home)
     tail = (home / "superset.log").read_text(errors="replace")[-3000:]
@@ -319,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     print(f"Superset: {server.url}  (started in {server.startup_s:.0f}s; logs in {home})")
+    for name, error in server.unreadable_datasets.items():
+        print(f"warning: dataset {name} cannot be read from this snapshot ({error}); publish again to fill its tiles")
     print(f"Dashboard: {server.dashboard_url}")
     print(f"login: admin / {server.admin_password}   (generated now, shown once; a new one on every make bi)")
     return 0

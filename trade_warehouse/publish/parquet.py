@@ -57,7 +57,8 @@ def export_parquet(
     months: list[str] | None,
     renamed_years: set[int],
 ) -> None:
-    """One ``data.parquet`` per table; a ``publish_by`` table gets one ``<year>.parquet`` per year.
+    """One ``data.parquet`` per table; a ``publish_by`` table gets one ``<year>.parquet`` per year
+    (one ``empty.parquet`` without rows).
 
     Years a patch did not touch are hard links to the files of the set in service (the
     files are immutable), so a night writes the changed year only.
@@ -73,6 +74,12 @@ def export_parquet(
     years = [
         y for (y,) in con.execute(f"select distinct {year_of} from candidate.marts.{model.name} order by 1").fetchall()
     ]
+    if not years:  # an empty mart (e.g. the state marts with the state flows off): one empty file, so
+        # readers of ``<table>/*.parquet`` get the columns and no rows instead of "no files found"
+        con.execute(
+            f"copy (from candidate.marts.{model.name} limit 0) to '{target / 'empty.parquet'}' (format parquet)"
+        )
+        return
     for year in years:
         file = target / f"{year}.parquet"
         reused = previous / model.name / file.name if previous else None

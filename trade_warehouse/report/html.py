@@ -21,6 +21,7 @@ import jinja2
 
 from trade_warehouse.core.config import Settings
 from trade_warehouse.publish.serving import open_served
+from trade_warehouse.report.states import state_watchlist_data
 
 DEFAULT_TREND_PARTNERS = ("5880", "5800", "5700", "2010", "4280")  # Japan, Korea, China, Mexico, Germany
 NAMED_EXPORTS = (("271111", 6, "LNG"), ("2701", 4, "Coal"), ("0701", 4, "Potatoes"))
@@ -362,6 +363,7 @@ def report_data(con: duckdb.DuckDBPyConnection, partners: tuple[str, ...], focus
         "drivers_chart": bar_chart("drivers-chart", "commodity drivers", drivers, width=900, left=380),
         "revisions": revision_data(con),
         "mirror": mirror_data(con),
+        "states": state_watchlist_data(con, focus),
     }
 
 
