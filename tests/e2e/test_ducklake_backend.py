@@ -51,8 +51,9 @@ def lake_state(env: dict[str, str]) -> tuple[int, int]:
 
 
 def test_dag_on_the_lake_publishes_the_file_backends_marts_and_rolls_back(
-    airflow_db, emulator, settings, lake_services, monkeypatch, capfd
+    airflow_db, emulator, state_settings, lake_services, monkeypatch, capfd
 ):
+    settings = state_settings  # the state-level flows too: every mart, row for row
     env = use_lake(monkeypatch, lake_services, "trade_e2e", "e2e")
     window = {"start_month": "2017-01", "end_month": "2017-02"}
     result = run_dag(window)
@@ -70,6 +71,7 @@ def test_dag_on_the_lake_publishes_the_file_backends_marts_and_rolls_back(
         con.execute(f"attach '{settings.serving_path}' as served_file (read_only)")
         tables = served_marts(con, "lake")
         assert tables == served_marts(con, "served_file") and "trade_balance_monthly" in tables
+        assert con.execute("select count(*) from lake.marts.state_trade_monthly").fetchone()[0] > 0
         for table in tables:
             # load times differ between the two runs (vintages carry them): every other column must equal
             columns = [

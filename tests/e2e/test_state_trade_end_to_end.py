@@ -91,6 +91,7 @@ def published(airflow_db, tmp_path_factory):
         patch.setenv("CENSUS_API_BASE_URL", base_url)
         patch.setenv("CENSUS_API_KEY", DEMO_API_KEY)
         patch.setenv("CENSUS_API_PACING_S", "0")
+        patch.setenv("TRADE_STATE_TRADE", "on")
         result = run_dag(WINDOW)
     assert result["state"].endswith("success"), result
     return data_dir
