@@ -125,7 +125,8 @@ def reused_parquet_years(settings) -> dict[str, list[str]]:
     return reused
 
 
-def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator, settings, tmp_path):
+def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator, state_settings, tmp_path):
+    settings = state_settings  # the state marts too: incremental by month and year, like the national ones
     load_and_validate(settings, extract(settings, FIRST).landed, "run-1")
     first = transform_and_publish(settings, "run-1")
     assert first.published and first.changed_months is None  # nothing in service yet: everything
@@ -163,7 +164,8 @@ def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator,
     # a third night: a later vintage revises 2016-04 again; 2015 and 2017 are left alone
     emulator.state.vintage = 2
     third_loads = load_and_validate(settings, extract(settings, [REVISED]).landed, "run-3")
-    assert {(o.flow, o.month) for o in third_loads.loaded} == {("exports", REVISED), ("imports", REVISED)}
+    revised_flows = ("exports", "imports", "state_exports", "state_imports")
+    assert {(o.flow, o.month) for o in third_loads.loaded} == {(flow, REVISED) for flow in revised_flows}
     third = transform_and_publish(settings, "run-3")
     assert third.published and third.changed_months == [f"{REVISED}-01"]
     assert set(parquet_equals_serving(settings).values()) == {0}
@@ -183,6 +185,8 @@ def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator,
         )
     ]
     assert {"commodity_trade_monthly", "commodity_balance_annual", "fct_trade__partner_hs6_monthly"} <= set(mart_tables)
+    assert {"state_trade_monthly", "state_trade_annual"} <= set(mart_tables)
+    assert query(serving, "select count(distinct month) from marts.state_trade_monthly") == [(6,)]
 
     # the same loads, built from scratch and published whole
     dbt_runner.run_dbt(settings, "build", "--full-refresh")

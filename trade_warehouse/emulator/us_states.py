@@ -21,7 +21,8 @@ from trade_warehouse.emulator.synthetic import Universe, read_csv, stable_seed
 
 UNIDENTIFIED = "XX"
 TOTAL = "-"
-STATES_PER_LINE = 4  # states a partner x HS6 line is split over (before duplicates merge)
+STATES_PER_LINE = 4  # at most this many states carry a partner x HS6 line (the planted ones: all four)
+EXTRA_STATE_CHANCE = 0.25  # beyond the first state, each further one carries a line with this chance
 
 # Rough shares of U.S. exports (by state of origin) and imports (by state of destination).
 PROFILE = {
@@ -145,6 +146,9 @@ def state_leaves(universe: Universe, flow: str, year: int, month: int, vintage: 
     index = {c: i for i, c in enumerate(codes)}
     chosen = rng.choice(len(codes), size=(n, STATES_PER_LINE), p=probabilities)
     weights = rng.lognormal(0.0, 1.0, size=(n, STATES_PER_LINE))
+    # most lines come from one or two states: 1 + Binomial(3, 0.25) states, 1.75 on average
+    carried = 1 + rng.binomial(STATES_PER_LINE - 1, EXTRA_STATE_CHANCE, n)
+    weights[np.arange(STATES_PER_LINE)[None, :] >= carried[:, None]] = 0.0
     hs4 = leaves["hs6"].str[:4].to_numpy()
     for heading, shares in PLANTED[flow].items():
         rows = np.nonzero(hs4 == heading)[0]
