@@ -1,6 +1,8 @@
 """dbt build over loaded months, the mart contract, publish and rollback."""
 
+import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -39,11 +41,19 @@ def parquet_matches_serving(settings) -> bool:
     return set(parquet_differences(settings.serving_path, current, tables).values()) == {0}
 
 
-def test_build_publish_contract_and_rollback(emulator, settings):
+def test_build_publish_contract_and_rollback(emulator, settings, caplog, capfd):
     months = ["2016-01", "2016-02", "2016-03", "2017-01", "2017-02", "2017-03"]
     load_and_validate(settings, extract(settings, months).landed, "run-1")
-    first = transform_and_publish(settings, "run-1")
+    with caplog.at_level(logging.INFO):
+        first = transform_and_publish(settings, "run-1")
     contract = [m for m in published_models(settings) if m.contract]
+    # progress an operator can watch: dbt's nodes done and the marts copied, with the count
+    # (stdlib logging, or the console once Airflow has set up structlog in this worker)
+    captured = capfd.readouterr()
+    logged = "\n".join([caplog.text, captured.out, captured.err])
+    assert re.search(r"dbt build: (\d+)/\1 nodes done", logged), logged[-2000:]
+    published_count = len(published_models(settings))
+    assert f"publish: {published_count}/{published_count} marts copied" in logged, logged[-2000:]
     assert CONTRACT_MARTS <= {m.name for m in contract}
     assert first.published and set(first.row_counts) == {m.name for m in contract}
     serving = settings.serving_path

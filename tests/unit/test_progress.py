@@ -20,3 +20,40 @@ pytestmark = pytest.mark.unit
 )
 def test_time_left_extrapolates_the_mean_time_per_item(done, total, elapsed, expected):
     assert time_left(done, total, elapsed) == expected
+
+
+def test_a_dbt_run_logs_its_nodes_done_and_the_time_left(monkeypatch, caplog, capfd):
+    """dbt's own "N of M STATUS" lines become progress lines; the whole output is still returned."""
+    import logging
+    import re
+    import sys
+
+    from trade_warehouse.transform import dbt_runner
+
+    monkeypatch.setattr(dbt_runner, "PROGRESS_EVERY_S", 0.0)
+    script = (
+        "import time\n"
+        "print('Running with dbt=1.11')\n"
+        "for i, status in enumerate(['OK created', 'PASS', 'FAIL 3', 'OK created'], 1):\n"
+        "    print(f'{i} of 4 START node {i}')\n"
+        "    time.sleep(0.01)\n"
+        "    print(f'{i} of 4 {status} node {i} [in 0.01s]')\n"
+    )
+    with caplog.at_level(logging.INFO, logger=dbt_runner.__name__):
+        completed = dbt_runner.run_with_progress([sys.executable, "-c", script], {}, "build")
+    assert completed.returncode == 0 and "3 of 4 FAIL 3 node 3" in completed.stdout
+    # stdlib logging, or the console once Airflow has set up structlog in this worker: read both
+    captured = capfd.readouterr()
+    text = "\n".join([caplog.text, captured.out, captured.err])
+    lines = list(
+        dict.fromkeys(
+            line.rstrip() for line in re.findall(r"dbt build: \d/4 nodes done[^\n]*?(?= \[|$)", text, re.MULTILINE)
+        )
+    )
+    assert [line.split(":")[1].split(";")[0].strip() for line in lines] == [
+        "1/4 nodes done",
+        "2/4 nodes done",
+        "3/4 nodes done, 1 failed",
+        "4/4 nodes done, 1 failed",
+    ], text
+    assert all(line.endswith(" left") for line in lines[:3]), lines

@@ -9,14 +9,19 @@ the file, then swaps it in with the Parquet set.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import duckdb
 
 from trade_warehouse.core.config import Settings
+from trade_warehouse.core.progress import time_left
 from trade_warehouse.publish.changes import CURRENT_VERSIONS_SQL, level_parameters
 from trade_warehouse.publish.contract import PublishedModel, PublishError, check_contract
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,8 @@ def copy_marts(
     }
     patch = [m for m in models if months is not None and m.publish_by and m.name in existing]
     renames = _changed_names(con, patch, existing, target)  # before the dimensions are replaced
-    for model in models:
+    began = time.monotonic()
+    for done, model in enumerate(models, start=1):
         if model in patch:
             predicate = _key_predicate(model.publish_by, months or [])
             con.execute(f"delete from {served}.{model.name} where {predicate}")
@@ -197,6 +203,11 @@ def copy_marts(
             )
         else:
             con.execute(f"create or replace table {served}.{model.name} as select * from {built}.{model.name}")
+        left = time_left(done, len(models), time.monotonic() - began)
+        how = "changed months" if model in patch else "whole"
+        log.info(
+            "publish: %d/%d marts copied (%s: %s)%s", done, len(models), model.name, how, f"; {left}" if left else ""
+        )
     for stale in existing - {m.name for m in models}:  # a model no longer published
         con.execute(f"drop table {served}.{stale}")
     return _refresh_names(con, renames, served)

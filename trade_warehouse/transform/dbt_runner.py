@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,9 @@ from pathlib import Path
 
 from trade_warehouse.core.config import DBT_PROJECT_DIR, Settings, duckdb_memory_limit
 from trade_warehouse.core.errors import TerminalError
+from trade_warehouse.core.progress import time_left
+
+log = logging.getLogger(__name__)
 
 
 class TransformError(TerminalError):
@@ -104,15 +109,56 @@ def run_dbt(settings: Settings, *args: str, env: dict[str, str] | None = None) -
         str(dbt_dir / "logs"),
     ]
     started = time.time()
-    completed = subprocess.run(
-        command, env={**dbt_env(settings), **(env or {})}, capture_output=True, text=True, check=False
-    )
+    completed = run_with_progress(command, {**dbt_env(settings), **(env or {})}, args[0])
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
         failing = failed_nodes(dbt_dir / "target" / "run_results.json", started)
         tail = "\n".join(failing[:25]) or "\n".join(output.splitlines()[-25:])  # no results: a parse error
         raise TransformError(f"dbt {' '.join(args)} failed (exit {completed.returncode}):\n{tail}")
     return output
+
+
+# dbt's line for a finished node: "12 of 160 OK created sql table model marts.x ... [OK in 0.51s]"
+_NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
+PROGRESS_EVERY_S = 10.0  # at most one progress line per this many seconds (and one at the end)
+
+
+def run_with_progress(command: list[str], env: dict[str, str], verb: str) -> subprocess.CompletedProcess:
+    """Run dbt, reading its output as it comes: a long build logs how far it is and the time left.
+
+    dbt numbers each node it finishes ("12 of 160 OK ..."); every PROGRESS_EVERY_S one line
+    says how many are done, how many failed and about how long the rest needs. The whole
+    output is still returned, for the caller's error message.
+    """
+    began = time.monotonic()
+    last = began
+    lines: list[str] = []
+    done = failed = 0
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            match = _NODE_DONE.search(line)
+            if not match:
+                continue
+            done, total = max(done, int(match.group(1))), int(match.group(2))
+            failed += match.group(3) in ("ERROR", "FAIL")
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY_S or done == total:
+                last = now
+                left = time_left(done, total, now - began)
+                log.info(
+                    "dbt %s: %d/%d nodes done%s%s",
+                    verb,
+                    done,
+                    total,
+                    f", {failed} failed" if failed else "",
+                    f"; {left}" if left else "",
+                )
+        returncode = process.wait()
+    return subprocess.CompletedProcess(command, returncode, "".join(lines), "")
 
 
 def failed_nodes(run_results: Path, since: float = 0.0) -> list[str]:
