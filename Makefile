@@ -118,9 +118,12 @@ docker-env:
 
 ## bench: full-scale window through the real DAG vs the DuckDB floor, nightly at 12 and 84 months, no-op night;
 ##        make bench FROM=2017-01 TO=2017-12 SCALE=full HISTORY=12,84 SCENARIOS=backfill,nightly,noop LABEL=...
+##        SCENARIOS=history HISTORY_FROM=2010-01 HISTORY_TO=2017-12: the whole history reloaded from landing
+##        STATE=on adds the state-level flows (statehs) and reports their rows, load and dbt time
 ##        (results appended to bench/results.jsonl; histories cached under bench/data/)
 BENCH_FROM ?= $(if $(FROM),$(FROM),2017-01)
 BENCH_TO ?= $(if $(TO),$(TO),2017-12)
 bench: setup
 	$(BIN)/python -m tools.bench --from $(BENCH_FROM) --to $(BENCH_TO) --scale $${SCALE:-full} \
-	  --history $${HISTORY:-12,84} --scenarios $${SCENARIOS:-backfill,nightly,noop} --backend $${BACKEND:-duckdb} --label "$${LABEL:-}"
+	  --history $${HISTORY:-12,84} --scenarios $${SCENARIOS:-backfill,nightly,noop} --backend $${BACKEND:-duckdb} --state $${STATE:-off} --label "$${LABEL:-}" \
+	  --history-from $${HISTORY_FROM:-2010-01} --history-to $${HISTORY_TO:-2017-12}

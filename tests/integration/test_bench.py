@@ -60,3 +60,31 @@ def test_bench_measures_a_dag_run_and_the_floor(tmp_path: Path, airflow_db: Path
     printed = capsys.readouterr().out
     assert "DuckDB floor" in printed and "transform_and_publish" in printed
     assert not (tmp_path / "bench" / "runs" / "backfill-small-2017-01..2017-01").exists()  # scratch removed
+
+
+def test_bench_history_reloads_the_window_from_its_landed_files(tmp_path: Path, airflow_db: Path, capsys) -> None:
+    """The ``history`` scenario on a two-month window: built once (extracted), then reloaded from landing."""
+    results = tmp_path / "results.jsonl"
+    backfill = {"scenario": "backfill", "months": 12, "scale": "small", "after_extract_s": 24.0, "recorded_at": "x"}
+    results.write_text(json.dumps(backfill) + "\n")  # the 12-month backfill the per-month cost is set against
+    arguments = ["--scale", "small", "--scenarios", "history", "--history-from", "2017-01", "--history-to", "2017-02"]
+    arguments += ["--bench-dir", str(tmp_path / "bench"), "--results", str(results)]
+    assert bench.main(arguments) == 0
+    record = json.loads(results.read_text().splitlines()[-1])
+    assert (record["scenario"], record["state"], record["window"], record["months"]) == (
+        "history",
+        "success",
+        "2017-01..2017-02",
+        2,
+    )
+    stages = {s["stage"]: s for s in record["stages"]}
+    assert stages["load"]["state"] == "success" and stages["transform_and_publish"]["state"] == "success"
+    assert record["floor"]["rows"] == record["detail_rows"] > 2000  # the floor read the same landed files
+    assert record["target_after_extract_s"] == round(3 * record["floor"]["wall_s"] + 60, 1)
+    assert record["per_month_s"] == round(record["after_extract_s"] / 2, 2) > 0
+    assert record["per_month_vs_12"] == round(record["per_month_s"] / 2.0, 2)
+    assert record["state_level"] == {"enabled": False}  # the default: national data only, like the floor
+    # the cached history (extracted once) stays for the next run; the reload's scratch dir is removed
+    assert (tmp_path / "bench" / "small-2017-01..2017-02" / "build.done").exists()
+    assert not (tmp_path / "bench" / "runs" / "history-small-2017-01..2017-02").exists()
+    assert "whole-history reload" in capsys.readouterr().out

@@ -172,13 +172,90 @@ def scenario_nightly(args: argparse.Namespace, history: int, with_noop: bool) ->
     return records
 
 
+def scenario_history(args: argparse.Namespace) -> dict:
+    """A reload of the whole history (``--history-from``..``--history-to``) from the landing zone.
+
+    What a schema change or a new HS level forces: every landed month into an empty
+    warehouse (``from_landing``, no API calls), built and published, then the floor on the
+    same files in the same run. The landed files come from the cached history of the window
+    (built once, extraction included, as the nightly's histories are).
+    """
+    months = month_range(args.history_from, args.history_to)
+    ensure_history(args.bench_dir, args.scale, months)
+    data_dir = args.bench_dir / "runs" / f"history-{args.scale}-{months[0]}..{months[-1]}"
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    link_landing(history_dir(args.bench_dir, args.scale, months), data_dir, months)
+    conf = {"start_month": months[0], "end_month": months[-1], "from_landing": True}
+    load_before = load_average()
+    with emulator(args.scale) as base_url:  # not called (from_landing), but the settings name it
+        env = {**bench_env(data_dir, base_url), **backend_env(args, "history")}
+        run = run_dag(env, MONTHLY_DAG, conf, "history")
+    load_after = load_average()
+    rows = landed_detail_rows(data_dir, months)
+    floor = run_floor(data_dir, months, data_dir / "floor")
+    after_extract = run.span("load", "transform_and_publish")
+    per_month = round(after_extract / len(months), 2)
+    result = record(
+        args,
+        "history",
+        run,
+        rows,
+        floor,
+        load_before,
+        load_after,
+        window=f"{months[0]}..{months[-1]}",
+        months=len(months),
+        after_extract_s=after_extract,
+        after_extract_ratio=round(after_extract / floor["wall_s"], 2) if floor["wall_s"] else None,
+        target_after_extract_s=round(3 * floor["wall_s"] + 60, 1),
+        target_peak_rss_mb=HISTORY_PEAK_RSS_MB,
+        per_month_s=per_month,
+        per_month_vs_12=per_month_ratio(args, per_month),
+        state_level=state_figures(env, run.run_id, months),
+    )
+    if not args.keep:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return result
+
+
+HISTORY_PEAK_RSS_MB = 3072
+
+
+def per_month_ratio(args: argparse.Namespace, per_month_s: float) -> float | None:
+    """The history's load -> publish seconds per month over the newest 12-month backfill's (same scale, backend)."""
+    if not args.results.exists():
+        return None
+    backfills = []
+    for line in args.results.read_text(encoding="utf-8").splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            item.get("scenario") == "backfill"
+            and item.get("months") == 12
+            and item.get("scale") == args.scale
+            and item.get("backend", "duckdb") == args.backend
+            and item.get("after_extract_s")
+        ):
+            backfills.append(item)
+    if not backfills:
+        return None
+    newest = max(backfills, key=lambda item: item.get("recorded_at", ""))
+    return round(per_month_s / (newest["after_extract_s"] / 12), 2)
+
+
 def backend_env(args: argparse.Namespace, name: str) -> dict[str, str]:
-    """The backend's settings of a measured run: nothing for the file, a fresh lake for ``ducklake``."""
+    """The backend's settings of a measured run (nothing for the file, a fresh lake for ``ducklake``),
+    and whether the state-level flows run (``--state``)."""
+    state = {"TRADE_STATE_TRADE": args.state}
     if args.backend != "ducklake":
-        return {"TRADE_WAREHOUSE_BACKEND": "duckdb"}
+        return {"TRADE_WAREHOUSE_BACKEND": "duckdb", **state}
     from tools.bench.lake import fresh_lake
 
-    return fresh_lake(name)
+    return {**fresh_lake(name), **state}
 
 
 def lake_history(env: dict[str, str], months: list[str], history: int) -> dict:
