@@ -5,13 +5,7 @@
 -- twice in memory whole (the full 84-month demo mart is 7.4 M rows).
 {%- set levels = hs_levels('state_hs_level') %}
 {%- set finest = levels | max %}
-{%- set measures = [
-    'exports_usd', 'imports_usd',
-    'export_air_usd', 'export_air_kg', 'export_vessel_usd', 'export_vessel_kg',
-    'export_container_usd', 'export_container_kg',
-    'import_air_usd', 'import_air_kg', 'import_vessel_usd', 'import_vessel_kg',
-    'import_container_usd', 'import_container_kg',
-] %}
+{%- set measures = state_trade_measures() %}
 {%- set mart -%}
     (select * from {{ ref('state_trade_monthly') }} where {{ changed_months_predicate('month') }})
 {%- endset %}

@@ -29,13 +29,7 @@
 {%- set levels = hs_levels('state_hs_level') %}
 {%- set finest = levels | max %}
 {%- set coarser = levels | reject('equalto', finest) | sort(reverse=true) | list %}
-{%- set measures = [
-    'exports_usd', 'imports_usd',
-    'export_air_usd', 'export_air_kg', 'export_vessel_usd', 'export_vessel_kg',
-    'export_container_usd', 'export_container_kg',
-    'import_air_usd', 'import_air_kg', 'import_vessel_usd', 'import_vessel_kg',
-    'import_container_usd', 'import_container_kg',
-] %}
+{%- set measures = state_trade_measures() %}
 {%- set month_filter -%}
     {% if is_incremental() %}where {{ changed_months_predicate('month') }}{% endif %}
 {%- endset %}
