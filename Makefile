@@ -20,14 +20,17 @@ TEST_WORKERS ?= 2
 help:
 	@awk '/^## / { sub(/^## /, ""); print "  " $$0 }' $(MAKEFILE_LIST)
 
-## setup: create .venv with the locked dependency set (seconds when nothing changed)
+## setup: create .venv with the locked dependency set, .pyc files compiled once (seconds when nothing changed)
 setup: $(STAMP) $(AIRFLOW_HOME)/.migrated
 
-$(STAMP): requirements.lock pyproject.toml
+# --compile-bytecode: the .pyc files are written once here. uv does not write them by default, and
+# where PYTHONDONTWRITEBYTECODE is set no process does, so every task, dbt call and test process
+# compiled Airflow, dbt and GX again on import (import airflow.sdk + dbt + duckdb: 24 s -> 9 s)
+$(STAMP): requirements.lock pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
 $(AIRFLOW_HOME)/.migrated: $(STAMP)

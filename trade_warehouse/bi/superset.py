@@ -86,7 +86,17 @@ def ensure_venv() -> Path:
         python = os.environ.get("TRADE_BI_PYTHON", sys.executable)  # the main venv's 3.11
         for cmd in (
             [_uv(), "venv", "--quiet", "--python", python, str(venv)],
-            [_uv(), "pip", "sync", "--quiet", "--python", str(venv / "bin" / "python"), str(LOCK_FILE)],
+            # the .pyc files once here, not on every start (see the Makefile's setup)
+            [
+                _uv(),
+                "pip",
+                "sync",
+                "--quiet",
+                "--compile-bytecode",
+                "--python",
+                str(venv / "bin" / "python"),
+                str(LOCK_FILE),
+            ],
         ):
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode != 0:
