@@ -22,6 +22,9 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME /
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags")
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
+# dbt's parse, kept for every new data dir of the session (transform.dbt_runner): each test's
+# first dbt call would otherwise parse the project in full; not the user's ~/.cache
+os.environ["TRADE_DBT_PARSE_CACHE"] = tempfile.mkdtemp(prefix="tw-dbt-parse-")
 for name in (
     "CENSUS_API_BASE_URL",
     "CENSUS_API_KEY",

@@ -47,7 +47,9 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         model_settings(),
-        TRADE_WAREHOUSE_PATH=str(settings.warehouse_path),
+        # relative to dbt's working directory (run_dbt): the profile, and so the partial parse
+        # dbt keeps, is the same for every data dir (see PARSE_CACHE)
+        TRADE_WAREHOUSE_PATH=settings.warehouse_path.name,
         TRADE_HS_LEVEL=settings.hs_level,
         TRADE_STATE_HS_LEVEL=settings.state_hs_level,
         TRADE_DUCKDB_MEMORY_LIMIT=duckdb_memory_limit(),
@@ -109,7 +111,12 @@ def run_dbt(settings: Settings, *args: str, env: dict[str, str] | None = None) -
         str(dbt_dir / "logs"),
     ]
     started = time.time()
-    completed = run_with_progress(command, {**dbt_env(settings), **(env or {})}, args[0])
+    reuse_partial_parse(dbt_dir / "target")
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)  # dbt's working directory
+    completed = run_with_progress(
+        command, {**dbt_env(settings), **(env or {})}, args[0], cwd=settings.warehouse_path.parent
+    )
+    keep_partial_parse(dbt_dir / "target")
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
         failing = failed_nodes(dbt_dir / "target" / "run_results.json", started)
@@ -118,12 +125,62 @@ def run_dbt(settings: Settings, *args: str, env: dict[str, str] | None = None) -
     return output
 
 
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def parse_cache_dir() -> Path:
+    """Where the last dbt parse of this project is kept for data dirs that have none yet.
+
+    dbt parses the project (about 8 s on two cores) unless its target holds a
+    ``partial_parse.msgpack`` whose project files, profile and env vars still match; a new
+    data dir (a backfill into an empty dir, a copy, every test) had none and parsed in full.
+    dbt checks the copy itself and parses in full when anything differs, so a stale one
+    costs nothing but the check.
+    """
+    configured = os.environ.get("TRADE_DBT_PARSE_CACHE")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "trade_warehouse" / "dbt"
+
+
+def reuse_partial_parse(target: Path) -> None:
+    """Give a target with no parse of its own the last one kept (``parse_cache_dir``)."""
+    kept = parse_cache_dir() / PARTIAL_PARSE
+    if (target / PARTIAL_PARSE).exists() or not kept.exists():
+        return
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        temp = target / f"{PARTIAL_PARSE}.{os.getpid()}.tmp"
+        shutil.copyfile(kept, temp)
+        os.replace(temp, target / PARTIAL_PARSE)
+    except OSError as error:  # only a speed-up: dbt parses in full
+        log.debug("could not reuse dbt's partial parse: %s", error)
+
+
+def keep_partial_parse(target: Path) -> None:
+    """Keep this target's parse for the next new data dir (atomically: processes run side by side)."""
+    parsed = target / PARTIAL_PARSE
+    if not parsed.exists():
+        return
+    try:
+        cache = parse_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        temp = cache / f"{PARTIAL_PARSE}.{os.getpid()}.tmp"
+        shutil.copyfile(parsed, temp)
+        os.replace(temp, cache / PARTIAL_PARSE)
+    except OSError as error:
+        log.debug("could not keep dbt's partial parse: %s", error)
+
+
 # dbt's line for a finished node: "12 of 160 OK created sql table model marts.x ... [OK in 0.51s]"
 _NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
 PROGRESS_EVERY_S = 10.0  # at most one progress line per this many seconds (and one at the end)
 
 
-def run_with_progress(command: list[str], env: dict[str, str], verb: str) -> subprocess.CompletedProcess:
+def run_with_progress(
+    command: list[str], env: dict[str, str], verb: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run dbt, reading its output as it comes: a long build logs how far it is and the time left.
 
     dbt numbers each node it finishes ("12 of 160 OK ..."); every PROGRESS_EVERY_S one line
@@ -135,7 +192,7 @@ def run_with_progress(command: list[str], env: dict[str, str], verb: str) -> sub
     lines: list[str] = []
     done = failed = 0
     with subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as process:
         assert process.stdout is not None
         for line in process.stdout:
