@@ -195,7 +195,12 @@ def data_fingerprint(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> 
     """One hash over the rows of a staged month, independent of row order and of files.
 
     A month fetched whole and the same month fetched in parts give the same fingerprint:
-    nothing about a month's data may depend on how it arrived.
+    nothing about a month's data may depend on how it arrived. Per row DuckDB's 64-bit
+    ``hash`` of the columns, aggregated order-free (count, XOR and sum): no sort of the
+    month's rows, and a sixth of the time the per-row MD5 of the rows' text took (0.04 s
+    against 0.22 s for a full-scale month; make bench). A fingerprint only ever equals
+    one of its own scheme (``h1:``): one from before (MD5), or after a DuckDB release that
+    changed ``hash``, differs, and the month is reloaded once instead of kept.
     """
     digest = hashlib.sha256()
     for kind in sorted(tables):
@@ -204,18 +209,15 @@ def data_fingerprint(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> 
             for (name,) in con.execute("select column_name from (describe " + tables[kind] + ")").fetchall()
             if name not in NOT_DATA
         ]
-        row_text = "concat_ws(chr(31), " + ", ".join(f"coalesce({c}::varchar, chr(0))" for c in columns) + ")"
-        # an order-free aggregate of per-row MD5s (count, XOR and sum of the low halves):
-        # no sort of the month's rows, which cost more than reading them
         value = con.execute(
             f"""
-            select count(*)::varchar || ':' || coalesce(bit_xor(md5_number(r))::varchar, '')
-                   || ':' || coalesce(sum(md5_number_lower(r)::hugeint)::varchar, '')
-            from (select {row_text} as r from {tables[kind]})
+            select count(*)::varchar || ':' || coalesce(bit_xor(h)::varchar, '')
+                   || ':' || coalesce(sum(h::hugeint)::varchar, '')
+            from (select hash({", ".join(columns)}) as h from {tables[kind]})
             """
         ).fetchone()[0]
         digest.update(f"{kind}:{value};".encode())
-    return digest.hexdigest()
+    return "h1:" + digest.hexdigest()
 
 
 def insert_row(con: duckdb.DuckDBPyConnection, table: str, row: dict) -> None:
