@@ -123,10 +123,11 @@ docker-env:
 ##        make bench FROM=2017-01 TO=2017-12 SCALE=full HISTORY=12,84 SCENARIOS=backfill,nightly,noop LABEL=...
 ##        SCENARIOS=history HISTORY_FROM=2010-01 HISTORY_TO=2017-12: the whole history reloaded from landing
 ##        STATE=on adds the state-level flows (statehs) and reports their rows, load and dbt time
+##        BENCH_ARGS="--reuse-landing --landing-from DIR --bench-dir DIR": more options (python -m tools.bench -h)
 ##        (results appended to bench/results.jsonl; histories cached under bench/data/)
 BENCH_FROM ?= $(if $(FROM),$(FROM),2017-01)
 BENCH_TO ?= $(if $(TO),$(TO),2017-12)
 bench: setup
 	$(BIN)/python -m tools.bench --from $(BENCH_FROM) --to $(BENCH_TO) --scale $${SCALE:-full} \
 	  --history $${HISTORY:-12,84} --scenarios $${SCENARIOS:-backfill,nightly,noop} --backend $${BACKEND:-duckdb} --state $${STATE:-off} --label "$${LABEL:-}" \
-	  --history-from $${HISTORY_FROM:-2010-01} --history-to $${HISTORY_TO:-2017-12}
+	  --history-from $${HISTORY_FROM:-2010-01} --history-to $${HISTORY_TO:-2017-12} $${BENCH_ARGS:-}

@@ -173,16 +173,20 @@ def scenario_history(args: argparse.Namespace) -> dict:
 
     What a schema change or a new HS level forces: every landed month into an empty
     warehouse (``from_landing``, no API calls), built and published, then the floor on the
-    same files in the same run. The landed files come from the cached history of the window
-    (built once, extraction included, as the nightly's histories are).
+    same files in the same run. The landed files come from any cached history or
+    ``--landing-from`` dir that landed them, else from the window's own cached history (built
+    once, extraction included, as the nightly's histories are).
     """
     months = month_range(args.history_from, args.history_to)
-    ensure_history(args.bench_dir, args.scale, months)
     data_dir = args.bench_dir / "runs" / f"history-{args.scale}-{months[0]}..{months[-1]}"
+    donor = landing_donor(args.bench_dir, args.scale, months, data_dir)
+    if donor is None:  # no cache (or --landing-from dir) landed them all: build the window's own
+        ensure_history(args.bench_dir, args.scale, months)
+        donor = history_dir(args.bench_dir, args.scale, months)
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
-    link_landing(history_dir(args.bench_dir, args.scale, months), data_dir, months)
+    link_landing(donor, data_dir, months)
     conf = {"start_month": months[0], "end_month": months[-1], "from_landing": True}
     load_before = load_average()
     with emulator(args.scale) as base_url:  # not called (from_landing), but the settings name it
