@@ -48,7 +48,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     env.update(
         model_settings(),
         # relative to dbt's working directory (run_dbt): the profile, and so the partial parse
-        # dbt keeps, is the same for every data dir (see PARSE_CACHE)
+        # dbt keeps, is the same for every data dir (see parse_cache_dir)
         TRADE_WAREHOUSE_PATH=settings.warehouse_path.name,
         TRADE_HS_LEVEL=settings.hs_level,
         TRADE_STATE_HS_LEVEL=settings.state_hs_level,
@@ -147,30 +147,27 @@ def parse_cache_dir() -> Path:
 def reuse_partial_parse(target: Path) -> None:
     """Give a target with no parse of its own the last one kept (``parse_cache_dir``)."""
     kept = parse_cache_dir() / PARTIAL_PARSE
-    if (target / PARTIAL_PARSE).exists() or not kept.exists():
-        return
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        temp = target / f"{PARTIAL_PARSE}.{os.getpid()}.tmp"
-        shutil.copyfile(kept, temp)
-        os.replace(temp, target / PARTIAL_PARSE)
-    except OSError as error:  # only a speed-up: dbt parses in full
-        log.debug("could not reuse dbt's partial parse: %s", error)
+    if not (target / PARTIAL_PARSE).exists() and kept.exists():
+        _copy_into(kept, target)
 
 
 def keep_partial_parse(target: Path) -> None:
-    """Keep this target's parse for the next new data dir (atomically: processes run side by side)."""
+    """Keep this target's parse for the next new data dir."""
     parsed = target / PARTIAL_PARSE
-    if not parsed.exists():
-        return
+    if parsed.exists():
+        _copy_into(parsed, parse_cache_dir())
+
+
+def _copy_into(source: Path, directory: Path) -> None:
+    """Copy ``source`` into ``directory`` atomically (dbt processes run side by side); a failure
+    only costs the speed-up: dbt then parses in full."""
     try:
-        cache = parse_cache_dir()
-        cache.mkdir(parents=True, exist_ok=True)
-        temp = cache / f"{PARTIAL_PARSE}.{os.getpid()}.tmp"
-        shutil.copyfile(parsed, temp)
-        os.replace(temp, cache / PARTIAL_PARSE)
+        directory.mkdir(parents=True, exist_ok=True)
+        temp = directory / f"{source.name}.{os.getpid()}.tmp"
+        shutil.copyfile(source, temp)
+        os.replace(temp, directory / source.name)
     except OSError as error:
-        log.debug("could not keep dbt's partial parse: %s", error)
+        log.debug("could not copy dbt's partial parse %s into %s: %s", source, directory, error)
 
 
 # dbt's line for a finished node: "12 of 160 OK created sql table model marts.x ... [OK in 0.51s]"
