@@ -256,3 +256,47 @@ def extract_landed(settings, month: str):
     from trade_warehouse.sources.census import landed_targets
 
     return landed_targets(settings, [month]).landed
+
+
+def test_flows_load_side_by_side_exactly_as_one_after_the_other(emulator, settings, tmp_path):
+    """``TRADE_LOAD_LANES``: exports and imports load on two connections at once (both cores
+    busy), and the raw tables and audit rows are the same as when one lane loads them in turn."""
+    import dataclasses
+    import shutil
+
+    from duck import query
+
+    from trade_warehouse.sources.census import landed_targets
+
+    months = ["2017-02", "2017-03", "2017-04"]
+    landed = extract(settings, months).landed
+    one_lane = dataclasses.replace(settings, data_dir=tmp_path / "one-lane" / "data", load_lanes=1)
+    shutil.copytree(settings.landing_dir, one_lane.landing_dir)
+    both = load_and_validate(settings, landed, "two lanes")
+    # the two flows were loading at the same time: their load intervals overlap
+    spans = dict(
+        query(
+            settings.warehouse_path,
+            "select flow, [min(started_at), max(finished_at)] from audit.loads group by flow",
+        )
+    )
+    assert max(s[0] for s in spans.values()) < min(s[1] for s in spans.values()), spans
+    alone = load_and_validate(one_lane, landed_targets(one_lane, months).landed, "one lane")
+    assert len(both.loaded) == len(alone.loaded) == 6 and not both.failures and not alone.failures
+
+    def content(target) -> dict:
+        tables = ("census_exports_hs", "census_imports_hs", "census_exports_totals", "census_imports_totals")
+        rows = {
+            table: query(
+                target.warehouse_path,
+                f"select * exclude (load_id, loaded_at) from raw.{table} order by all",
+            )
+            for table in tables
+        }
+        rows["audit"] = query(
+            target.warehouse_path,
+            "select flow, month, status, detail_rows, data_sha256 from audit.loads order by all",
+        )
+        return rows
+
+    assert content(settings) == content(one_lane)

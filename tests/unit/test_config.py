@@ -18,6 +18,11 @@ def test_bad_settings_say_which_and_why():
         load_settings({"TRADE_HS_LEVEL": "HS5"})
     with pytest.raises(ConfigError, match="CENSUS_API_BASE_URL must be an http"):
         load_settings({"CENSUS_API_BASE_URL": "ftp://example"})
+    with pytest.raises(ConfigError, match="TRADE_LOAD_LANES='0' must be at least 1"):
+        load_settings({"TRADE_LOAD_LANES": "0"})
+    with pytest.raises(ConfigError, match="TRADE_LOAD_LANES='many' is not a number"):
+        load_settings({"TRADE_LOAD_LANES": "many"})
+    assert load_settings({"TRADE_LOAD_LANES": "1"}).load_lanes == 1
 
 
 def test_the_models_settings_are_checked_before_dbt_reads_them(monkeypatch):

@@ -53,6 +53,9 @@ class Settings:
     lake: LakeSettings | None = None  # the DuckLake catalog and data path (backend ducklake)
     state_hs_level: str = "HS4"  # TRADE_STATE_HS_LEVEL: commodity level of the state endpoints
     state_trade: bool = True  # TRADE_STATE_TRADE: extract and load the state-level endpoints
+    # TRADE_LOAD_LANES: flows loaded side by side (each on its own DuckDB connection); a
+    # gzip JSON file is decompressed on one core, so one lane leaves the other core idle
+    load_lanes: int = 2
 
     @property
     def flows(self) -> tuple[str, ...]:
@@ -139,6 +142,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         lake=load_lake_settings(env) if warehouse_backend(env) == "ducklake" else None,
         state_hs_level=state_hs_level(env),
         state_trade=switch_setting(env, "TRADE_STATE_TRADE", True),
+        load_lanes=int(number_setting(env, "TRADE_LOAD_LANES", min(2, os.cpu_count() or 1), minimum=1)),
     )
 
 

@@ -62,6 +62,9 @@ class SuiteResult:
 
 
 _GX_LOCK = threading.Lock()
+# one validation at a time: the load's lanes share one GX context, which is not thread-safe
+# (and is pure Python, so two runs at once would not be faster anyway)
+_GX_RUN_LOCK = threading.Lock()
 
 
 def warm_up() -> threading.Thread:
@@ -128,9 +131,10 @@ def run_suite(
     result_format: str | dict = "SUMMARY"
     if by_month is not None:
         result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": ["loaded_month"]}
-    result = definitions[name].run(
-        batch_parameters={"dataframe": frame}, expectation_parameters=parameters, result_format=result_format
-    )
+    with _GX_RUN_LOCK:
+        result = definitions[name].run(
+            batch_parameters={"dataframe": frame}, expectation_parameters=parameters, result_format=result_format
+        )
     failed: list[dict] = []
     failed_by_month: dict[str, list[dict]] | None = None if by_month is None else {m: [] for m in by_month}
     for item in result.results:

@@ -230,7 +230,9 @@ def retry_on_conflict(action: Callable[[], T], what: str, attempts: int = CONFLI
             if "conflict" not in str(error).lower() or attempt == attempts:
                 raise
             delay = min(8.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.5)
-            log.info("commit of %s conflicted with another writer (try %d): again in %.1fs", what, attempt, delay)
+            log.info(
+                "commit of %s conflicted with another writer (try %d): again in %.1fs [%s]", what, attempt, delay, error
+            )
             time.sleep(delay)
     raise AssertionError("unreachable")
 

@@ -115,6 +115,23 @@ def open_writer(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 @contextmanager
+def lane_connection(con: duckdb.DuckDBPyConnection, settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A second connection to the writer's database, for a load lane running in another thread.
+
+    DuckDB connections are not shared between threads, but connections of one database
+    instance may write side by side: each keeps its own temp tables and transactions, and
+    the lake's ``USE lake`` (a per-connection setting) is repeated here.
+    """
+    lane = con.cursor()
+    try:
+        if settings.backend == "ducklake":
+            lane.execute(f"use {lake.ALIAS}")
+        yield lane
+    finally:
+        lane.close()
+
+
+@contextmanager
 def open_reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse, read-only (``make status``): the file, or the lake attached read-only."""
     if settings.backend == "ducklake":

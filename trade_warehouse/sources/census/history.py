@@ -43,6 +43,15 @@ SNAPSHOT = "snap_census__country_values"
 SNAPSHOT_INPUT = "int_census__country_values_current"
 
 
+def ensure_history_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the history table if it is missing, outside any swap.
+
+    Two load lanes that both created it inside their swap transactions would conflict on
+    the catalog at commit (seen on a fresh warehouse), and one swap would be redone.
+    """
+    con.execute(HISTORY_SQL)
+
+
 def record_version(
     con: duckdb.DuckDBPyConnection, load_id: str, flow: str, hs_level: str, tables: dict[str, str]
 ) -> int:
