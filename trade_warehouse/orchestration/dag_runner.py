@@ -20,6 +20,9 @@ def run_dag(conf: dict, dag_id: str = DAG_ID, logical_date: datetime | None = No
         os.environ.setdefault(key, value)
     from airflow.dag_processing.dagbag import DagBag
 
+    from trade_warehouse.orchestration.execution_api import trim_in_process_api_versions
+
+    trim_in_process_api_versions()  # dag.test()'s in-process API: the client's versions only
     bag = DagBag(dag_folder=str(DAGS_DIR))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
