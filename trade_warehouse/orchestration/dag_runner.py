@@ -12,15 +12,19 @@ import sys
 from datetime import datetime
 
 from trade_warehouse.orchestration.airflow_env import DAG_ID, DAGS_DIR, airflow_environment
+from trade_warehouse.orchestration.in_process import tasks_in_this_process, trim_in_process_api_versions
 
 
 def run_dag(conf: dict, dag_id: str = DAG_ID, logical_date: datetime | None = None) -> dict:
     """Parse the DAG folder, run one DAG run with ``conf``, return its state and task states."""
+    with tasks_in_this_process():
+        return _run_dag(conf, dag_id, logical_date)
+
+
+def _run_dag(conf: dict, dag_id: str, logical_date: datetime | None) -> dict:
     for key, value in airflow_environment().items():
         os.environ.setdefault(key, value)
     from airflow.dag_processing.dagbag import DagBag
-
-    from trade_warehouse.orchestration.execution_api import trim_in_process_api_versions
 
     trim_in_process_api_versions()  # dag.test()'s in-process API: the client's versions only
     bag = DagBag(dag_folder=str(DAGS_DIR))

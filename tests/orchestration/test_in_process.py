@@ -19,7 +19,7 @@ PROBE = """
 import hashlib, json, sys
 import httpx
 from airflow.sdk.api.datamodels._generated import API_VERSION
-from trade_warehouse.orchestration.execution_api import trim_in_process_api_versions
+from trade_warehouse.orchestration.in_process import trim_in_process_api_versions
 trimmed = trim_in_process_api_versions() if sys.argv[1] == "trim" else False
 again = trim_in_process_api_versions() if trimmed else None
 from airflow.api_fastapi.execution_api import versions
@@ -62,7 +62,7 @@ def test_the_trimmed_api_is_the_full_api_at_the_task_sdks_version(tmp_path):
 def test_a_layout_it_does_not_know_keeps_the_full_bundle():
     from types import SimpleNamespace
 
-    from trade_warehouse.orchestration.execution_api import untrimmable
+    from trade_warehouse.orchestration.in_process import untrimmable
 
     bundle = SimpleNamespace(version_values=("2026-06-30", "2026-04-06", "2025-11-05", "2025-10-27"))
     bundle.head_version = SimpleNamespace(changes=())
@@ -72,3 +72,20 @@ def test_a_layout_it_does_not_know_keeps_the_full_bundle():
     bundle.head_version = SimpleNamespace(changes=(object,))
     assert "head version" in untrimmable(bundle, "2026-06-30", server_created=False)
     assert "only 2 versions" in untrimmable(SimpleNamespace(version_values=("a", "b")), "a", server_created=False)
+
+
+def test_the_extract_starts_gx_only_when_the_load_runs_in_its_process(monkeypatch):
+    from trade_warehouse.load import gate
+    from trade_warehouse.orchestration.dag_factory import warm_up_the_gate
+    from trade_warehouse.orchestration.in_process import tasks_in_this_process, tasks_run_in_this_process
+
+    started = []
+    monkeypatch.setattr(gate, "warm_up", lambda: started.append("gx"))
+    assert not tasks_run_in_this_process()
+    warm_up_the_gate()  # a scheduler's task process: the load has its own process
+    assert started == []
+    with tasks_in_this_process():  # dag_runner.run_dag: every task runs here
+        assert tasks_run_in_this_process()
+        warm_up_the_gate()
+    assert started == ["gx"]
+    assert not tasks_run_in_this_process()

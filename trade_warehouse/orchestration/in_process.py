@@ -1,4 +1,8 @@
-"""Airflow's in-process Execution API, trimmed to the versions our own task runner speaks.
+"""Runs whose tasks all execute in this process (``dag.test()``, via ``dag_runner``).
+
+Two things follow from that. Airflow's in-process Execution API is trimmed to the versions
+our own task runner speaks (below), and a task may start what a later task of the same run
+needs (:func:`tasks_run_in_this_process`: the extract task starts GX's import for the load).
 
 ``dag.test()`` answers the task SDK's calls (start, XCom, state) from an in-process copy
 of Airflow's Execution API. That copy is a Cadwyn app, and on its first request Cadwyn
@@ -10,7 +14,7 @@ The only client of that in-process server is the task SDK installed beside it, w
 speaks the newest version. :func:`trim_in_process_api_versions` therefore swaps Airflow's
 version bundle, before the first run, for one with the newest versions only: the client's
 own version keeps all its version changes, so it gets exactly the API it would get from
-the full bundle (``tests/orchestration/test_execution_api.py`` compares the two OpenAPI
+the full bundle (``tests/orchestration/test_in_process.py`` compares the two OpenAPI
 documents). A real deployment (api-server, scheduler, workers) never runs this code.
 
 Nothing is trimmed, and the full bundle stays, when Airflow's layout is not the one this
@@ -20,13 +24,36 @@ API server already created in this process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
 # The newest version and the one before it: 2026-04-06 restores the compat route
 # /dag-runs/{dag_id}/previous, which Cadwyn requires some kept version to restore.
 KEPT_VERSIONS = 2
+
+_tasks_here = threading.Event()  # set while a dag_runner run is under way in this process
+
+
+@contextlib.contextmanager
+def tasks_in_this_process() -> Iterator[None]:
+    """Mark the block as a run whose tasks execute in this process (``dag_runner.run_dag``)."""
+    _tasks_here.set()
+    try:
+        yield
+    finally:
+        _tasks_here.clear()
+
+
+def tasks_run_in_this_process() -> bool:
+    """True inside ``dag_runner.run_dag``: the run's tasks share this process (``dag.test()``).
+
+    Under a scheduler each task has its own process, and this is False.
+    """
+    return _tasks_here.is_set()
 
 
 def trim_in_process_api_versions() -> bool:
