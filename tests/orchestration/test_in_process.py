@@ -20,7 +20,15 @@ import hashlib, json, sys
 import httpx
 from airflow.sdk.api.datamodels._generated import API_VERSION
 from trade_warehouse.orchestration.in_process import trim_in_process_api_versions
-trimmed = trim_in_process_api_versions() if sys.argv[1] == "trim" else False
+if sys.argv[1] == "broken":  # a Cadwyn that refuses the trimmed bundle (Airflow's own is built first)
+    import cadwyn
+    import airflow.api_fastapi.execution_api.versions
+    def refuse(*args, **kwargs):
+        raise cadwyn.exceptions.CadwynStructureError("refused by the test")
+    real, cadwyn.VersionBundle = cadwyn.VersionBundle, refuse
+trimmed = trim_in_process_api_versions() if sys.argv[1] in ("trim", "broken") else False
+if sys.argv[1] == "broken":
+    cadwyn.VersionBundle = real
 again = trim_in_process_api_versions() if trimmed else None
 from airflow.api_fastapi.execution_api import versions
 from airflow.sdk.execution_time.supervisor import in_process_api_server
@@ -57,6 +65,9 @@ def test_the_trimmed_api_is_the_full_api_at_the_task_sdks_version(tmp_path):
     assert "/task-instances/{task_instance_id}/run" in trimmed["paths"]
     assert trimmed["paths"] == full["paths"]
     assert trimmed["spec"] == full["spec"]
+    refused = probe("broken", tmp_path)  # the full bundle, its version changes bound again
+    assert refused["trimmed"] is False
+    assert refused["versions"] == full["versions"] and refused["spec"] == full["spec"] and refused["health"] == 200
 
 
 def test_a_layout_it_does_not_know_keeps_the_full_bundle():

@@ -78,10 +78,16 @@ def trim_in_process_api_versions() -> bool:
         log.info("execution API left untrimmed: %s", reason)
         return False
     kept = full.versions[:KEPT_VERSIONS]
-    for version in kept:  # a version change binds to one bundle: release it for the trimmed one
-        for change in version.changes:
-            change._bound_version_bundle = None
-    trimmed = VersionBundle(full.head_version, *kept, Version(full.versions[KEPT_VERSIONS].value))
+    changes = [change for version in kept for change in version.changes]
+    for change in changes:  # a version change binds to one bundle: release it for the trimmed one
+        change._bound_version_bundle = None
+    try:
+        trimmed = VersionBundle(full.head_version, *kept, Version(full.versions[KEPT_VERSIONS].value))
+    except Exception as error:  # noqa: BLE001 - a Cadwyn we do not know: the full bundle, bound again
+        for change in changes:
+            change._bound_version_bundle = full
+        log.info("execution API left untrimmed: %s: %s", error.__class__.__name__, error)
+        return False
     trimmed.trade_warehouse_trimmed = True
     versions.bundle = trimmed
     log.info("execution API trimmed to versions %s for dag.test()", ", ".join(trimmed.version_values))
