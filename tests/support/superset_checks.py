@@ -337,16 +337,21 @@ def open_dashboard(server: bi.Superset, tmp_path: Path, screenshot: Path) -> dic
         start_new_session=True,
     )
     try:
-        stdout, stderr = proc.communicate(timeout=300)
+        stdout, stderr = proc.communicate(timeout=600)  # login, 3 tries, tiles: see browser_check
     finally:  # Playwright and every Chromium process it started share this group: none outlives the test
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         proc.wait()
+    stalled = [line.split(" ", 1)[1] for line in stdout.splitlines() if line.startswith("TRADE_BI_BROWSER_STALLED ")]
+    # each attempt's pending and failed requests, page errors, text and screenshot, in full
+    assert not stalled, "the dashboard's tiles never appeared:\n" + json.dumps(json.loads(stalled[-1]), indent=1)
     lines = [line for line in stdout.splitlines() if line.startswith("TRADE_BI_BROWSER ")]
     assert proc.returncode == 0 and lines, stdout[-2000:] + stderr[-4000:]
-    return json.loads(lines[-1].split(" ", 1)[1])
+    page = json.loads(lines[-1].split(" ", 1)[1])
+    print(f"browser phases (s since start): {page['phases']}; stalled attempts: {page['stalled_attempts']}")
+    return page
 
 
 def check_sql_lab_cannot_write(api: Api, published: Settings, read_only_error: str) -> dict:
