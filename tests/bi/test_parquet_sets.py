@@ -35,3 +35,22 @@ def test_pointer_switch_keeps_previous_sets_and_drops_the_old_layout(tmp_path):
     assert parquet.current_parquet(settings) == (versions / names[2]).resolve()
     assert not legacy.exists()
     assert [p.name for p in settings.parquet_dir.iterdir() if p.name.startswith(".")] == []  # no stray link
+
+
+def test_a_patched_publish_reuses_only_the_set_exported_from_its_snapshot(tmp_path, caplog):
+    """Unchanged years are hard-linked from the set in service only when that set was exported
+    from the snapshot the candidate is a copy of: after a publish that stopped between the
+    snapshot's rename and the pointer's switch, or a rollback whose set is no longer kept, the
+    set in service is another publish's, and its files would carry that publish's rows."""
+    settings = Settings(base_url="http://127.0.0.1:1", api_key=None, data_dir=tmp_path, hs_level="HS6", pacing_s=0.0)
+    version = settings.parquet_dir / "versions" / "20260101T000000000000Z-publish-a"
+    version.mkdir(parents=True)
+    assert parquet.reusable_set(settings, "publish-a") is None  # no set in service yet
+    parquet.point_parquet_at(settings, version)
+    assert parquet.reusable_set(settings, "publish-a") is None  # a set without a manifest: not trusted
+    parquet.write_manifest(version, "publish-a", "run-1", {})
+    assert parquet.reusable_set(settings, "publish-a") == version.resolve()
+    assert parquet.reusable_set(settings, None) is None  # a snapshot from before publish ids
+    with caplog.at_level("WARNING"):
+        assert parquet.reusable_set(settings, "publish-b") is None
+    assert "is not the snapshot's (publish-b)" in caplog.text

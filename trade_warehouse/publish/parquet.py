@@ -83,15 +83,42 @@ def export_parquet(
     for year in years:
         file = target / f"{year}.parquet"
         reused = previous / model.name / file.name if previous else None
-        if changed_years is not None and year not in changed_years and reused and reused.exists():
-            try:
-                os.link(reused, file)
-                continue
-            except OSError:
-                pass  # another file system: write it
+        if changed_years is not None and year not in changed_years and reused and _link(reused, file):
+            continue
         con.execute(
             f"copy (select * from candidate.marts.{model.name} where {year_of} = {year}) to '{file}' (format parquet)"
         )
+
+
+def _link(existing: Path, link: Path) -> bool:
+    """Hard-link an immutable file of the set in service into the new set; False if it cannot be."""
+    if not existing.exists():
+        return False
+    try:
+        os.link(existing, link)
+        return True
+    except OSError:
+        return False  # another file system: the caller writes it
+
+
+def reusable_set(settings: Settings, publish_id: str | None) -> Path | None:
+    """The Parquet set in service, if its manifest says it was exported from the snapshot
+    ``publish_id``; a patched publish reuses its files only then (else: exports everything)."""
+    current = current_parquet(settings)
+    if current is None or publish_id is None:
+        return None
+    try:
+        exported_from = json.loads((current / PARQUET_MANIFEST).read_text()).get("publish_id")
+    except (OSError, ValueError):
+        exported_from = None
+    if exported_from != publish_id:
+        log.warning(
+            "the Parquet set in service (%s) is not the snapshot's (%s): every file is written again",
+            exported_from,
+            publish_id,
+        )
+        return None
+    return current
 
 
 def write_manifest(staging: Path, publish_id: str, run_id: str, counts: dict[str, int]) -> None:

@@ -115,9 +115,11 @@ def publish(
     patch = months is not None and serving.exists()
     metadata = {"publish_id": publish_id, "run_id": run_id, "scope": dbt_runner.scope_fingerprint(settings)}
     try:
+        previous_parquet = None
         if patch:
-            _start_from_serving(serving, candidate, base)
-        built = _build(settings, candidate, parquet_staging, months if patch else None, metadata)
+            served = _start_from_serving(serving, candidate, base)
+            previous_parquet = parquet.reusable_set(settings, served)
+        built = _build(settings, candidate, parquet_staging, months if patch else None, metadata, previous_parquet)
         os.replace(parquet_staging, parquet_version)
         _keep_previous(settings)
         os.replace(candidate, serving)
@@ -142,21 +144,34 @@ def publish(
             shutil.rmtree(parquet_version, ignore_errors=True)
 
 
-def _start_from_serving(serving: Path, candidate: Path, base: SnapshotCopy | None) -> None:
-    """A patched candidate starts as the snapshot in service: the background copy if still current."""
+def _start_from_serving(serving: Path, candidate: Path, base: SnapshotCopy | None) -> str | None:
+    """A patched candidate starts as the snapshot in service: the background copy if still current.
+
+    Returns the publish id of the snapshot the candidate is a copy of.
+    """
     ready = base.wait() if base else None
-    if ready and base.publish_id is not None and base.publish_id == _serving_publish_id(serving):
+    served = _serving_publish_id(serving)
+    if ready and base.publish_id is not None and base.publish_id == served:
         os.replace(ready, candidate)  # copied while dbt built
-    else:
-        shutil.copyfile(serving, candidate)  # read-only readers of it are undisturbed
+        return served
+    shutil.copyfile(serving, candidate)  # read-only readers of it are undisturbed
+    return _serving_publish_id(candidate)
 
 
 def _build(
-    settings: Settings, candidate: Path, parquet_staging: Path, months: list[str] | None, metadata: dict[str, str]
+    settings: Settings,
+    candidate: Path,
+    parquet_staging: Path,
+    months: list[str] | None,
+    metadata: dict[str, str],
+    previous_parquet: Path | None,
 ) -> Candidate:
-    """Fill and check the candidate file, add the "as of" macro, export its Parquet set to staging."""
+    """Fill and check the candidate file, add the "as of" macro, export its Parquet set to staging.
+
+    ``previous_parquet``: the Parquet set exported from the snapshot the candidate started
+    from, whose files of unchanged years are reused (None: every file is written).
+    """
     models = published_models(settings)
-    previous_parquet = parquet.current_parquet(settings) if months is not None else None
     with warehouse.open_writer(settings) as con:
         con.execute(f"attach '{candidate}' as candidate")
         built = fill_candidate(con, settings, models, months, metadata)
