@@ -100,3 +100,17 @@ def test_the_extract_starts_gx_only_when_the_load_runs_in_its_process(monkeypatc
         warm_up_the_gate()
     assert started == ["gx"]
     assert not tasks_run_in_this_process()
+
+
+def test_the_load_starts_dbt_only_when_the_build_runs_in_its_process(monkeypatch):
+    from trade_warehouse.orchestration.dag_factory import warm_up_the_transform
+    from trade_warehouse.orchestration.in_process import tasks_in_this_process
+    from trade_warehouse.transform import dbt_process
+
+    started = []
+    monkeypatch.setattr(dbt_process, "warm_up", lambda: started.append("dbt"))
+    warm_up_the_transform()  # a scheduler's task process: the build has its own process
+    assert started == []
+    with tasks_in_this_process():
+        warm_up_the_transform()
+    assert started == ["dbt"]

@@ -26,6 +26,7 @@ def test_a_dbt_run_logs_its_nodes_done_and_the_time_left(monkeypatch, caplog, ca
     """dbt's own "N of M STATUS" lines become progress lines; the whole output is still returned."""
     import logging
     import re
+    import subprocess
     import sys
 
     from trade_warehouse.transform import dbt_runner
@@ -40,7 +41,10 @@ def test_a_dbt_run_logs_its_nodes_done_and_the_time_left(monkeypatch, caplog, ca
         "    print(f'{i} of 4 {status} node {i} [in 0.01s]')\n"
     )
     with caplog.at_level(logging.INFO, logger=dbt_runner.__name__):
-        completed = dbt_runner.run_with_progress([sys.executable, "-c", script], {}, "build")
+        process = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        completed = dbt_runner.follow_progress(process, "build")
     assert completed.returncode == 0 and "3 of 4 FAIL 3 node 3" in completed.stdout
     # stdlib logging, or the console once Airflow has set up structlog in this worker: read both
     captured = capfd.readouterr()

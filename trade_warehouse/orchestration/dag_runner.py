@@ -13,12 +13,16 @@ from datetime import datetime
 
 from trade_warehouse.orchestration.airflow_env import DAG_ID, DAGS_DIR, airflow_environment
 from trade_warehouse.orchestration.in_process import tasks_in_this_process, trim_in_process_api_versions
+from trade_warehouse.transform import dbt_process
 
 
 def run_dag(conf: dict, dag_id: str = DAG_ID, logical_date: datetime | None = None) -> dict:
     """Parse the DAG folder, run one DAG run with ``conf``, return its state and task states."""
     with tasks_in_this_process():
-        return _run_dag(conf, dag_id, logical_date)
+        try:
+            return _run_dag(conf, dag_id, logical_date)
+        finally:
+            dbt_process.discard()  # a dbt process the load started ahead that no build took
 
 
 def _run_dag(conf: dict, dag_id: str, logical_date: datetime | None) -> dict:

@@ -13,13 +13,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from trade_warehouse.core.config import DBT_PROJECT_DIR, Settings, duckdb_memory_limit
 from trade_warehouse.core.errors import TerminalError
 from trade_warehouse.core.progress import time_left
+from trade_warehouse.transform import dbt_process
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,7 @@ def backend_env(settings: Settings) -> dict[str, str]:
 def run_dbt(settings: Settings, *args: str, env: dict[str, str] | None = None) -> str:
     """Run one dbt command in the project; return its output or raise with the failures."""
     dbt_dir = settings.data_dir / "dbt"
-    executable = Path(sys.executable).with_name("dbt")
     command = [
-        str(executable),
         *args,
         "--project-dir",
         str(DBT_PROJECT_DIR),
@@ -113,9 +111,9 @@ def run_dbt(settings: Settings, *args: str, env: dict[str, str] | None = None) -
     started = time.time()
     reuse_partial_parse(dbt_dir / "target")
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)  # dbt's working directory
-    completed = run_with_progress(
-        command, {**dbt_env(settings), **(env or {})}, args[0], cwd=settings.warehouse_path.parent
-    )
+    # a dbt process started ahead of this command (dbt_process.warm_up) if there is one
+    process = dbt_process.start(command, {**dbt_env(settings), **(env or {})}, cwd=settings.warehouse_path.parent)
+    completed = follow_progress(process, args[0])
     keep_partial_parse(dbt_dir / "target")
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
@@ -175,12 +173,11 @@ _NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
 PROGRESS_EVERY_S = 10.0  # at most one progress line per this many seconds (and one at the end)
 
 
-def run_with_progress(
-    command: list[str], env: dict[str, str], verb: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess:
-    """Run dbt, reading its output as it comes: a long build logs how far it is and the time left.
+def follow_progress(process: subprocess.Popen, verb: str) -> subprocess.CompletedProcess:
+    """Read a running dbt's output as it comes: a long build logs how far it is and the time left.
 
-    dbt numbers each node it finishes ("12 of 160 OK ..."); every PROGRESS_EVERY_S one line
+    ``process``: dbt with its stdout (stderr merged) as text (``dbt_process.start``). dbt
+    numbers each node it finishes ("12 of 160 OK ..."); every PROGRESS_EVERY_S one line
     says how many are done, how many failed and about how long the rest needs. The whole
     output is still returned, for the caller's error message.
     """
@@ -188,9 +185,7 @@ def run_with_progress(
     last = began
     lines: list[str] = []
     done = failed = 0
-    with subprocess.Popen(
-        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    ) as process:
+    with process:
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
@@ -212,7 +207,7 @@ def run_with_progress(
                     f"; {left}" if left else "",
                 )
         returncode = process.wait()
-    return subprocess.CompletedProcess(command, returncode, "".join(lines), "")
+    return subprocess.CompletedProcess(process.args, returncode, "".join(lines), "")
 
 
 def failed_nodes(run_results: Path, since: float = 0.0) -> list[str]:
