@@ -31,6 +31,7 @@ pytestmark = pytest.mark.integration
 FIRST = ["2015-04", "2016-04", "2016-05", "2017-04"]  # 2015: a year the night leaves alone
 REVISED = "2016-04"  # the emulator's vintage 1 revises it
 NEW, REDESCRIBED = "2017-05", "2017-06"
+LATER = "2015-05"  # a fourth night on a stale Parquet set in service: its 2016 is out of date
 NEW_TEXT = "RE-DESCRIBED BY THE LATEST MONTH"
 
 
@@ -194,3 +195,19 @@ def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator,
     snapshot.publish(settings, "full-refresh", "full-refresh")
     assert set(differing_rows(str(incremental_serving), str(serving), published).values()) == {0}
     assert set(parquet_equals_serving(settings).values()) == {0}
+
+    # A publish that stopped between the snapshot's rename and the Parquet pointer's switch
+    # leaves another publish's set in service: here the second night's, from before 2016-04's
+    # second revision. The next night must not hard-link its untouched years from that set.
+    stale = next(
+        v
+        for v in (settings.parquet_dir / "versions").iterdir()
+        if json.loads((v / parquet.PARQUET_MANIFEST).read_text())["publish_id"] == second.publish_id
+    )
+    parquet.point_parquet_at(settings, stale)
+    assert set(parquet_equals_serving(settings).values()) != {0}  # the set in service is not the snapshot's
+    assert not load_and_validate(settings, extract(settings, [LATER]).landed, "run-4").failures
+    fourth = transform_and_publish(settings, "run-4")
+    assert fourth.published and fourth.changed_months == [f"{LATER}-01"]  # a patch, not a full publish
+    assert set(parquet_equals_serving(settings).values()) == {0}
+    assert reused_parquet_years(settings) == {"commodity_trade_monthly": [], "commodity_balance_annual": []}

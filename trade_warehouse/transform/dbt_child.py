@@ -1,4 +1,4 @@
-"""The program a pre-started dbt process runs (``python -m trade_warehouse.transform.dbt_child``).
+"""The program a pre-started dbt process runs (``python <this file>``, started by ``dbt_process``).
 
 It imports dbt and the DuckDB adapter first (about 3.5 s of one core here), then waits for
 its one command on stdin: a JSON line with the arguments, the environment and the working
