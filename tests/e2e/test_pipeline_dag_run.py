@@ -42,6 +42,11 @@ def test_window_run_end_to_end_and_rerun_is_identical(airflow_db, emulator, sett
     ), result
     first = snapshot_totals(settings.serving_path)
     assert all(count > 0 for count, _, _ in first.values())
+    # new files in the storage format of TRADE_DUCKDB_STORAGE_VERSION (default v1.3.0), not DuckDB's v1.0
+    for path in (settings.warehouse_path, settings.serving_path):
+        assert query(path, "select tags['storage_version'] from duckdb_databases() where not internal") == [
+            ("v1.3.0+",)
+        ], path
     assert settings.report_path.exists() and "Synthetic data" in settings.report_path.read_text()
 
     again = run_dag({"start_month": "2016-12", "end_month": "2017-02"})

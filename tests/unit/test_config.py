@@ -1,6 +1,6 @@
 import pytest
 
-from trade_warehouse.core.config import DEFAULT_BASE_URL, ConfigError, load_settings
+from trade_warehouse.core.config import DEFAULT_BASE_URL, ConfigError, duckdb_storage_version, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -34,3 +34,11 @@ def test_the_models_settings_are_checked_before_dbt_reads_them(monkeypatch):
     monkeypatch.setenv("TRADE_MIRROR_FOB_FACTOR", "1,06")  # dbt's float filter would have read 0.0
     with pytest.raises(ConfigError, match="TRADE_MIRROR_FOB_FACTOR"):
         dbt_runner.model_settings()
+
+
+def test_the_storage_version_of_new_duckdb_files_is_checked_against_duckdb():
+    assert duckdb_storage_version({}) == "v1.3.0"  # DICT_FSST strings; DuckDB 1.3 and newer read it
+    assert duckdb_storage_version({"TRADE_DUCKDB_STORAGE_VERSION": " v1.0.0 "}) == "v1.0.0"
+    for bad in ("v9.9.9", "1.3.0", "v1.3", "newest"):
+        with pytest.raises(ConfigError, match=f"TRADE_DUCKDB_STORAGE_VERSION='{bad}' is not a DuckDB storage"):
+            duckdb_storage_version({"TRADE_DUCKDB_STORAGE_VERSION": bad})

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -289,6 +290,42 @@ def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
     if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", raw, flags=re.IGNORECASE):
         raise ConfigError(f"TRADE_DUCKDB_MEMORY_LIMIT={raw!r} is not a size like 1GB or 1536MB")
     return raw
+
+
+DEFAULT_DUCKDB_STORAGE_VERSION = "v1.3.0"
+
+
+def duckdb_storage_version(env: Mapping[str, str] | None = None) -> str:
+    """The DuckDB storage format of the files the pipeline creates (``TRADE_DUCKDB_STORAGE_VERSION``).
+
+    Why not DuckDB's default: a new file is written in the v1.0 format unless told
+    otherwise, so that DuckDB 1.0 can still read it, and that format lacks the string
+    compression of 1.3 (DICT_FSST). Writing the raw tables and marts, whose rows carry
+    partner names and HS descriptions, took about 1.5 times as long (the largest mart's
+    copy into a snapshot: 3.6 s against 2.4 s at 12 months, files 20 % larger). The default
+    ``v1.3.0`` is readable by DuckDB 1.3 and newer; set ``v1.0.0`` for BI tools with an
+    older DuckDB. Only new files take it: an existing warehouse or snapshot keeps its format.
+    """
+    env = os.environ if env is None else env
+    raw = (env.get("TRADE_DUCKDB_STORAGE_VERSION") or DEFAULT_DUCKDB_STORAGE_VERSION).strip()
+    if not re.fullmatch(r"v\d+\.\d+\.\d+|latest", raw) or not _known_storage_version(raw):
+        raise ConfigError(
+            f"TRADE_DUCKDB_STORAGE_VERSION={raw!r} is not a DuckDB storage version this DuckDB "
+            "can write, such as v1.3.0 (readable by DuckDB 1.3 and newer) or v1.0.0"
+        )
+    return raw
+
+
+@lru_cache(maxsize=8)
+def _known_storage_version(version: str) -> bool:
+    """Whether the installed DuckDB accepts ``version`` (an in-memory database, milliseconds)."""
+    import duckdb  # here, not at import: the settings are read where no DuckDB is needed
+
+    try:
+        duckdb.connect(config={"storage_compatibility_version": version}).close()
+    except duckdb.Error:
+        return False
+    return True
 
 
 def number_setting(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:

@@ -24,7 +24,7 @@ from typing import TypeVar
 import duckdb
 from filelock import FileLock, Timeout
 
-from trade_warehouse.core.config import Settings, duckdb_memory_limit
+from trade_warehouse.core.config import Settings, duckdb_memory_limit, duckdb_storage_version
 from trade_warehouse.core.months import add_months
 from trade_warehouse.load import lake
 from trade_warehouse.load.audit import CURRENT_LOADS
@@ -94,6 +94,9 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
             con.close()
         return
     path.parent.mkdir(parents=True, exist_ok=True)
+    # the format of the files this connection creates: the warehouse on first use, and the
+    # snapshots the publish attaches to it (existing files keep theirs)
+    config["storage_compatibility_version"] = duckdb_storage_version()
     with writer_lock(path):
         con = duckdb.connect(str(path), config=config)
         try:
