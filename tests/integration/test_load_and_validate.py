@@ -1,6 +1,7 @@
 """Landed months become raw tables through the GX gate; re-loads are idempotent."""
 
 import logging
+import os
 import re
 
 import duckdb
@@ -152,10 +153,34 @@ def test_gx_data_docs_show_the_last_validations(emulator, settings):
     # the index lists the results as plain HTML (GX's own index needs CDN scripts to show them)
     assert html.count("<td>passed</td>") == 6 and "census_month_reconciliation" in html
     assert "<script" not in html
-    assert (settings.gx_docs_dir / "gx_index.html").exists()
+    assert (settings.gx_docs_dir / "static").is_dir() and not (settings.gx_docs_dir / "gx_index.html").exists()
     pages = list((settings.gx_docs_dir / "validations").rglob("*.html"))
     assert len(pages) == 6  # 2 flows x 3 suites (month rows, totals, reconciliation)
     assert any("exports-2017-05" in p.name for p in pages)
+
+    # the next build renders only the new results, keeps the pages of the others, and drops
+    # the pages of results no longer among the newest `keep`
+    from trade_warehouse.report.data_docs import build_data_docs
+
+    before = {p: p.stat().st_mtime_ns for p in pages}
+    load_and_validate(settings, extract(settings, ["2017-06"]).landed, "docs-run-2")
+    build_gx_docs(settings)
+    pages = {p: p.stat().st_mtime_ns for p in (settings.gx_docs_dir / "validations").rglob("*.html")}
+    assert len(pages) == 12 and {p: pages[p] for p in before} == before
+    html = (settings.gx_docs_dir / "index.html").read_text()
+    assert html.count("<td>passed</td>") == 12 and "docs-run-2" in html
+    build_data_docs(settings.gx_results_dir, settings.gx_docs_dir, keep=6)
+    pages = list((settings.gx_docs_dir / "validations").rglob("*.html"))
+    assert len(pages) == 6 and all("2017-06" in p.name for p in pages)
+    assert (settings.gx_docs_dir / "index.html").read_text().count("<td>passed</td>") == 6
+    # a result saved again (a retried task) gets a new page; its old one goes
+    result = next(settings.gx_results_dir.glob("docs-run-2/exports-2017-06-census_month_totals.json"))
+    os.utime(result, (result.stat().st_atime, result.stat().st_mtime + 5))
+    build_gx_docs(settings)
+    assert len(list((settings.gx_docs_dir / "validations").rglob("*.html"))) == 12
+    build_data_docs(settings.gx_results_dir, settings.gx_docs_dir, keep=6)
+    now = {p: p.stat().st_mtime_ns for p in (settings.gx_docs_dir / "validations").rglob("*.html")}
+    assert len(now) == 6 and sum(p not in pages for p in now) == 1
 
 
 def test_a_month_fetched_in_parts_is_the_same_data_as_fetched_whole(emulator, settings):
