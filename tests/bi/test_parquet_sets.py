@@ -54,3 +54,58 @@ def test_a_patched_publish_reuses_only_the_set_exported_from_its_snapshot(tmp_pa
     with caplog.at_level("WARNING"):
         assert parquet.reusable_set(settings, "publish-b") is None
     assert "is not the snapshot's (publish-b)" in caplog.text
+
+
+def test_a_monthly_mart_has_a_file_per_month_of_its_newest_year_and_per_earlier_year(tmp_path):
+    import duckdb
+
+    from trade_warehouse.publish.contract import PublishedModel
+
+    con = duckdb.connect()
+    con.execute(f"attach '{tmp_path / 'candidate.duckdb'}' as candidate")
+    con.execute("create schema candidate.marts")
+    con.execute(  # 2016-01 .. 2017-11
+        "create table candidate.marts.m as select month::date as month, 1 as v "
+        "from range(date '2016-01-01', date '2017-12-01', interval 1 month) as t(month)"
+    )
+    model = PublishedModel(name="m", contract=True, columns={"month": "date", "v": "integer"}, publish_by="month")
+    months_2017 = [f"2017-{m:02d}" for m in range(1, 12)]
+    assert list(parquet.file_keys(con, model)) == ["2016", *months_2017]
+
+    first = tmp_path / "first" / "m"
+    parquet.export_parquet(con, model, first, None, None, set())
+    assert sorted(p.stem for p in first.iterdir()) == ["2016", *months_2017]
+
+    # the night of 2017-12 writes its month's file; every other file is the previous set's
+    con.execute("insert into candidate.marts.m values (date '2017-12-01', 2)")
+    second = tmp_path / "second" / "m"
+    parquet.export_parquet(con, model, second, tmp_path / "first", ["2017-12-01"], set())
+    assert sorted(p.stem for p in second.iterdir()) == ["2016", *months_2017, "2017-12"]
+    linked = {
+        p.stem
+        for p in second.iterdir()
+        if (first / p.name).exists() and p.stat().st_ino == (first / p.name).stat().st_ino
+    }
+    assert linked == {"2016", *months_2017}
+
+    # the first night of 2018: 2017 becomes one file (written once), 2018's month a file of its own
+    con.execute("insert into candidate.marts.m values (date '2018-01-01', 3)")
+    third = tmp_path / "third" / "m"
+    parquet.export_parquet(con, model, third, tmp_path / "second", ["2018-01-01"], set())
+    assert sorted(p.stem for p in third.iterdir()) == ["2016", "2017", "2018-01"]
+    assert (third / "2016.parquet").stat().st_ino == (first / "2016.parquet").stat().st_ino
+    assert con.execute(f"select count(*), sum(v) from '{third}/2017.parquet'").fetchone() == (12, 13)
+
+    # a revised earlier year rewrites its file; a renamed row's month (of the newest year) its month's
+    con.execute("insert into candidate.marts.m values (date '2018-02-01', 3)")
+    con.execute("update candidate.marts.m set v = 4 where month in (date '2016-03-01', date '2018-01-01')")
+    fourth = tmp_path / "fourth" / "m"
+    parquet.export_parquet(con, model, fourth, tmp_path / "third", ["2016-03-01", "2018-02-01"], {"2018-01"})
+    linked = {
+        p.name
+        for p in fourth.iterdir()
+        if (third / p.name).exists() and p.stat().st_ino == (third / p.name).stat().st_ino
+    }
+    assert linked == {"2017.parquet"}
+    assert sorted(p.stem for p in fourth.iterdir()) == ["2016", "2017", "2018-01", "2018-02"]
+    assert con.execute(f"select sum(v) from '{fourth}/*.parquet'").fetchone() == (15 + 13 + 4 + 3,)

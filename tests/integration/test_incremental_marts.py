@@ -112,16 +112,28 @@ def parquet_equals_serving(settings) -> dict[str, int]:
     return parquet_differences(settings.serving_path, parquet.current_parquet(settings), tables)
 
 
-def reused_parquet_years(settings) -> dict[str, list[str]]:
-    """Per year-partitioned mart: the files of the set in service that are the previous set's files."""
+def reused_parquet_files(settings, monthly: list[str]) -> dict[str, list[str]]:
+    """Per ``publish_by`` mart: the files of the set in service that are the previous set's files.
+
+    The monthly mart has a file per month of its newest year in ``monthly`` and one per
+    earlier year, the annual one a file per year.
+    """
     current = parquet.current_parquet(settings)
     previous = max(v for v in (settings.parquet_dir / "versions").iterdir() if v.resolve() != current)
+    newest = max(m[:4] for m in monthly)
+    layout = {
+        "commodity_trade_monthly": [f"{k}.parquet" for k in sorted({m if m[:4] == newest else m[:4] for m in monthly})],
+        "commodity_balance_annual": ["2015.parquet", "2016.parquet", "2017.parquet"],
+    }
     reused = {}
-    for table in ("commodity_trade_monthly", "commodity_balance_annual"):
+    for table, expected in layout.items():
         files = sorted(p.name for p in (current / table).glob("*.parquet"))
-        assert files == ["2015.parquet", "2016.parquet", "2017.parquet"], (table, files)
+        assert files == expected, (table, files)
         reused[table] = [
-            f for f in files if (current / table / f).stat().st_ino == (previous / table / f).stat().st_ino
+            f
+            for f in files
+            if (previous / table / f).exists()
+            and (current / table / f).stat().st_ino == (previous / table / f).stat().st_ino
         ]
     return reused
 
@@ -155,9 +167,11 @@ def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator,
     assert set(parquet_equals_serving(settings).values()) == {0}
     # the copy of the snapshot the patch started from (made while dbt built) is gone
     assert not [p.name for p in serving.parent.iterdir() if p.name.startswith((".base-", ".candidate-"))]
-    # one Parquet file per year. commodity_trade_monthly's 2015 file was written again (it
-    # holds the re-described HS6 code); commodity_balance_annual (HS4, not re-described) kept it
-    assert reused_parquet_years(settings) == {
+    # Parquet files: per month of the newest year (2017) and per earlier year; per year for
+    # the annual mart. commodity_trade_monthly's 2015 and 2017-04 were written again (they
+    # hold the re-described HS6 code); commodity_balance_annual (HS4, not re-described) kept 2015
+    months = [*FIRST, NEW, REDESCRIBED]
+    assert reused_parquet_files(settings, months) == {
         "commodity_trade_monthly": [],
         "commodity_balance_annual": ["2015.parquet"],
     }
@@ -170,8 +184,11 @@ def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator,
     third = transform_and_publish(settings, "run-3")
     assert third.published and third.changed_months == [f"{REVISED}-01"]
     assert set(parquet_equals_serving(settings).values()) == {0}
-    expected = ["2015.parquet", "2017.parquet"]
-    assert reused_parquet_years(settings) == {"commodity_trade_monthly": expected, "commodity_balance_annual": expected}
+    # only the 2016 files are new
+    assert reused_parquet_files(settings, months) == {
+        "commodity_trade_monthly": ["2015.parquet", "2017-04.parquet", "2017-05.parquet", "2017-06.parquet"],
+        "commodity_balance_annual": ["2015.parquet", "2017.parquet"],
+    }
 
     published = [m.name for m in published_models(settings)]
     incremental_serving = tmp_path / "incremental-serving.duckdb"
@@ -210,4 +227,7 @@ def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator,
     fourth = transform_and_publish(settings, "run-4")
     assert fourth.published and fourth.changed_months == [f"{LATER}-01"]  # a patch, not a full publish
     assert set(parquet_equals_serving(settings).values()) == {0}
-    assert reused_parquet_years(settings) == {"commodity_trade_monthly": [], "commodity_balance_annual": []}
+    assert reused_parquet_files(settings, [*months, LATER]) == {
+        "commodity_trade_monthly": [],
+        "commodity_balance_annual": [],
+    }

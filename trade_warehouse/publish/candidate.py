@@ -33,7 +33,7 @@ class Candidate:
     first_month: date | None
     last_month: date | None
     checksum: str
-    renamed: dict[str, set[int]] = field(default_factory=dict)  # see ``copy_marts``
+    renamed: dict[str, set[str]] = field(default_factory=dict)  # see ``copy_marts``
 
 
 @dataclass(frozen=True)
@@ -173,15 +173,15 @@ def _key_predicate(publish_by: str, months: list[str]) -> str:
 
 def copy_marts(
     con: duckdb.DuckDBPyConnection, models: list[PublishedModel], months: list[str] | None, target: Target
-) -> dict[str, set[int]]:
+) -> dict[str, set[str]]:
     """Fill ``candidate.marts`` from the writer's marts: whole, or patched by ``months``.
 
     Patching: the changed months (years) of each ``publish_by`` mart are replaced; names
     its YAML copies from a dimension (meta ``dimension_names``) are refreshed in the other
     months for the keys whose name differs between the dimension in service (still in the
     candidate) and the new one; usually none, so no history is read. Returns, per patched
-    mart, the years outside ``months`` whose rows got a new name (their Parquet files must
-    be written again, not reused).
+    mart, the months ('YYYY-MM') or years ('YYYY') outside ``months`` whose rows got a new
+    name (their Parquet files must be written again, not reused).
     """
     served, built = f"{target.database}.marts", target.source
     existing = {
@@ -241,19 +241,19 @@ def _changed_names(
 
 def _refresh_names(
     con: duckdb.DuckDBPyConnection, renames: list[tuple[PublishedModel, dict, str]], served: str
-) -> dict[str, set[int]]:
-    """Write the new names into every candidate row still carrying an old one; the years touched, per mart."""
-    renamed: dict[str, set[int]] = {}
+) -> dict[str, set[str]]:
+    """Write the new names into every candidate row still carrying an old one; the files touched, per mart."""
+    renamed: dict[str, set[str]] = {}
     for model, item, table in renames:
-        year_of = "year(t.month)" if model.publish_by == "month" else "t.year"
+        key_of = "strftime(t.month, '%Y-%m')" if model.publish_by == "month" else "t.year::varchar"
         keys = " and ".join(f"t.{k} = d.{k}" for k in item["keys"])
         column = item["column"]
         stale_rows = f"{keys} and t.{column} is distinct from d.{column}"
-        years = con.execute(
-            f"select distinct {year_of} from {served}.{model.name} as t, {table} as d where {stale_rows}"
+        keys = con.execute(
+            f"select distinct {key_of} from {served}.{model.name} as t, {table} as d where {stale_rows}"
         ).fetchall()
-        if years:
-            renamed.setdefault(model.name, set()).update(y for (y,) in years)
+        if keys:
+            renamed.setdefault(model.name, set()).update(k for (k,) in keys)
             con.execute(
                 f"update {served}.{model.name} as t set {column} = d.{column} from {table} as d where {stale_rows}"
             )

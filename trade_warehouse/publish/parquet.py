@@ -1,7 +1,7 @@
 """The Parquet copy of the served marts: one immutable set per publish behind a pointer.
 
 Each publish writes ``serving/parquet/versions/<stamp>-<publish_id>/<table>/data.parquet``
-(a ``publish_by`` table: one ``<year>.parquet`` per year) and ``serving/parquet/current``,
+(a ``publish_by`` table: one ``<year>.parquet`` per year, per month in the newest year) and ``serving/parquet/current``,
 a relative symlink, is switched to it by an atomic rename. A reader that resolves
 ``current`` once reads every table from the same publish; the previous sets stay for
 rollback, which moves the pointer back together with the DuckDB snapshot.
@@ -42,7 +42,7 @@ def export_set(
     staging: Path,
     previous: Path | None,
     months: list[str] | None,
-    renamed: dict[str, set[int]],
+    renamed: dict[str, set[str]],
 ) -> None:
     """Export every contract table of the attached ``candidate`` into ``staging`` (see ``export_parquet``)."""
     for model in (m for m in models if m.contract):
@@ -55,13 +55,15 @@ def export_parquet(
     target: Path,
     previous: Path | None,
     months: list[str] | None,
-    renamed_years: set[int],
+    renamed: set[str],
 ) -> None:
-    """One ``data.parquet`` per table; a ``publish_by`` table gets one ``<year>.parquet`` per year
-    (one ``empty.parquet`` without rows).
+    """One ``data.parquet`` per table; a ``publish_by`` table one file per year or month
+    (``file_keys``; one ``empty.parquet`` without rows).
 
-    Years a patch did not touch are hard links to the files of the set in service (the
-    files are immutable), so a night writes the changed year only.
+    Files a patch did not touch (not of ``months``, no row ``renamed``: 'YYYY-MM' or 'YYYY')
+    are hard links to the files of the set in service (the files are immutable), so a night
+    writes the new month's file, not its year's (0.2 s against 2.7 s for the largest mart
+    at 84 months).
     """
     target.mkdir(parents=True)
     if not model.publish_by:
@@ -69,25 +71,46 @@ def export_parquet(
             f"copy (select * from candidate.marts.{model.name}) to '{target / 'data.parquet'}' (format parquet)"
         )
         return
-    year_of = "year(month)" if model.publish_by == "month" else "year"
-    changed_years = None if months is None else {int(m[:4]) for m in months} | renamed_years
-    years = [
-        y for (y,) in con.execute(f"select distinct {year_of} from candidate.marts.{model.name} order by 1").fetchall()
-    ]
-    if not years:  # an empty mart (e.g. the state marts with the state flows off): one empty file, so
+    files = file_keys(con, model)
+    if not files:  # an empty mart (e.g. the state marts with the state flows off): one empty file, so
         # readers of ``<table>/*.parquet`` get the columns and no rows instead of "no files found"
         con.execute(
             f"copy (from candidate.marts.{model.name} limit 0) to '{target / 'empty.parquet'}' (format parquet)"
         )
         return
-    for year in years:
-        file = target / f"{year}.parquet"
+    changed = None if months is None else {_key_of(m, files) for m in [*months, *renamed]}
+    for key, predicate in files.items():
+        file = target / f"{key}.parquet"
         reused = previous / model.name / file.name if previous else None
-        if changed_years is not None and year not in changed_years and reused and _link(reused, file):
+        if changed is not None and key not in changed and reused and _link(reused, file):
             continue
-        con.execute(
-            f"copy (select * from candidate.marts.{model.name} where {year_of} = {year}) to '{file}' (format parquet)"
-        )
+        con.execute(f"copy (select * from candidate.marts.{model.name} where {predicate}) to '{file}' (format parquet)")
+
+
+def file_keys(con: duckdb.DuckDBPyConnection, model: PublishedModel) -> dict[str, str]:
+    """The Parquet files of a ``publish_by`` mart: file key -> the SQL predicate of its rows.
+
+    An annual mart: one file per year ('2017'). A monthly mart: one per month ('2017-12') of
+    its newest year, where the nights add their month, and one per earlier year ('2016'):
+    a night writes its month's file, not its year's, and a year's file is written once,
+    by the first night of the next year. (A file per month throughout would make a full
+    publish slower: 85 months of the largest mart took 28 to 45 s against 17 to 19 s by year.)
+    """
+    table = f"candidate.marts.{model.name}"
+    if model.publish_by == "year":
+        years = con.execute(f"select distinct year from {table} order by 1").fetchall()
+        return {str(year): f"year = {year}" for (year,) in years}
+    by_year = con.execute(f"select year(month), list(distinct month order by month) from {table} group by 1 order by 1")
+    years = by_year.fetchall()
+    files = {str(year): f"year(month) = {year}" for year, _ in years[:-1]}
+    if years:
+        files.update({f"{m:%Y-%m}": f"month = date '{m:%Y-%m-%d}'" for m in years[-1][1]})
+    return files
+
+
+def _key_of(value: str, files: dict[str, str]) -> str:
+    """The file holding a month ('YYYY-MM-DD' or 'YYYY-MM') or a year ('YYYY'): its month's or its year's."""
+    return value[:7] if value[:7] in files else value[:4]
 
 
 def _link(existing: Path, link: Path) -> bool:
