@@ -44,6 +44,10 @@ def copy_data_dir(source: Path, target: Path) -> None:
         symlinks=True,
         ignore=shutil.ignore_patterns("*.writer.lock", "build.*", "logs"),
     )
+    # The copy leaves the warehouse (2.3 GB at 84 months) as dirty pages: flushed here, not by
+    # the measured run's first commit, whose fsync took 2 s more for it (a night's load
+    # 3.9 s -> 1.8 s after a sync). A warehouse in service is not a fresh copy.
+    os.sync()
 
 
 def history_dir(bench_dir: Path, scale: str, months: list[str]) -> Path:
