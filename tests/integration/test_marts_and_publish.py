@@ -1,5 +1,6 @@
 """dbt build over loaded months, the mart contract, publish and rollback."""
 
+import json
 import logging
 import os
 import re
@@ -163,16 +164,29 @@ def test_build_publish_contract_and_rollback(emulator, settings, caplog, capfd):
     assert publishes == [(2,)]
 
 
-def test_incremental_fact_equals_full_refresh_after_a_revision(emulator, settings):
+def unit_tests_run(settings) -> int:
+    results = json.loads((settings.data_dir / "dbt" / "target" / "run_results.json").read_text())["results"]
+    assert all(r["status"] in ("success", "pass") for r in results)
+    return sum(r["unique_id"].startswith("unit_test.") for r in results)
+
+
+def test_incremental_fact_equals_full_refresh_after_a_revision(emulator, settings, tmp_path, monkeypatch):
     from trade_warehouse.transform import dbt_runner
 
+    monkeypatch.setenv("TRADE_DBT_PARSE_CACHE", str(tmp_path / "machine-cache"))  # no unit test passed yet
     months = ["2016-04", "2016-05"]
     load_and_validate(settings, extract(settings, months).landed, "run-1")
     dbt_runner.build(settings)
+    assert unit_tests_run(settings) >= 19  # every unit test of the project, once per project on a machine
     emulator.state.vintage = 1  # revised values for 2016 (inside the three-year revision window)
     load_and_validate(settings, extract(settings, ["2016-04"]).landed, "run-2")
     output = dbt_runner.build(settings)
     assert "fct_trade__partner_hs6_monthly" in output
+    assert unit_tests_run(settings) == 0  # passed with this project, these settings and releases
+    monkeypatch.setenv("TRADE_MIRROR_FOB_FACTOR", "1.07")  # a setting the models read: they run again
+    dbt_runner.build(settings)
+    assert unit_tests_run(settings) >= 19
+    monkeypatch.delenv("TRADE_MIRROR_FOB_FACTOR")
     fact = (
         "select month, count(*), sum(exports_usd), sum(imports_usd) from marts.fct_trade__partner_hs6_monthly "
         "group by 1 order by 1"

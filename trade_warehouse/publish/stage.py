@@ -63,7 +63,7 @@ def _transform_and_publish(settings: Settings, run_id: str, force: bool, docs: b
     on_file = settings.backend != "ducklake"  # the lake publishes in place: nothing to copy
     base = snapshot.copy_serving_in_background(settings) if months is not None and on_file else None
     try:
-        dbt_runner.build(settings, months)
+        dbt_runner.build(settings, months, unit_tests=force)
         docs_rebuilt = dbt_runner.generate_docs(settings)[1] if docs else False
         built = time.monotonic()
         if on_file:

@@ -19,7 +19,7 @@ from pathlib import Path
 from trade_warehouse.core.config import DBT_PROJECT_DIR, Settings, duckdb_memory_limit
 from trade_warehouse.core.errors import TerminalError
 from trade_warehouse.core.progress import time_left
-from trade_warehouse.transform import dbt_process
+from trade_warehouse.transform import dbt_process, unit_test_record
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def manifest_path(settings: Settings) -> Path:
     return settings.data_dir / "dbt" / "target" / "manifest.json"
 
 
-def build(settings: Settings, changed_months: list[str] | None = None) -> str:
+def build(settings: Settings, changed_months: list[str] | None = None, unit_tests: bool = False) -> str:
     """``dbt build``: seeds, every model, every data test and unit test, in DAG order.
 
     ``changed_months`` (first days, 'YYYY-MM-DD'): the months loaded since the published
@@ -242,12 +242,21 @@ def build(settings: Settings, changed_months: list[str] | None = None) -> str:
     the month-keyed tables check only those (macros/test_scope.sql): every other month is
     untouched and passed them when it was published. The unit tests are left out too: they
     test the SQL on fixtures, and the project is the one they passed with. None builds and
-    tests everything.
+    tests everything, the unit tests too unless a build on this machine passed them with
+    the same project, settings and releases (``unit_test_record``); ``unit_tests`` runs
+    them regardless (a forced run).
     """
-    if changed_months is None:
-        return run_dbt(settings, "build", env={"TRADE_CHANGED_MONTHS": "all"})
-    scope = ",".join(sorted(set(changed_months))) or "none"
-    return run_dbt(settings, "build", "--exclude-resource-type", "unit_test", env={"TRADE_CHANGED_MONTHS": scope})
+    if changed_months is not None:
+        scope = ",".join(sorted(set(changed_months))) or "none"
+        return run_dbt(settings, "build", "--exclude-resource-type", "unit_test", env={"TRADE_CHANGED_MONTHS": scope})
+    unit_key = unit_test_record.key(scope_fingerprint(settings))
+    since = None if unit_tests else unit_test_record.passed(parse_cache_dir(), unit_key)
+    if since:
+        log.info("dbt build: unit tests left out, passed with this project and these settings at %s", since)
+        return run_dbt(settings, "build", "--exclude-resource-type", "unit_test", env={"TRADE_CHANGED_MONTHS": "all"})
+    output = run_dbt(settings, "build", env={"TRADE_CHANGED_MONTHS": "all"})
+    unit_test_record.record(parse_cache_dir(), unit_key)
+    return output
 
 
 def generate_docs(settings: Settings) -> tuple[Path, bool]:
