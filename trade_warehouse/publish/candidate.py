@@ -249,11 +249,11 @@ def _refresh_names(
         keys = " and ".join(f"t.{k} = d.{k}" for k in item["keys"])
         column = item["column"]
         stale_rows = f"{keys} and t.{column} is distinct from d.{column}"
-        keys = con.execute(
+        files = con.execute(
             f"select distinct {key_of} from {served}.{model.name} as t, {table} as d where {stale_rows}"
         ).fetchall()
-        if keys:
-            renamed.setdefault(model.name, set()).update(k for (k,) in keys)
+        if files:
+            renamed.setdefault(model.name, set()).update(k for (k,) in files)
             con.execute(
                 f"update {served}.{model.name} as t set {column} = d.{column} from {table} as d where {stale_rows}"
             )

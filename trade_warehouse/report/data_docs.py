@@ -31,7 +31,7 @@ def build_data_docs(results_dir: Path, site_dir: Path, keep: int = 120) -> Path:
     kept = {_page_key(path): path for path in files}
     rendered = _rendered_pages(site_dir)
     for key in set(rendered) - set(kept):
-        rendered[key].unlink()
+        rendered[key].unlink(missing_ok=True)  # another run's build may have removed it
     fresh = [path for key, path in kept.items() if key not in rendered]
     if fresh:
         _render(site_dir, fresh)

@@ -24,10 +24,11 @@ RECORD = "unit_tests_passed.json"
 KEEP = 8  # keys kept: a few projects or HS levels side by side on one machine
 
 
-def key(scope_fingerprint: str) -> str:
-    """The unit tests' inputs: the scope fingerprint (project, model settings, HS levels) and the releases."""
+def key(scope_fingerprint: str, target: str) -> str:
+    """The unit tests' inputs: the scope fingerprint (project, model settings, HS levels), the
+    dbt target they ran on (the DuckDB file or the lake) and the releases."""
     releases = [f"{name}=={metadata.version(name)}" for name in ("dbt-core", "dbt-duckdb", "duckdb")]
-    return hashlib.sha256("|".join([scope_fingerprint, *releases]).encode()).hexdigest()
+    return hashlib.sha256("|".join([scope_fingerprint, target, *releases]).encode()).hexdigest()
 
 
 def passed(directory: Path, unit_key: str) -> str | None:
