@@ -44,9 +44,18 @@ def export_set(
     months: list[str] | None,
     renamed: dict[str, set[str]],
 ) -> None:
-    """Export every contract table of the attached ``candidate`` into ``staging`` (see ``export_parquet``)."""
-    for model in (m for m in models if m.contract):
-        export_parquet(con, model, staging / model.name, previous, months, renamed.get(model.name, set()))
+    """Export every contract table of the attached ``candidate`` into ``staging`` (see ``export_parquet``).
+
+    Rows are written in whatever order DuckDB's threads produce them (a table has no row
+    order to keep, and readers of the set get none): the largest mart's 2016 file at 84
+    months took 2.3 to 2.7 s instead of 2.8 to 3.6 s (three runs each, alternating).
+    """
+    con.execute("set preserve_insertion_order = false")
+    try:
+        for model in (m for m in models if m.contract):
+            export_parquet(con, model, staging / model.name, previous, months, renamed.get(model.name, set()))
+    finally:
+        con.execute("reset preserve_insertion_order")
 
 
 def export_parquet(
