@@ -246,16 +246,17 @@ def build(settings: Settings, changed_months: list[str] | None = None, unit_test
     the same project, settings and releases (``unit_test_record``); ``unit_tests`` runs
     them regardless (a forced run).
     """
+    without_unit_tests = ("--exclude-resource-type", "unit_test")
     if changed_months is not None:
         scope = ",".join(sorted(set(changed_months))) or "none"
-        return run_dbt(settings, "build", "--exclude-resource-type", "unit_test", env={"TRADE_CHANGED_MONTHS": scope})
+        return run_dbt(settings, "build", *without_unit_tests, env={"TRADE_CHANGED_MONTHS": scope})
     unit_key = unit_test_record.key(scope_fingerprint(settings), backend_env(settings)["TRADE_DBT_TARGET"])
     since = None if unit_tests else unit_test_record.passed(parse_cache_dir(), unit_key)
     if since:
         log.info("dbt build: unit tests left out, passed with this project and these settings at %s", since)
-        return run_dbt(settings, "build", "--exclude-resource-type", "unit_test", env={"TRADE_CHANGED_MONTHS": "all"})
-    output = run_dbt(settings, "build", env={"TRADE_CHANGED_MONTHS": "all"})
-    unit_test_record.record(parse_cache_dir(), unit_key)
+    output = run_dbt(settings, "build", *(without_unit_tests if since else ()), env={"TRADE_CHANGED_MONTHS": "all"})
+    if not since:
+        unit_test_record.record(parse_cache_dir(), unit_key)
     return output
 
 
