@@ -1,6 +1,13 @@
 import pytest
 
-from trade_warehouse.core.config import DEFAULT_BASE_URL, ConfigError, duckdb_storage_version, load_settings
+from trade_warehouse.core.config import (
+    DEFAULT_BASE_URL,
+    ConfigError,
+    dbt_memory_limit,
+    duckdb_memory_limit,
+    duckdb_storage_version,
+    load_settings,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +49,24 @@ def test_the_storage_version_of_new_duckdb_files_is_checked_against_duckdb():
     for bad in ("v9.9.9", "1.3.0", "v1.3", "newest"):
         with pytest.raises(ConfigError, match=f"TRADE_DUCKDB_STORAGE_VERSION='{bad}' is not a DuckDB storage"):
             duckdb_storage_version({"TRADE_DUCKDB_STORAGE_VERSION": bad})
+
+
+def test_the_writer_and_dbt_have_memory_limits_of_their_own(tmp_path, monkeypatch):
+    assert duckdb_memory_limit({}) == "1GB"
+    assert dbt_memory_limit({}) == "1536MB"  # the full build's trade fact spilled, or failed, at 1GB
+    env = {"TRADE_DUCKDB_MEMORY_LIMIT": "2GB", "TRADE_DBT_MEMORY_LIMIT": " 3GiB "}
+    assert (duckdb_memory_limit(env), dbt_memory_limit(env)) == ("2GB", "3GiB")
+    for name, read in (
+        ("TRADE_DUCKDB_MEMORY_LIMIT", duckdb_memory_limit),
+        ("TRADE_DBT_MEMORY_LIMIT", dbt_memory_limit),
+    ):
+        for bad in ("lots", "1.5", "-1GB"):
+            with pytest.raises(ConfigError, match=f"{name}='{bad}' is not a size like 1GB"):
+                read({name: bad})
+    # dbt's process is given its own limit, not the writer's
+    from trade_warehouse.transform import dbt_runner
+
+    monkeypatch.setenv("TRADE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TRADE_DUCKDB_MEMORY_LIMIT", "900MB")
+    monkeypatch.delenv("TRADE_DBT_MEMORY_LIMIT", raising=False)
+    assert dbt_runner.dbt_env(load_settings())["TRADE_DBT_MEMORY_LIMIT"] == "1536MB"

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from trade_warehouse.core.config import DBT_PROJECT_DIR, Settings, duckdb_memory_limit
+from trade_warehouse.core.config import DBT_PROJECT_DIR, Settings, dbt_memory_limit
 from trade_warehouse.core.errors import TerminalError
 from trade_warehouse.core.progress import time_left
 from trade_warehouse.transform import dbt_process, unit_test_record
@@ -52,7 +52,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         TRADE_WAREHOUSE_PATH=settings.warehouse_path.name,
         TRADE_HS_LEVEL=settings.hs_level,
         TRADE_STATE_HS_LEVEL=settings.state_hs_level,
-        TRADE_DUCKDB_MEMORY_LIMIT=duckdb_memory_limit(),
+        TRADE_DBT_MEMORY_LIMIT=dbt_memory_limit(),
         DBT_PROFILES_DIR=str(DBT_PROJECT_DIR),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         DBT_USE_COLORS="false",
