@@ -199,3 +199,29 @@ def test_incremental_fact_equals_full_refresh_after_a_revision(emulator, setting
         "select month, sum(all_value_usd) from raw.census_exports_hs where partner_code <> '-' group by 1 order by 1",
     )
     assert [(m, e) for m, _, e, _ in incremental] == raw
+    # the uniqueness test (hash first, then the key itself) names a duplicated key, and only it
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        key = con.execute(
+            "select month, partner_code, hs_level, hs_code from marts.commodity_trade_monthly "
+            "where hs_level = 6 order by all limit 1"
+        ).fetchone()
+        con.execute(
+            "insert into marts.commodity_trade_monthly select * from marts.commodity_trade_monthly "
+            "where month = ? and partner_code = ? and hs_level = ? and hs_code = ?",
+            list(key),
+        )
+    uniqueness = "test_name:unique_combination_of_columns"
+    with pytest.raises(dbt_runner.TransformError, match="unique_combination_of_columns_commodity_trade_monthly"):
+        dbt_runner.run_dbt(settings, "test", "--select", f"commodity_trade_monthly,{uniqueness}")
+    failures = query(
+        settings.warehouse_path,
+        "select * from (" + compiled_test(settings, "unique_combination_of_columns_commodity_trade_monthly") + ")",
+    )
+    assert failures == [(*key, 2)]
+
+
+def compiled_test(settings, prefix: str) -> str:
+    """The SQL dbt compiled for the data test of the last run whose name starts with ``prefix``."""
+    results = json.loads((settings.data_dir / "dbt" / "target" / "run_results.json").read_text())["results"]
+    (sql,) = [r["compiled_code"] for r in results if r["unique_id"].startswith(f"test.trade_warehouse.{prefix}")]
+    return sql
