@@ -32,6 +32,7 @@ FIRST = ["2015-04", "2016-04", "2016-05", "2017-04"]  # 2015: a year the night l
 REVISED = "2016-04"  # the emulator's vintage 1 revises it
 NEW, REDESCRIBED = "2017-05", "2017-06"
 LATER = "2015-05"  # a fourth night on a stale Parquet set in service: its 2016 is out of date
+JANUARY = "2018-01"  # a fifth night opens a year: the monthly files of 2017 become one year file
 NEW_TEXT = "RE-DESCRIBED BY THE LATEST MONTH"
 
 
@@ -123,7 +124,7 @@ def reused_parquet_files(settings, monthly: list[str]) -> dict[str, list[str]]:
     newest = max(m[:4] for m in monthly)
     layout = {
         "commodity_trade_monthly": [f"{k}.parquet" for k in sorted({m if m[:4] == newest else m[:4] for m in monthly})],
-        "commodity_balance_annual": ["2015.parquet", "2016.parquet", "2017.parquet"],
+        "commodity_balance_annual": [f"{y}.parquet" for y in sorted({m[:4] for m in monthly})],
     }
     reused = {}
     for table, expected in layout.items():
@@ -231,3 +232,36 @@ def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator,
         "commodity_trade_monthly": [],
         "commodity_balance_annual": [],
     }
+
+    # the first night of a year: 2017's month files are written once as 2017.parquet, 2018 gets
+    # its month's file, and the years before are hard-linked; the set is still the snapshot
+    emulator.state.latest_month = JANUARY  # released
+    loaded = load_and_validate(settings, extract(settings, [JANUARY]).landed, "run-5")
+    assert not loaded.failures and len(loaded.loaded) == 4  # national and state flows
+    fifth = transform_and_publish(settings, "run-5")
+    assert fifth.published and fifth.changed_months == [f"{JANUARY}-01"]
+    assert set(parquet_equals_serving(settings).values()) == {0}
+    reused = reused_parquet_files(settings, [*months, LATER, JANUARY])
+    assert reused["commodity_balance_annual"] == ["2015.parquet", "2016.parquet", "2017.parquet"]
+    # a year file is reused exactly when its rows are unchanged (a name the new month brings
+    # rewrites the years that show it)
+    assert reused["commodity_trade_monthly"] == unchanged_parquet_files(settings, "commodity_trade_monthly")
+    state_files = sorted(p.name for p in (parquet.current_parquet(settings) / "state_trade_monthly").iterdir())
+    assert state_files == ["2015.parquet", "2016.parquet", "2017.parquet", "2018-01.parquet"]
+
+
+def unchanged_parquet_files(settings, table: str) -> list[str]:
+    """The files of ``table`` in the set in service whose rows equal the previous set's file."""
+    current = parquet.current_parquet(settings)
+    previous = max(v for v in (settings.parquet_dir / "versions").iterdir() if v.resolve() != current)
+    same = []
+    for file in sorted((current / table).glob("*.parquet")):
+        before = previous / table / file.name
+        if before.exists():
+            differing = duckdb.sql(
+                f"select count(*) from ((from '{file}' except all from '{before}') "
+                f"union all (from '{before}' except all from '{file}'))"
+            ).fetchone()[0]
+            if differing == 0:
+                same.append(file.name)
+    return same
