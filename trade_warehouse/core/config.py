@@ -291,11 +291,9 @@ def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
 def dbt_memory_limit(env: Mapping[str, str] | None = None) -> str:
     """DuckDB's memory limit inside dbt's process (``TRADE_DBT_MEMORY_LIMIT``, default 1536MB).
 
-    Why apart from the writer's: dbt holds the warehouse alone (the writer's connection is
-    closed while it builds), and its threads share one limit. A full build's trade fact
-    aggregates the whole history in one query: at 1GB and 84 months that query spilled, and
-    in one of two runs failed with DuckDB's out-of-memory error. 1536MB is headroom, not
-    speed: the 96-month build took as long either way (make bench, history; peak RSS 2.6 GB).
+    Why apart from the writer's: dbt holds the warehouse alone while it builds, and a full
+    build's trade fact aggregates the whole history in one query: at 1GB and 84 months it
+    spilled and once failed out of memory. Headroom, not speed (make bench, history).
     """
     return _memory_size(env, "TRADE_DBT_MEMORY_LIMIT", DEFAULT_DBT_MEMORY_LIMIT)
 
