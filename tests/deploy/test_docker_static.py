@@ -266,3 +266,23 @@ def test_the_writers_queue_follows_the_backend(monkeypatch, backend, queue):
     monkeypatch.setenv("TRADE_WAREHOUSE_BACKEND", "sqlite")
     with pytest.raises(ValueError, match="TRADE_WAREHOUSE_BACKEND='sqlite'"):
         build_dag("census_trade_monthly", nightly=False)
+
+
+def test_duckdb_settings_reach_the_services_with_the_pipelines_defaults(variables):
+    """An operator's memory limits and storage format in docker/.env reach the tasks; unset, the code's defaults."""
+    from trade_warehouse.core import duckdb_settings
+
+    defaults = {
+        "TRADE_DUCKDB_MEMORY_LIMIT": duckdb_settings.DEFAULT_DUCKDB_MEMORY_LIMIT,
+        "TRADE_DBT_MEMORY_LIMIT": duckdb_settings.DEFAULT_DBT_MEMORY_LIMIT,
+        "TRADE_DUCKDB_STORAGE_VERSION": duckdb_settings.DEFAULT_DUCKDB_STORAGE_VERSION,
+    }
+    scheduler = environment(compose_config(variables)["services"]["scheduler"])
+    assert {name: scheduler.get(name) for name in defaults} == defaults
+    chosen = {
+        "TRADE_DUCKDB_MEMORY_LIMIT": "2GB",
+        "TRADE_DBT_MEMORY_LIMIT": "3GB",
+        "TRADE_DUCKDB_STORAGE_VERSION": "v1.0.0",
+    }
+    scheduler = environment(compose_config({**variables, **chosen})["services"]["scheduler"])
+    assert {name: scheduler.get(name) for name in chosen} == chosen

@@ -1,12 +1,12 @@
 import pytest
+import yaml
 
-from trade_warehouse.core.config import (
-    DEFAULT_BASE_URL,
-    ConfigError,
+from trade_warehouse.core.config import DBT_PROJECT_DIR, DEFAULT_BASE_URL, ConfigError, load_settings
+from trade_warehouse.core.duckdb_settings import (
+    DEFAULT_DBT_MEMORY_LIMIT,
     dbt_memory_limit,
     duckdb_memory_limit,
     duckdb_storage_version,
-    load_settings,
 )
 
 pytestmark = pytest.mark.unit
@@ -63,6 +63,15 @@ def test_the_writer_and_dbt_have_memory_limits_of_their_own(tmp_path, monkeypatc
         for bad in ("lots", "1.5", "-1GB"):
             with pytest.raises(ConfigError, match=f"{name}='{bad}' is not a size like 1GB"):
                 read({name: bad})
+        # DuckDB takes these and then fails every query with an "Out of Memory Error" naming no setting
+        for small in ("0GB", "1MB", "127MB", "0.1GB"):
+            with pytest.raises(ConfigError, match=f"{name}='{small}' is too small"):
+                read({name: small})
+            # and the run stops at its settings, before anything is loaded
+            with pytest.raises(ConfigError, match=f"{name}='{small}' is too small"):
+                load_settings({name: small, "TRADE_DATA_DIR": str(tmp_path)})
+        assert read({name: "128MB"}) == "128MB"
+        assert read({name: "   "}) == read({})  # blank is unset, as for the other settings
     # dbt's process is given its own limit, not the writer's
     from trade_warehouse.transform import dbt_runner
 
@@ -70,3 +79,13 @@ def test_the_writer_and_dbt_have_memory_limits_of_their_own(tmp_path, monkeypatc
     monkeypatch.setenv("TRADE_DUCKDB_MEMORY_LIMIT", "900MB")
     monkeypatch.delenv("TRADE_DBT_MEMORY_LIMIT", raising=False)
     assert dbt_runner.dbt_env(load_settings())["TRADE_DBT_MEMORY_LIMIT"] == "1536MB"
+
+
+def test_dbt_profile_reads_the_dbt_memory_limit_in_both_targets():
+    """dbt_env passes TRADE_DBT_MEMORY_LIMIT; the profile must read it, with the same default, in every target."""
+    outputs = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["trade_warehouse"]["outputs"]
+    assert set(outputs) == {"warehouse", "lake"}
+    for name, output in outputs.items():
+        assert output["settings"]["memory_limit"] == (
+            f"{{{{ env_var('TRADE_DBT_MEMORY_LIMIT', '{DEFAULT_DBT_MEMORY_LIMIT}') }}}}"
+        ), name

@@ -10,9 +10,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from trade_warehouse.core.duckdb_settings import dbt_memory_limit, duckdb_memory_limit
+from trade_warehouse.core.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -33,10 +35,6 @@ WRITER_POOL = "duckdb_writer"
 WRITER_QUEUE = "duckdb"
 # Seconds between a failed task try and its retry; unset = the DAG's default (2 minutes).
 RETRY_DELAY_ENV = "TRADE_TASK_RETRY_DELAY_S"
-
-
-class ConfigError(ValueError):
-    """A setting has a value the pipeline cannot work with (terminal: fix the setting)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +129,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     hs_level = (env.get("TRADE_HS_LEVEL") or "HS6").upper()
     hs_level_digits(hs_level)
     data_dir = Path(env.get("TRADE_DATA_DIR") or "./data").expanduser().resolve()
+    # read where DuckDB opens (the writer, dbt's profile); checked here so that a bad limit
+    # fails the run before its load, not when dbt starts after it
+    duckdb_memory_limit(env)
+    dbt_memory_limit(env)
     return Settings(
         base_url=base_url,
         api_key=env.get("CENSUS_API_KEY") or None,
@@ -273,73 +275,6 @@ def s3_endpoint(url: str) -> tuple[str | None, bool]:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"AWS_ENDPOINT_URL={url!r} must be an http(s) URL such as http://127.0.0.1:9000")
     return parts.netloc, parts.scheme == "https"
-
-
-DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
-DEFAULT_DBT_MEMORY_LIMIT = "1536MB"
-
-
-def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
-    """DuckDB's memory limit for the pipeline's writer connection (``TRADE_DUCKDB_MEMORY_LIMIT``, default 1GB).
-
-    DuckDB takes 80 % of the machine's memory by default; the writer gets this much
-    instead. Larger joins and aggregations spill to ``<warehouse>.tmp``.
-    """
-    return _memory_size(env, "TRADE_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
-
-
-def dbt_memory_limit(env: Mapping[str, str] | None = None) -> str:
-    """DuckDB's memory limit inside dbt's process (``TRADE_DBT_MEMORY_LIMIT``, default 1536MB).
-
-    Why apart from the writer's: dbt holds the warehouse alone while it builds, and a full
-    build's trade fact aggregates the whole history in one query: at 1GB and 84 months it
-    spilled and once failed out of memory. Headroom, not speed (make bench, history).
-    """
-    return _memory_size(env, "TRADE_DBT_MEMORY_LIMIT", DEFAULT_DBT_MEMORY_LIMIT)
-
-
-def _memory_size(env: Mapping[str, str] | None, name: str, default: str) -> str:
-    env = os.environ if env is None else env
-    raw = (env.get(name) or default).strip()
-    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", raw, flags=re.IGNORECASE):
-        raise ConfigError(f"{name}={raw!r} is not a size like 1GB or 1536MB")
-    return raw
-
-
-DEFAULT_DUCKDB_STORAGE_VERSION = "v1.3.0"
-
-
-def duckdb_storage_version(env: Mapping[str, str] | None = None) -> str:
-    """The DuckDB storage format of the files the pipeline creates (``TRADE_DUCKDB_STORAGE_VERSION``).
-
-    Why not DuckDB's default: a new file is written in the v1.0 format unless told
-    otherwise, so that DuckDB 1.0 can still read it, and that format lacks the string
-    compression of 1.3 (DICT_FSST). Writing the raw tables and marts, whose rows carry
-    partner names and HS descriptions, took about 1.5 times as long (the largest mart's
-    copy into a snapshot: 3.6 s against 2.4 s at 12 months, files 20 % larger). The default
-    ``v1.3.0`` is readable by DuckDB 1.3 and newer; set ``v1.0.0`` for BI tools with an
-    older DuckDB. Only new files take it: an existing warehouse or snapshot keeps its format.
-    """
-    env = os.environ if env is None else env
-    raw = (env.get("TRADE_DUCKDB_STORAGE_VERSION") or DEFAULT_DUCKDB_STORAGE_VERSION).strip()
-    if not re.fullmatch(r"v\d+\.\d+\.\d+|latest", raw) or not _known_storage_version(raw):
-        raise ConfigError(
-            f"TRADE_DUCKDB_STORAGE_VERSION={raw!r} is not a DuckDB storage version this DuckDB "
-            "can write, such as v1.3.0 (readable by DuckDB 1.3 and newer) or v1.0.0"
-        )
-    return raw
-
-
-@lru_cache(maxsize=8)
-def _known_storage_version(version: str) -> bool:
-    """Whether the installed DuckDB accepts ``version`` (an in-memory database, milliseconds)."""
-    import duckdb  # here, not at import: the settings are read where no DuckDB is needed
-
-    try:
-        duckdb.connect(config={"storage_compatibility_version": version}).close()
-    except duckdb.Error:
-        return False
-    return True
 
 
 def number_setting(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:

@@ -24,3 +24,11 @@ class TerminalError(TradeError):
     """A fault no retry fixes (a wrong key, a bad request, data the gate refused): fix, then re-run."""
 
     transient = False
+
+
+class ConfigError(ValueError):
+    """A setting has a value the pipeline cannot work with (terminal: fix the setting).
+
+    Here rather than in ``core.config`` so that the settings modules beside it (``duckdb_settings``)
+    raise it without importing ``config``, which reads them: data flows one way.
+    """

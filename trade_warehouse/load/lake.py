@@ -31,7 +31,8 @@ from typing import TypeVar
 import duckdb
 from filelock import FileLock, Timeout
 
-from trade_warehouse.core.config import LakeSettings, Settings, duckdb_memory_limit
+from trade_warehouse.core.config import LakeSettings, Settings
+from trade_warehouse.core.duckdb_settings import duckdb_memory_limit
 from trade_warehouse.core.errors import TerminalError
 from trade_warehouse.load.schema import lake_schema_sql
 

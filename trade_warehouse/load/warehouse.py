@@ -24,7 +24,8 @@ from typing import TypeVar
 import duckdb
 from filelock import FileLock, Timeout
 
-from trade_warehouse.core.config import Settings, duckdb_memory_limit, duckdb_storage_version
+from trade_warehouse.core.config import Settings
+from trade_warehouse.core.duckdb_settings import duckdb_memory_limit, duckdb_storage_version
 from trade_warehouse.core.months import add_months
 from trade_warehouse.load import lake
 from trade_warehouse.load.audit import CURRENT_LOADS

@@ -16,7 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from trade_warehouse.core.config import DBT_PROJECT_DIR, Settings, dbt_memory_limit
+from trade_warehouse.core.config import DBT_PROJECT_DIR, Settings
+from trade_warehouse.core.duckdb_settings import dbt_memory_limit
 from trade_warehouse.core.errors import TerminalError
 from trade_warehouse.core.progress import time_left
 from trade_warehouse.transform import dbt_process, unit_test_record
