@@ -47,14 +47,17 @@ def landed_tables(settings, flow: str, month: str) -> dict[str, list]:
     return tables
 
 
-def land_redescribed(settings, month: str) -> str:
-    """Land the month again as its newest extraction, one HS6 code re-described in both flows; return it."""
+def land_redescribed(settings, month: str, code: str | None = None) -> str:
+    """Land the month again as its newest extraction, one HS6 code (the lowest both flows
+    trade, unless given) re-described in both flows; return it."""
     tables = {flow: landed_tables(settings, flow, month) for flow in COMMODITY}
     codes = {}
     for flow, var in COMMODITY.items():
         detail = tables[flow]["detail"]
         codes[flow] = [row[detail[0].index(var)] for row in detail[1:] if row[0] != "-"]
-    code = min(set(codes["exports"]) & set(codes["imports"]))
+    shared = set(codes["exports"]) & set(codes["imports"])
+    code = code or min(shared)
+    assert code in shared, f"{code} is not traded in both flows in {month}"
     for flow, var in COMMODITY.items():
         detail = tables[flow]["detail"]
         code_at, text_at = detail[0].index(var), detail[0].index(var + "_LDESC")
@@ -236,16 +239,21 @@ def test_a_night_touches_only_changed_months_and_equals_a_full_refresh(emulator,
     # the first night of a year: 2017's month files are written once as 2017.parquet, 2018 gets
     # its month's file, and the years before are hard-linked; the set is still the snapshot
     emulator.state.latest_month = JANUARY  # released
-    loaded = load_and_validate(settings, extract(settings, [JANUARY]).landed, "run-5")
+    extracted = extract(settings, [JANUARY])
+    # the newest month keeps the description the re-described code has had since 2017-06:
+    # with the emulator's own text every year holding the code would be written again
+    land_redescribed(settings, JANUARY, code)
+    loaded = load_and_validate(settings, extracted.landed, "run-5")
     assert not loaded.failures and len(loaded.loaded) == 4  # national and state flows
     fifth = transform_and_publish(settings, "run-5")
     assert fifth.published and fifth.changed_months == [f"{JANUARY}-01"]
     assert set(parquet_equals_serving(settings).values()) == {0}
     reused = reused_parquet_files(settings, [*months, LATER, JANUARY])
     assert reused["commodity_balance_annual"] == ["2015.parquet", "2016.parquet", "2017.parquet"]
-    # a year file is reused exactly when its rows are unchanged (a name the new month brings
-    # rewrites the years that show it)
-    assert reused["commodity_trade_monthly"] == unchanged_parquet_files(settings, "commodity_trade_monthly")
+    # the years before are hard-linked, and exactly those whose rows are unchanged (2017's
+    # months became one new year file)
+    assert reused["commodity_trade_monthly"] == ["2015.parquet", "2016.parquet"]
+    assert unchanged_parquet_files(settings, "commodity_trade_monthly") == ["2015.parquet", "2016.parquet"]
     state_files = sorted(p.name for p in (parquet.current_parquet(settings) / "state_trade_monthly").iterdir())
     assert state_files == ["2015.parquet", "2016.parquet", "2017.parquet", "2018-01.parquet"]
 

@@ -100,6 +100,8 @@ def load_average() -> list[float]:
 
 
 def git_state() -> dict:
+    """The commit measured, and whether tracked files other than the results differ from it."""
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
         return done.stdout.strip()
@@ -107,7 +109,9 @@ def git_state() -> dict:
     return {
         "commit": git("rev-parse", "--short=12", "HEAD"),
         "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        # the results file itself is left out: a run's first scenario appends to it before the
+        # next one records its state, which flagged every later scenario of the run as dirty
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results.jsonl")),
     }
 
 
