@@ -85,6 +85,10 @@ def test_bench_history_reloads_the_window_from_its_landed_files(tmp_path: Path, 
     assert record["per_month_vs_12"] == round(record["per_month_s"] / 2.0, 2)
     assert record["state_level"] == {"enabled": False}  # the default: national data only, like the floor
     # the cached history (extracted once) stays for the next run; the reload's scratch dir is removed
-    assert (tmp_path / "bench" / "small-2017-01..2017-02" / "build.done").exists()
+    cache = tmp_path / "bench" / "small-2017-01..2017-02"
+    assert json.loads((cache / "build.done").read_text())["state"] == "off"
+    # built as measured: the cache extracted the national flows only (it once took the pipeline's default, on)
+    assert list((cache / "landing" / "census").glob("state_*/*/*/extractions.jsonl")) == []
+    assert len(list((cache / "landing" / "census").glob("exports/HS6/*/extractions.jsonl"))) == 2
     assert not (tmp_path / "bench" / "runs" / "history-small-2017-01..2017-02").exists()
     assert "whole-history reload" in capsys.readouterr().out

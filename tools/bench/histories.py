@@ -54,16 +54,20 @@ def history_dir(bench_dir: Path, scale: str, months: list[str]) -> Path:
     return bench_dir / f"{scale}-{months[0]}..{months[-1]}"
 
 
-def ensure_history(bench_dir: Path, scale: str, months: list[str]) -> dict:
+def ensure_history(bench_dir: Path, scale: str, months: list[str], state: str) -> dict:
     """The cached data dir holding ``months`` loaded and published: built once (timed), then reused.
 
     A history whose months another cache already landed is loaded from hard links to those
-    files (``from_landing``: no emulator time spent twice).
+    files (``from_landing``: no emulator time spent twice). ``state`` (``--state``) says
+    whether the state-level flows are extracted and loaded too: a cache built otherwise is
+    built again (one built before the build recorded it counts as on, the pipeline's default).
     """
     target = history_dir(bench_dir, scale, months)
     done = target / "build.done"
-    if done.exists() and json.loads(done.read_text()).get("rc") == 0:
-        return json.loads(done.read_text())
+    if done.exists():
+        built = json.loads(done.read_text())
+        if built.get("rc") == 0 and built.get("state", "on") == state:
+            return built
     if target.exists():
         shutil.rmtree(target)
     donor = landing_donor(bench_dir, scale, months, target)
@@ -83,9 +87,11 @@ def ensure_history(bench_dir: Path, scale: str, months: list[str]) -> dict:
     load_before = load_average()
     started = time.monotonic()
     with emulator(scale) as base_url:
-        run = run_dag(bench_env(target, base_url), MONTHLY_DAG, conf, f"history-{len(months)}")
+        env = {**bench_env(target, base_url), "TRADE_STATE_TRADE": state}
+        run = run_dag(env, MONTHLY_DAG, conf, f"history-{len(months)}")
     record = {
         "rc": 0,
+        "state": state,
         "seconds": round(time.monotonic() - started, 1),
         "from_landing": bool(donor),
         "load_avg_before": load_before,

@@ -72,7 +72,7 @@ def scenario_backfill(args: argparse.Namespace) -> dict:
     )
     cache = history_dir(args.bench_dir, args.scale, months)
     if args.cache_history and args.backend == "duckdb" and not (cache / "build.done").exists():
-        keep_as_history(data_dir, cache, run, [load_before, load_after])
+        keep_as_history(data_dir, cache, run, [load_before, load_after], args.state)
         print(
             f"kept as the cached history {cache.name} (a nightly with --new-month {add_months(months[-1], 1)} "
             f"--history {len(months)} uses it)"
@@ -101,7 +101,7 @@ def prepare_backfill_dir(args: argparse.Namespace, months: list[str], data_dir: 
     return conf
 
 
-def keep_as_history(data_dir: Path, cache: Path, run: DagRun, load_avg: list[list[float]]) -> None:
+def keep_as_history(data_dir: Path, cache: Path, run: DagRun, load_avg: list[list[float]], state: str) -> None:
     """The backfilled window is a loaded, published history: keep it for nightly runs on top of it."""
     shutil.rmtree(cache, ignore_errors=True)
     shutil.rmtree(data_dir / "floor", ignore_errors=True)
@@ -110,6 +110,7 @@ def keep_as_history(data_dir: Path, cache: Path, run: DagRun, load_avg: list[lis
         json.dumps(
             {
                 "rc": 0,
+                "state": state,
                 "seconds": run.wall_s,
                 "from_landing": False,
                 "load_avg_before": load_avg[0],
@@ -126,7 +127,7 @@ def scenario_nightly(args: argparse.Namespace, history: int, with_noop: bool) ->
     """One new month on top of ``history`` cached months (and, if asked, the no-op night after it)."""
     new = args.new_month
     months = month_range(add_months(new, -history), add_months(new, -1))
-    build = ensure_history(args.bench_dir, args.scale, months)
+    build = ensure_history(args.bench_dir, args.scale, months, args.state)
     data_dir = args.bench_dir / "runs" / f"nightly-{args.scale}-{history}"
     print(f"nightly at {history} months of history: copying the cache to {data_dir}", flush=True)
     copy_data_dir(history_dir(args.bench_dir, args.scale, months), data_dir)
@@ -181,7 +182,7 @@ def scenario_history(args: argparse.Namespace) -> dict:
     data_dir = args.bench_dir / "runs" / f"history-{args.scale}-{months[0]}..{months[-1]}"
     donor = landing_donor(args.bench_dir, args.scale, months, data_dir)
     if donor is None:  # no cache (or --landing-from dir) landed them all: build the window's own
-        ensure_history(args.bench_dir, args.scale, months)
+        ensure_history(args.bench_dir, args.scale, months, args.state)
         donor = history_dir(args.bench_dir, args.scale, months)
     if data_dir.exists():
         shutil.rmtree(data_dir)
