@@ -68,6 +68,8 @@ def test_parsing_opens_no_connection_and_imports_nothing_heavy(airflow_db):
         "trade_warehouse.orchestration.alerts",
         "trade_warehouse.core",
         "trade_warehouse.core.config",
+        "trade_warehouse.core.duckdb_settings",  # read by config; imports duckdb only when a version is checked
+        "trade_warehouse.core.errors",  # ConfigError
         "trade_warehouse.orchestration.comtrade_dag",
     }, loaded  # stages are imported inside the tasks
 
