@@ -176,3 +176,23 @@ def test_the_dag_fails_at_its_first_task_naming_a_missing_bucket(
     failure = json.dumps(result["task_failures"])
     assert "the bucket 'missing-bucket' does not exist" in failure
     assert emulator.requests() == 0  # stopped before any request to the API
+
+
+def test_a_lake_of_more_than_one_listing_page_still_opens(lake_services, tmp_path):
+    """Opening the lake probes its storage with one request, not a listing of every file.
+
+    Past 1,000 objects a listing takes more than one page; s3rver answers HTTP 500 there, and a
+    96-month lake's report task failed on it (make bench, history, on the lake).
+    """
+    env = lake_services.env(lake_services.create_catalog("trade_many_files"), "many-files")
+    env["TRADE_DATA_DIR"] = str(tmp_path / "data")
+    settings = load_settings(env)
+    lake.check(settings)
+    with lake.connect(settings) as con:
+        for i in range(1001):
+            con.execute(f"copy (select {i} as x) to '{env['TRADE_DUCKLAKE_DATA_PATH']}main/filler/f{i:04d}.csv'")
+        with pytest.raises(duckdb.Error, match="500"):  # what listing the whole prefix now meets
+            con.execute("select count(*) from glob(?)", [env["TRADE_DUCKLAKE_DATA_PATH"] + "*"]).fetchall()
+    lake.check(settings)  # read-write
+    with lake.connect(settings, read_only=True) as con:  # what the report and BI open
+        assert con.execute("select count(*) from audit.loads").fetchone() == (0,)

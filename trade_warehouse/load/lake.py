@@ -158,13 +158,16 @@ def create_catalog_secret(con: duckdb.DuckDBPyConnection, lake: LakeSettings) ->
         raise LakeError("cannot create the catalog secret from PGPASSWORD (is postgres_scanner installed?)") from None
 
 
+STORAGE_PROBE = ".trade-warehouse-write-probe"
+
+
 def probe_storage(con: duckdb.DuckDBPyConnection, lake: LakeSettings) -> None:
     """Fail, naming the setting, when the data path cannot be listed (S3) or written (a directory)."""
     if not lake.on_s3:
         path = Path(lake.data_path)
         try:
             path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".trade-warehouse-write-probe"
+            probe = path / STORAGE_PROBE
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as error:
@@ -172,8 +175,12 @@ def probe_storage(con: duckdb.DuckDBPyConnection, lake: LakeSettings) -> None:
                 f"TRADE_DUCKLAKE_DATA_PATH={lake.data_path!r} is not a writable directory: {error}"
             ) from None
         return
+    # One LIST request for a key that never exists, not a listing of the whole lake: that is
+    # a page per 1,000 files on every connection, and s3rver answers HTTP 500 past one page
+    # (a 96-month lake failed its report task here). A missing bucket (404) and refused
+    # credentials (403) fail this request just the same.
     try:
-        con.execute("select count(*) from glob(?)", [lake.data_path + "*"]).fetchall()
+        con.execute("select count(*) from glob(?)", [lake.data_path.rstrip("/") + "/" + STORAGE_PROBE + "*"]).fetchall()
     except duckdb.Error as error:
         raise storage_error(lake, redact(first_line(error), lake)) from None
 
