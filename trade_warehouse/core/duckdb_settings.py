@@ -1,7 +1,7 @@
 """DuckDB's own settings: the memory limits of the writer and of dbt, and the storage format of new files.
 
 Apart from ``core.config`` because they are DuckDB's knobs, not the pipeline's: the
-writer's connection, the lake's, dbt's profile and the bench read them. ``load_settings``
+writer's connection, the lake's and dbt's profile read them. ``load_settings``
 checks both memory limits, so a bad one fails the run before anything is loaded, not
 when dbt starts after the load.
 """
@@ -17,8 +17,8 @@ from trade_warehouse.core.errors import ConfigError
 
 DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
 DEFAULT_DBT_MEMORY_LIMIT = "1536MB"
-# Below this DuckDB cannot hold a month's scan buffers and stops with a bare "Out of Memory
-# Error" that names no setting; 0GB would be accepted by DuckDB and fail every query.
+# DuckDB accepts 0GB or 1MB and then fails every query with a bare "Out of Memory Error" that
+# names no setting. 128MB is a floor for a named error, not a measured minimum of the pipeline.
 MIN_MEMORY_LIMIT_BYTES = 128 * 1000**2
 _UNITS = {
     "kb": 1000,
@@ -38,7 +38,7 @@ def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
     DuckDB takes 80 % of the machine's memory by default; the writer gets this much
     instead. Larger joins and aggregations spill to ``<warehouse>.tmp``.
     """
-    return memory_size(env, "TRADE_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
+    return _memory_size(env, "TRADE_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
 
 
 def dbt_memory_limit(env: Mapping[str, str] | None = None) -> str:
@@ -48,10 +48,10 @@ def dbt_memory_limit(env: Mapping[str, str] | None = None) -> str:
     build's trade fact aggregates the whole history in one query: at 1GB and 84 months it
     spilled and once failed out of memory. Headroom, not speed (make bench, history).
     """
-    return memory_size(env, "TRADE_DBT_MEMORY_LIMIT", DEFAULT_DBT_MEMORY_LIMIT)
+    return _memory_size(env, "TRADE_DBT_MEMORY_LIMIT", DEFAULT_DBT_MEMORY_LIMIT)
 
 
-def memory_size(env: Mapping[str, str] | None, name: str, default: str) -> str:
+def _memory_size(env: Mapping[str, str] | None, name: str, default: str) -> str:
     """The size in ``env[name]`` as DuckDB's ``memory_limit`` takes it; ``default`` when unset or blank.
 
     A clear error naming ``name`` for anything DuckDB would refuse, or accept and then fail
@@ -63,7 +63,7 @@ def memory_size(env: Mapping[str, str] | None, name: str, default: str) -> str:
     if not match:
         raise ConfigError(f"{name}={raw!r} is not a size like 1GB or 1536MB")
     if float(match[1]) * _UNITS[match[2].lower()] < MIN_MEMORY_LIMIT_BYTES:
-        raise ConfigError(f"{name}={raw!r} is too small: DuckDB needs at least 128MB to load and build")
+        raise ConfigError(f"{name}={raw!r} is too small: set at least 128MB")
     return raw
 
 
