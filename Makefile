@@ -123,6 +123,7 @@ docker-env:
 ##        make bench FROM=2017-01 TO=2017-12 SCALE=full HISTORY=12,84 SCENARIOS=backfill,nightly,noop LABEL=...
 ##        SCENARIOS=history HISTORY_FROM=2010-01 HISTORY_TO=2017-12: the whole history reloaded from landing
 ##        STATE=on adds the state-level flows (statehs) and reports their rows, load and dbt time
+##        BACKEND=ducklake BENCH_ARGS=--local-lake: the lake, on PostgreSQL + s3rver started for the run
 ##        BENCH_ARGS="--reuse-landing --landing-from DIR --bench-dir DIR": more options (python -m tools.bench -h)
 ##        (results appended to bench/results.jsonl; histories cached under bench/data/)
 BENCH_FROM ?= $(if $(FROM),$(FROM),2017-01)

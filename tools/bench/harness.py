@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from tools.bench import histories
@@ -151,6 +152,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="warehouse backend measured; ducklake: a fresh lake per run on the TRADE_DUCKLAKE_* server",
     )
     parser.add_argument(
+        "--local-lake",
+        action="store_true",
+        help="with --backend ducklake: start PostgreSQL and s3rver on 127.0.0.1 for this run (as the tests do; "
+        "make test-deps installs them) instead of the TRADE_DUCKLAKE_* server, and stop them after",
+    )
+    parser.add_argument(
         "--state",
         choices=("on", "off"),
         default="off",
@@ -168,6 +175,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = args.scenarios - {"backfill", "history", "nightly", "noop"}
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}")
+    if args.local_lake and args.backend != "ducklake":
+        parser.error("--local-lake starts the services of a lake: it needs --backend ducklake")
     args.histories = sorted(int(h) for h in args.history.split(",") if h.strip())
     return args
 
@@ -204,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in airflow_environment().items():  # the task-instance queries read this Airflow
         os.environ.setdefault(key, value)
     ensure_airflow()
-    records = run_scenarios(args)
+    with _lake_services(args):
+        records = run_scenarios(args)
     nightly = {r["history_months"]: r for r in records if r["scenario"] == "nightly"}
     if len(nightly) >= 2:
         small, large = nightly[min(nightly)], nightly[max(nightly)]
@@ -215,6 +225,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"\nresults appended to {args.results}")
     return 0
+
+
+def _lake_services(args: argparse.Namespace) -> AbstractContextManager:
+    """The lake's services started for this run (``--local-lake``), or nothing."""
+    if not args.local_lake:
+        return nullcontext()
+    from tools.bench.lake import local_lake
+
+    return local_lake()
 
 
 if __name__ == "__main__":

@@ -5,13 +5,18 @@ The lake's server settings come from the environment as for the pipeline
 to, ``PGPASSWORD``, ``TRADE_DUCKLAKE_DATA_PATH`` and the ``AWS_*`` variables); every run
 creates its own database on that server and its own prefix under the data path, so a
 backfill starts from an empty warehouse and runs never see each other's data.
+``--local-lake`` starts such a server and store on 127.0.0.1 for the bench's own run.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from tools.bench.measure import BenchError
 from trade_warehouse.core.config import ConfigError, load_lake_settings
@@ -35,3 +40,36 @@ def fresh_lake(name: str) -> dict[str, str]:
         "TRADE_DUCKLAKE_CATALOG": catalog,
         "TRADE_DUCKLAKE_DATA_PATH": f"{lake.data_path}{database}/",
     }
+
+
+SUPPORT = Path(__file__).resolve().parents[2] / "tests" / "support"
+
+
+@contextmanager
+def local_lake() -> Iterator[None]:
+    """``--local-lake``: PostgreSQL and s3rver on 127.0.0.1 for the bench's lake runs, stopped after.
+
+    Why: measuring the lake needs a catalog server and an object store, and the tests already
+    start both (``tests/support/lake_services.py``: a private PostgreSQL cluster, npm's
+    file-backed ``s3rver``). Their settings go into this process's environment, where
+    ``fresh_lake`` reads them, for the duration of the run only; the cluster, the bucket and
+    the settings are gone afterwards.
+    """
+    if str(SUPPORT) not in sys.path:
+        sys.path.insert(0, str(SUPPORT))
+    from lake_services import LakeServices  # the tests' support code, not part of the package
+    from postgres import StackError
+
+    services = LakeServices()
+    saved = dict(os.environ)
+    try:
+        try:
+            services.start()
+        except StackError as error:
+            raise BenchError(f"--local-lake could not start the lake's services: {error}") from None
+        os.environ.update(services.env(services.create_catalog("bench_admin"), "bench"))
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        services.stop()
