@@ -17,13 +17,31 @@ import pytest
 
 from tools.bench import harness as bench
 
-LAKE_SETTINGS = ("TRADE_WAREHOUSE_BACKEND", "TRADE_DUCKLAKE_CATALOG", "TRADE_DUCKLAKE_DATA_PATH", "PGPASSWORD")
+LAKE_SETTINGS = (
+    "TRADE_WAREHOUSE_BACKEND",
+    "TRADE_DUCKLAKE_CATALOG",
+    "TRADE_DUCKLAKE_DATA_PATH",
+    "PGPASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+)
 
 
-def test_bench_measures_the_lake_on_services_it_starts(tmp_path: Path, airflow_db: Path) -> None:
+def test_bench_measures_the_lake_on_services_it_starts(tmp_path: Path, airflow_db: Path, monkeypatch) -> None:
     """``--backend ducklake --local-lake``: a lake run on PostgreSQL and s3rver started for it, stopped after."""
     before = {name: os.environ.get(name) for name in LAKE_SETTINGS}
-    leftovers = set(Path(tempfile.gettempdir()).glob("tw-lake-*"))
+    roots: list[Path] = []  # the services' own directory (cluster and bucket), not other workers' lakes
+    make_dir = tempfile.mkdtemp
+
+    def recorded(*args, **kwargs) -> str:
+        path = make_dir(*args, **kwargs)
+        if Path(path).name.startswith("tw-lake-"):
+            roots.append(Path(path))
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recorded)
     results = tmp_path / "results.jsonl"
     arguments = ["--scale", "small", "--from", "2017-01", "--to", "2017-01", "--scenarios", "backfill"]
     arguments += ["--backend", "ducklake", "--local-lake", "--bench-dir", str(tmp_path / "bench")]
@@ -33,9 +51,10 @@ def test_bench_measures_the_lake_on_services_it_starts(tmp_path: Path, airflow_d
     stages = {s["stage"]: s for s in record["stages"]}
     assert all(stages[t]["state"] == "success" for t in ("load", "transform_and_publish", "report"))
     assert record["floor"]["rows"] == record["detail_rows"] > 1000
+    assert "S3RVER" not in results.read_text()  # the store's key pair stays out of the record
     # the services' settings were the run's only, and their cluster and bucket are gone
     assert {name: os.environ.get(name) for name in LAKE_SETTINGS} == before
-    assert set(Path(tempfile.gettempdir()).glob("tw-lake-*")) == leftovers
+    assert len(roots) == 1 and not roots[0].exists()
 
 
 def test_bench_local_lake_needs_the_lake_backend(capsys) -> None:

@@ -58,7 +58,11 @@ class S3Store:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
 
 class LakeServices:
@@ -103,6 +107,8 @@ class LakeServices:
         }
 
     def stop(self) -> None:
-        self.s3.stop()
-        self.postgres.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            self.s3.stop()
+        finally:  # the catalog's server stops even when the store did not
+            self.postgres.stop()
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -60,10 +60,11 @@ def local_lake() -> Iterator[None]:
     from lake_services import LakeServices  # the tests' support code, not part of the package
     from postgres import StackError
 
-    services = LakeServices()
     saved = dict(os.environ)
+    services = None
     try:
         try:
+            services = LakeServices()  # finds PostgreSQL's binaries: may already fail
             services.start()
         except StackError as error:
             raise BenchError(f"--local-lake could not start the lake's services: {error}") from None
@@ -72,4 +73,5 @@ def local_lake() -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        services.stop()
+        if services is not None:
+            services.stop()
