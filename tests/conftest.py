@@ -124,29 +124,3 @@ def lake_services() -> Iterator[object]:
         yield running
     finally:
         running.stop()
-
-
-# The slowest test files first (each took a minute or more in the fresh-clone CI's
-# --durations). `make test` runs two workers with --dist loadfile, which hand out whole files
-# in collection order: a long file that starts last decides when the suite ends, and a short
-# one fills the gap as well at the end as anywhere. Other files keep their order; so do the
-# tests within a file.
-SLOW_FILES_FIRST = (
-    "tests/deploy/test_scheduler_stack.py",
-    "tests/bi/test_superset_lake.py",
-    "tests/integration/test_incremental_marts.py",
-    "tests/e2e/test_ducklake_backend.py",
-    "tests/e2e/test_pipeline_dag_run.py",
-    "tests/bi/test_superset.py",
-    "tests/integration/test_bench.py",
-    "tests/integration/test_headline_analyses.py",
-    "tests/e2e/test_ducklake_writers.py",
-    "tests/integration/test_marts_and_publish.py",
-    "tests/e2e/test_cli_runs.py",
-    "tests/integration/test_bench_lake.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {path: position for position, path in enumerate(SLOW_FILES_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(SLOW_FILES_FIRST)))  # stable

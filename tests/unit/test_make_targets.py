@@ -40,12 +40,3 @@ def test_test_deps_names_the_command_in_one_line_when_it_cannot_install(tmp_path
     assert done.returncode == 1 and done.stdout == ""
     (line,) = done.stderr.splitlines()
     assert "apt-get install -y chromium" in line and "redis-server" in line and "npm install -g s3rver@" in line
-
-
-def test_the_slow_files_make_test_runs_first_exist(request: pytest.FixtureRequest) -> None:
-    """``tests/conftest.py`` orders the slowest files first by path: a renamed file would silently lose its place."""
-    shared = REPO / "tests" / "conftest.py"
-    plugins = request.config.pluginmanager.get_plugins()
-    conftest = next(p for p in plugins if getattr(p, "__file__", None) and Path(p.__file__) == shared)
-    slow = conftest.SLOW_FILES_FIRST
-    assert slow and [p for p in slow if not (REPO / p).is_file()] == []
