@@ -395,7 +395,7 @@ class Stack:
         return all(word in log for word in words)
 
     def stop(self) -> None:
-        """Stop everything, even after failures; the temporary directory goes too."""
+        """Stop everything, even after failures; StackError names what did not stop (``remove`` deletes the files)."""
         errors = []
         for name in list(self.processes):
             try:

@@ -71,12 +71,15 @@ def stack(emulator: Emulator) -> Iterator[Stack]:
         )
         yield deployment
     finally:
+        stopped = False
         try:
             seen = process_times(deployment.pids())
             deployment.stop()
+            stopped = True
         finally:
             strays = wait_for_no_strays(deployment.marker, seen)
-            deployment.remove()
+            if stopped:  # a part that did not stop keeps its files (and the StackError names it)
+                deployment.remove()
         assert not strays, f"processes of the stack still running after teardown: {strays}"
 
 

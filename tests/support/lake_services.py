@@ -110,5 +110,5 @@ class LakeServices:
         try:
             self.s3.stop()
         finally:  # the catalog's server stops even when the store did not
-            self.postgres.stop()
+            self.postgres.stop()  # raises if it did not stop: its files are then kept, not deleted
             shutil.rmtree(self.root, ignore_errors=True)

@@ -118,9 +118,20 @@ class Postgres:
         return log.read_text(errors="replace")[-2000:] if log.exists() else ""
 
     def stop(self) -> None:
-        """Immediate shutdown: the cluster is thrown away anyway."""
-        if (self.data / "postmaster.pid").exists():
-            _run_as_postgres(
-                [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop"],
-                env=self.env,
+        """Immediate shutdown: the cluster is thrown away anyway.
+
+        Raises :class:`StackError` when ``pg_ctl stop`` fails and the server is still there
+        (``postmaster.pid`` left): the callers then keep its directory instead of deleting
+        the files of a server that still runs, and the test reports why.
+        """
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        done = _run_as_postgres(
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop"],
+            env=self.env,
+        )
+        if done.returncode != 0 and pid_file.exists():
+            raise StackError(
+                f"pg_ctl stop failed ({done.returncode}): {done.stderr.strip()}; the cluster is left in {self.dir}"
             )
