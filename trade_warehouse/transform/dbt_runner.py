@@ -86,6 +86,8 @@ def backend_env(settings: Settings) -> dict[str, str]:
         # (dbt's tmp -> target swap) while the other committed DDL in the same schema was
         # gone from the catalog afterwards (seen in CI: dbt's tests failed with "table does
         # not exist"; the published marts were untouched). Each query still uses every core.
+        # Upstream: dbt-duckdb issue 748 (open), concurrent table materializations on DuckLake
+        # fail intermittently with "__dbt_tmp does not exist"; one thread is its workaround.
         "TRADE_DBT_THREADS": "1",
     }
     if config.catalog_password:

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from postgres import Postgres, StackError
 
+pytestmark = pytest.mark.integration  # a real Debian PostgreSQL server (make test-deps)
+
 
 @pytest.fixture
 def root():
